@@ -1,0 +1,290 @@
+"""`DistillationTrainer`: a `transformers.Trainer` that trains a student to match a frozen teacher."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModelForSequenceClassification, PreTrainedModel, Trainer
+
+from .distillation_config import DistillationTrainingArguments
+from .losses import IGNORE_INDEX, distillation_loss
+
+TEACHER_LOGITS_COLUMN = "teacher_logits"
+_LABEL_COLUMNS = ("label", "labels", "label_ids")
+
+
+def load_teacher(name_or_path: str, **from_pretrained_kwargs) -> PreTrainedModel:
+    """Load a sequence-classification teacher from a Hub name or a local folder, with an error that says what to pass."""
+    if os.path.isdir(name_or_path) and not os.path.isfile(os.path.join(name_or_path, "config.json")):
+        raise ValueError(
+            f"Teacher path {name_or_path!r} is a folder without config.json, so it is not a saved model. Pass the "
+            "folder that `save_pretrained`/`trainer.save_model()` wrote, or a Hub model name."
+        )
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(name_or_path, **from_pretrained_kwargs)
+    except OSError as error:
+        raise ValueError(
+            f"Could not load the teacher {name_or_path!r}: {error}\nPass a local model folder (with config.json and "
+            "weights) or, with network access, a Hub model name."
+        ) from error
+
+
+def _forward_arg_names(model: nn.Module) -> set[str]:
+    """The named arguments of `model.forward` (not `**kwargs`, which would swallow any column)."""
+    parameters = inspect.signature(model.forward).parameters.values()
+    return {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _column_names(dataset) -> list[str] | None:
+    if dataset is None:
+        return None
+    if getattr(dataset, "column_names", None) is not None:
+        return list(dataset.column_names)
+    try:
+        example = dataset[0]
+    except Exception:  # iterable or opaque datasets: nothing to inspect before training
+        return None
+    return list(example) if isinstance(example, dict) else None
+
+
+def _batch_size(batch: dict[str, Any]) -> int:
+    for value in batch.values():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value.shape[0]
+    raise ValueError(f"Cannot tell the batch size: no tensor in the batch (keys: {sorted(batch)}).")
+
+
+class DistillationTrainer(Trainer):
+    """
+    A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
+
+    Takes every [`~transformers.Trainer`] argument, plus `teacher_model`: a model, or a Hub name / local folder
+    loaded with `AutoModelForSequenceClassification`. The loss is the one of
+    [`DistillationTrainingArguments`]; each batch's teacher logits are taken from its `teacher_logits` column when it
+    has one, and computed by the teacher otherwise. Evaluation and prediction measure the student alone (its
+    cross-entropy and logits); `save_model` and checkpoints hold the student alone.
+    """
+
+    _tag_names = ["hfdistill", "knowledge-distillation"]
+    # `compute_loss` divides by the number of examples in the whole gradient-accumulation window (see
+    # `get_batch_samples`), so Trainer must not divide again by the number of accumulation steps.
+    loss_is_scaled_for_ga = True
+
+    def __init__(
+        self,
+        model: PreTrainedModel | nn.Module | None = None,
+        teacher_model: PreTrainedModel | nn.Module | str | None = None,
+        args: DistillationTrainingArguments | None = None,
+        **kwargs,
+    ):
+        if args is None:
+            args = DistillationTrainingArguments(output_dir="trainer_output")
+        elif not isinstance(args, DistillationTrainingArguments):
+            raise ValueError(
+                f"args must be a DistillationTrainingArguments, got {type(args).__name__}. It adds temperature, alpha "
+                "and distillation_loss to TrainingArguments: build it with the same keyword arguments."
+            )
+        if teacher_model is None:
+            raise ValueError("teacher_model is required: pass the fine-tuned teacher, or its Hub name or local folder.")
+        if isinstance(teacher_model, str):
+            teacher_model = load_teacher(teacher_model)
+        if model is None:
+            raise ValueError("model (the student) is required; see hfdistill.student_from_teacher to build one.")
+
+        super().__init__(model=model, args=args, **kwargs)
+
+        # Frozen for good: no dropout, no gradients, and not an attribute of the student, so it is never saved.
+        self.teacher_model = teacher_model.eval().requires_grad_(False)
+        self._teacher_prepared = False
+        self._student_arg_names = _forward_arg_names(self.accelerator.unwrap_model(self.model))
+        self._teacher_arg_names = _forward_arg_names(self.teacher_model)
+        self._check_models(self.accelerator.unwrap_model(self.model), self.teacher_model, self.processing_class)
+        self._check_train_dataset(self.train_dataset)
+        # Per mode: [soft-loss sum, examples with a soft term, hard-loss sum, labeled examples], summed across
+        # processes at log time.
+        self._loss_sums: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
+
+    # ---- checks before any training step -------------------------------------------------------
+
+    @staticmethod
+    def _check_models(student: nn.Module, teacher: nn.Module, processing_class=None) -> None:
+        student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
+        if student_config is None or teacher_config is None:
+            return
+        if student_config.num_labels != teacher_config.num_labels:
+            raise ValueError(
+                f"The teacher predicts {teacher_config.num_labels} classes but the student {student_config.num_labels}. "
+                "Build the student from the teacher (hfdistill.student_from_teacher / compact_student / "
+                "linear_student copy its num_labels and label maps), or set num_labels to the teacher's."
+            )
+        if dict(student_config.label2id) != dict(teacher_config.label2id):
+            raise ValueError(
+                f"Teacher and student name their classes differently: teacher label2id={dict(teacher_config.label2id)}, "
+                f"student label2id={dict(student_config.label2id)}. Soft labels are matched by class index, so give "
+                "the student the teacher's id2label and label2id."
+            )
+        student_vocab = getattr(student_config, "vocab_size", None)
+        teacher_vocab = getattr(teacher_config, "vocab_size", None)
+        if student_vocab is not None and teacher_vocab is not None and student_vocab != teacher_vocab:
+            raise ValueError(
+                f"Teacher and student vocabularies differ (vocab_size {teacher_vocab} vs {student_vocab}). Both read "
+                "the same input_ids, so hfdistill requires, for now, the same vocab_size and the same tokenizer for "
+                "both: build the student with the teacher's tokenizer."
+            )
+        tokenizer_size = len(processing_class) if hasattr(processing_class, "__len__") else None
+        if tokenizer_size is not None and teacher_vocab is not None and tokenizer_size > teacher_vocab:
+            raise ValueError(
+                f"The tokenizer has {tokenizer_size} tokens but the teacher's vocab_size is {teacher_vocab}: it is "
+                "not the teacher's tokenizer. Teacher and student must share the teacher's tokenizer."
+            )
+
+    def _check_train_dataset(self, dataset) -> None:
+        columns = _column_names(dataset)
+        if columns is None:
+            return
+        if hasattr(dataset, "__len__") and len(dataset) == 0:
+            raise ValueError("The training set is empty: check the data files and any filtering or max_train_samples.")
+        inputs = (self._student_arg_names | self._teacher_arg_names) & set(columns)
+        labeled = any(column in columns for column in _LABEL_COLUMNS)
+        if not inputs and self.args.remove_unused_columns:
+            raise ValueError(
+                f"The training set has neither labels nor anything to distil: its columns are {columns}, none of which "
+                "the student or teacher takes as input. Tokenize the text first, e.g. "
+                "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
+                + ("" if labeled else " It also has no 'label' or 'labels' column.")
+            )
+
+    # ---- data: keep what either model (or the loss) reads ---------------------------------------
+
+    def _set_signature_columns_if_needed(self) -> None:
+        if self._signature_columns is None:
+            super()._set_signature_columns_if_needed()
+            # The teacher may read inputs the student ignores, and cached logits must survive `remove_unused_columns`.
+            extra = (self._teacher_arg_names | {TEACHER_LOGITS_COLUMN}) - set(self._signature_columns)
+            self._signature_columns += sorted(extra)
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
+        """Collect the batches of one optimizer step and count their examples (across processes).
+
+        The count is what `compute_loss` divides by, so that accumulated micro-batches of any sizes give exactly the
+        gradient of one big batch. It counts examples, labeled or not, since every example carries a loss term.
+        """
+        batch_samples = []
+        for _ in range(num_batches):
+            try:
+                batch_samples.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        if not batch_samples:
+            return batch_samples, None
+        num_examples = torch.tensor(sum(_batch_size(batch) for batch in batch_samples), device=device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            num_examples = self.accelerator.gather(num_examples).sum()
+        return batch_samples, num_examples
+
+    # ---- the loss -------------------------------------------------------------------------------
+
+    def _prepare_teacher(self) -> nn.Module:
+        # Lazily, so that a run whose batches all carry cached logits never places the teacher on the device, and
+        # so that Trainer still prepares the student itself for an evaluation before training.
+        if not self._teacher_prepared:
+            self.teacher_model = self.accelerator.prepare_model(self.teacher_model, evaluation_mode=True)
+            self.teacher_model.eval()
+            self._teacher_prepared = True
+        return self.teacher_model
+
+    def teacher_logits(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """The frozen teacher's logits on a batch (no gradient, teacher in eval mode, on the student's device)."""
+        teacher = self._prepare_teacher()
+        teacher_inputs = {k: v for k, v in inputs.items() if k in self._teacher_arg_names and k not in self.label_names}
+        with torch.no_grad():
+            outputs = teacher(**teacher_inputs)
+        return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ):
+        mode = "train" if model.training else "eval"
+        labels = inputs.get("labels")
+        student_inputs = {k: v for k, v in inputs.items() if k in self._student_arg_names and k not in self.label_names}
+        student_outputs = model(**student_inputs)
+        student_logits = student_outputs["logits"] if isinstance(student_outputs, dict) else student_outputs[0]
+
+        if mode == "eval":
+            # Evaluation measures the student alone: its cross-entropy on the labels.
+            loss = F.cross_entropy(student_logits.float(), labels, ignore_index=IGNORE_INDEX)
+            return (loss, student_outputs) if return_outputs else loss
+
+        teacher_logits = inputs.get(TEACHER_LOGITS_COLUMN)
+        soft_term_weighs = not (self.args.alpha == 0 and labels is not None and bool(labels.ne(IGNORE_INDEX).all()))
+        if teacher_logits is None and not soft_term_weighs:
+            # alpha=0 on a fully labeled batch: the soft term has weight 0, so skip the teacher's forward pass.
+            teacher_logits = student_logits.detach()
+        elif teacher_logits is None:
+            teacher_logits = self.teacher_logits(inputs)
+        teacher_logits = teacher_logits.to(student_logits.device)
+        if not torch.isfinite(teacher_logits).all():
+            raise ValueError(
+                "The teacher produced non-finite logits (NaN or inf) on a training batch; training on them would "
+                "corrupt the student. Check the teacher (does it evaluate to finite logits?) and, on GPU, run it in "
+                "fp32 or bf16 rather than fp16."
+            )
+        output = distillation_loss(
+            student_logits,
+            teacher_logits,
+            labels,
+            alpha=self.args.alpha,
+            temperature=self.args.temperature,
+            loss_type=self.args.distillation_loss,
+            num_items=num_items_in_batch,
+        )
+        loss = output.loss
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None and self.args.world_size > 1:
+            # Divided by the examples of all processes, while DDP averages gradients over processes: undo that mean.
+            loss = loss * self.accelerator.num_processes
+        self._record_loss_parts(mode, output, soft_term_weighs)
+        return (loss, student_outputs) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # The student's forward must not see columns meant for the teacher or the loss (e.g. cached teacher logits).
+        inputs = {k: v for k, v in inputs.items() if k in self._student_arg_names or k in self.label_names}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    # ---- logging: each loss part next to `loss` ------------------------------------------------
+
+    def _record_loss_parts(self, mode: str, output, soft_term_weighs: bool = True) -> None:
+        num_soft = output.soft_per_example.numel() if soft_term_weighs else 0
+        sums = torch.stack(
+            [
+                output.soft_per_example.sum() if soft_term_weighs else output.soft_per_example.new_zeros(()),
+                torch.tensor(num_soft, device=output.loss.device, dtype=torch.float32),
+                output.hard_per_example.detach().sum(),
+                output.labeled.sum().float(),
+            ]
+        )
+        self._loss_sums[mode] = sums if self._loss_sums[mode] is None else self._loss_sums[mode] + sums
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if "loss" in logs else "eval" if "eval_loss" in logs else None
+        sums = self._loss_sums.get(mode) if mode else None
+        if sums is not None:
+            if self.args.world_size > 1:
+                sums = self.accelerator.reduce(sums, reduction="sum")
+            soft_sum, num_soft, hard_sum, num_labeled = sums.tolist()
+            prefix = "" if mode == "train" else "eval_"
+            logs = dict(logs)
+            if num_soft > 0:
+                logs[f"{prefix}loss_kd"] = soft_sum / num_soft
+            if num_labeled > 0:
+                logs[f"{prefix}loss_ce"] = hard_sum / num_labeled
+            self._loss_sums[mode] = None
+        super().log(logs, start_time)

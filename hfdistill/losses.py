@@ -1,0 +1,167 @@
+"""Distillation losses, as pure functions of logits.
+
+Shapes, everywhere in this module:
+    student_logits: (N, C) float — the student's unnormalised scores for N examples and C classes.
+    teacher_logits: (N, C) float — the teacher's scores for the same examples (no gradient needed).
+    labels:         (N,) long    — class indices; ``IGNORE_INDEX`` (-100) marks an example without a label.
+
+Reductions follow ``torch.nn.functional.kl_div``'s ``"batchmean"``: a per-example loss is summed over the classes,
+then averaged over the N examples (not over the N * C elements, which is what ``"mean"`` would do and which
+silently divides the loss by C). ``"sum"`` sums over examples, ``"none"`` returns the (N,) per-example losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+Reduction = Literal["batchmean", "sum", "none"]
+SOFT_LOSSES = ("kl", "mse", "cosine")
+
+
+def _reduce(per_example: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "none":
+        return per_example
+    if reduction == "sum":
+        return per_example.sum()
+    if reduction == "batchmean":
+        return per_example.mean()
+    raise ValueError(f"reduction must be one of 'batchmean', 'sum', 'none', got {reduction!r}.")
+
+
+def _check_logits(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
+    if student_logits.shape != teacher_logits.shape or student_logits.dim() != 2:
+        raise ValueError(
+            "student_logits and teacher_logits must both have shape (N, C); got "
+            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}. Teacher and student must predict the "
+            "same classes for the same examples."
+        )
+
+
+def kl_divergence_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    temperature: float = 1.0,
+    reduction: Reduction = "batchmean",
+) -> torch.Tensor:
+    """Hinton et al.'s soft-target loss: ``T^2 * KL(softmax(t / T) || softmax(s / T))``.
+
+    The ``T^2`` factor keeps the gradient's magnitude independent of T (the soft gradients scale as ``1 / T^2``),
+    so changing the temperature does not silently change the effective learning rate of the soft term.
+    """
+    _check_logits(student_logits, teacher_logits)
+    student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    teacher_log_probs = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    # log-space target: exact where the teacher is very confident, where softmax would underflow to 0.
+    per_example = F.kl_div(student_log_probs, teacher_log_probs, reduction="none", log_target=True).sum(-1)
+    return _reduce(per_example * temperature**2, reduction)
+
+
+def mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, reduction: Reduction = "batchmean") -> torch.Tensor:
+    """Squared error between logit vectors, ``||s - t||^2`` per example (Tang et al., 2019; Ba & Caruana, 2014)."""
+    _check_logits(student_logits, teacher_logits)
+    per_example = (student_logits.float() - teacher_logits.float()).pow(2).sum(-1)
+    return _reduce(per_example, reduction)
+
+
+def cosine_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, reduction: Reduction = "batchmean") -> torch.Tensor:
+    """``1 - cos(s, t)`` per example: matches the direction of the logit vectors, not their scale."""
+    _check_logits(student_logits, teacher_logits)
+    per_example = 1.0 - F.cosine_similarity(student_logits.float(), teacher_logits.float(), dim=-1)
+    return _reduce(per_example, reduction)
+
+
+def soft_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    loss_type: str = "kl",
+    temperature: float = 1.0,
+    reduction: Reduction = "batchmean",
+) -> torch.Tensor:
+    """The soft (teacher-matching) term named by ``loss_type``: ``"kl"`` (with ``T^2``), ``"mse"`` or ``"cosine"``."""
+    if loss_type == "kl":
+        return kl_divergence_loss(student_logits, teacher_logits, temperature, reduction)
+    if loss_type == "mse":
+        return mse_loss(student_logits, teacher_logits, reduction)
+    if loss_type == "cosine":
+        return cosine_loss(student_logits, teacher_logits, reduction)
+    raise ValueError(f"loss_type must be one of {SOFT_LOSSES}, got {loss_type!r}.")
+
+
+@dataclass
+class DistillationLossOutput:
+    """The objective and the per-example parts it was made of.
+
+    loss:             scalar, the objective to back-propagate (see :func:`distillation_loss`).
+    soft_per_example: (N,) soft term of each example (``T^2 * KL`` for ``"kl"``), detached.
+    hard_per_example: (N,) cross-entropy of each example, 0 where it has no label, detached.
+    labeled:          (N,) bool, which examples have a label.
+    """
+
+    loss: torch.Tensor
+    soft_per_example: torch.Tensor
+    hard_per_example: torch.Tensor
+    labeled: torch.Tensor
+
+    @property
+    def soft_loss(self) -> torch.Tensor:
+        """Mean soft term over all N examples."""
+        return self.soft_per_example.mean()
+
+    @property
+    def hard_loss(self) -> torch.Tensor | None:
+        """Mean cross-entropy over the labeled examples; ``None`` when none is labeled."""
+        num_labeled = int(self.labeled.sum())
+        return self.hard_per_example.sum() / num_labeled if num_labeled else None
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    alpha: float = 0.5,
+    temperature: float = 2.0,
+    loss_type: str = "kl",
+    num_items: int | float | torch.Tensor | None = None,
+) -> DistillationLossOutput:
+    """``alpha * soft + (1 - alpha) * CE(s, y)``, per example, averaged over ``num_items`` examples.
+
+    A labeled example contributes ``alpha * soft_i + (1 - alpha) * ce_i``; an example without a label (``labels is
+    None``, or ``labels[i] == IGNORE_INDEX``) contributes ``soft_i`` alone, so unlabeled text is pure distillation
+    whatever alpha is. ``soft_i`` is ``T^2 * KL`` for ``"kl"`` and the plain per-example loss for ``"mse"`` and
+    ``"cosine"``.
+
+    ``num_items`` is the number of examples the sum is divided by; it defaults to N. Passing the number of examples
+    in a whole gradient-accumulation window (as :class:`~hfdistill.DistillationTrainer` does) makes k accumulated
+    micro-batches give exactly the gradient of one batch k times larger, even when their sizes differ.
+    """
+    soft_per_example = soft_loss(student_logits, teacher_logits, loss_type, temperature, reduction="none")
+    if labels is None:
+        labeled = torch.zeros_like(soft_per_example, dtype=torch.bool)
+        hard_per_example = torch.zeros_like(soft_per_example)
+    else:
+        if labels.shape != soft_per_example.shape:
+            raise ValueError(
+                f"labels must have shape (N,) = {tuple(soft_per_example.shape)}, got {tuple(labels.shape)}. "
+                "Sequence classification takes one class index per example."
+            )
+        labeled = labels.ne(IGNORE_INDEX)
+        hard_per_example = F.cross_entropy(
+            student_logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="none"
+        )
+    soft_weight = torch.where(labeled, torch.full_like(soft_per_example, alpha), torch.ones_like(soft_per_example))
+    per_example = soft_weight * soft_per_example + (1.0 - alpha) * hard_per_example  # ce is 0 where unlabeled
+    if num_items is None:
+        num_items = per_example.numel()
+    loss = per_example.sum() / num_items
+    return DistillationLossOutput(
+        loss=loss,
+        soft_per_example=soft_per_example.detach(),
+        hard_per_example=hard_per_example.detach(),
+        labeled=labeled,
+    )

@@ -1,0 +1,97 @@
+"""Tiny in-process models and data: every test here runs in seconds on a CPU."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from datasets import Dataset  # noqa: E402
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast  # noqa: E402
+
+WORDS = (
+    "good great fine nice love best fun superb charming moving bad awful boring dull hate worst mess weak flat "
+    "tedious the a film movie story plot acting is was it and but not very too"
+).split()
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tiny_bert_config(**overrides) -> BertConfig:
+    config = dict(
+        vocab_size=len(SPECIAL_TOKENS) + len(WORDS),
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=32,
+        num_labels=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    config.update(overrides)
+    return BertConfig(**config)
+
+
+def tiny_bert(seed: int = 0, **overrides) -> BertForSequenceClassification:
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(tiny_bert_config(**overrides))
+
+
+@pytest.fixture
+def teacher():
+    return tiny_bert(seed=0)
+
+
+@pytest.fixture
+def student():
+    return tiny_bert(seed=1, num_hidden_layers=1)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("tiny_tokenizer")
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS + WORDS)}
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=32)
+    assert len(tokenizer) == len(vocab)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def tokenizer(tokenizer_dir):
+    return BertTokenizerFast.from_pretrained(tokenizer_dir)
+
+
+def random_token_dataset(num_examples: int = 32, seq_len: int = 6, seed: int = 0, labeled: bool = True) -> Dataset:
+    """Fixed-length random token ids (no padding needed) with random binary labels."""
+    rng = random.Random(seed)
+    vocab_size = len(SPECIAL_TOKENS) + len(WORDS)
+    columns = {
+        "input_ids": [[2] + [rng.randrange(5, vocab_size) for _ in range(seq_len - 2)] + [3] for _ in range(num_examples)],
+        "attention_mask": [[1] * seq_len for _ in range(num_examples)],
+    }
+    if labeled:
+        columns["labels"] = [rng.randrange(2) for _ in range(num_examples)]
+    return Dataset.from_dict(columns)
+
+
+def sentiment_sentences(num_examples: int = 64, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Short sentences whose label follows from their words, so that a tiny model can learn something."""
+    rng = random.Random(seed)
+    positive, negative = WORDS[:10], WORDS[10:20]
+    filler = WORDS[20:]
+    sentences, labels = [], []
+    for _ in range(num_examples):
+        label = rng.randrange(2)
+        words = rng.sample(filler, 3) + rng.sample(positive if label else negative, 2)
+        rng.shuffle(words)
+        sentences.append(" ".join(words))
+        labels.append(label)
+    return sentences, labels

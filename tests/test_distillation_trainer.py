@@ -1,0 +1,274 @@
+import copy
+import dataclasses
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from torch.testing import assert_close
+from transformers import AutoModelForSequenceClassification, TrainingArguments
+
+from conftest import random_token_dataset, tiny_bert
+from hfdistill import DistillationTrainer, DistillationTrainingArguments
+from hfdistill.losses import IGNORE_INDEX, distillation_loss
+
+
+def make_args(output_dir, **overrides):
+    defaults = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=8,
+        learning_rate=1e-2,
+        num_train_epochs=1,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=1,
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=0,
+        data_seed=0,
+    )
+    defaults.update(overrides)
+    return DistillationTrainingArguments(**defaults)
+
+
+def batch_of(dataset, size=8):
+    rows = dataset[:size]
+    return {key: torch.tensor(value) for key, value in rows.items()}
+
+
+def test_compute_loss_equals_the_formula_on_a_fixed_batch(tmp_path, teacher, student):
+    args = make_args(tmp_path, alpha=0.3, temperature=2.0)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args)
+    batch = batch_of(random_token_dataset())
+    student.train()
+    loss, outputs = trainer.compute_loss(student, dict(batch), return_outputs=True)
+
+    model_inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        teacher_logits = teacher(**model_inputs).logits
+    student_logits = student(**model_inputs).logits
+    soft = 4.0 * F.kl_div(
+        F.log_softmax(student_logits / 2, -1), F.softmax(teacher_logits / 2, -1), reduction="batchmean"
+    )
+    hard = F.cross_entropy(student_logits, batch["labels"])
+    assert_close(loss, 0.3 * soft + 0.7 * hard)
+    assert_close(outputs.logits, student_logits)
+
+
+def test_training_changes_the_student_only_and_saves_only_the_student(tmp_path, teacher, student):
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student_before = {k: v.clone() for k, v in student.state_dict().items()}
+    args = make_args(tmp_path / "run")
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=random_token_dataset())
+    trainer.train()
+
+    for name, tensor in teacher.state_dict().items():
+        assert torch.equal(tensor, teacher_before[name]), f"teacher parameter {name} changed"
+    assert not all(torch.equal(t, student_before[k]) for k, t in student.state_dict().items())
+    assert not trainer.teacher_model.training
+    assert not any(p.requires_grad for p in trainer.teacher_model.parameters())
+    assert not isinstance(trainer.teacher_model, torch.nn.parallel.DistributedDataParallel)
+    assert next(trainer.teacher_model.parameters()).device == next(trainer.model.parameters()).device
+
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logged and all({"loss", "loss_kd", "loss_ce"} <= set(entry) for entry in logged)
+
+    trainer.save_model(str(tmp_path / "student"))
+    reloaded = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "student"))
+    assert reloaded.config.num_hidden_layers == 1  # the student's config, not the teacher's
+    assert set(reloaded.state_dict()) == set(student.state_dict())
+    batch = batch_of(random_token_dataset(seed=3))
+    student.eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(input_ids=batch["input_ids"]).logits, student(input_ids=batch["input_ids"]).logits)
+
+
+def test_checkpoints_hold_the_student_alone(tmp_path, teacher, student):
+    args = make_args(tmp_path, save_strategy="steps", save_steps=2, max_steps=2)
+    DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=random_token_dataset()).train()
+    checkpoint = tmp_path / "checkpoint-2"
+    from safetensors.torch import load_file
+
+    saved = load_file(str(checkpoint / "model.safetensors"))
+    assert set(saved) == set(student.state_dict())
+    assert not any(name.startswith("teacher") for name in os.listdir(checkpoint))
+
+
+@pytest.mark.parametrize("per_device_batch, accumulation", [(16, 2), (24, 2)])
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, teacher, per_device_batch, accumulation):
+    """2 steps of 16 (or uneven 24 + 8) accumulate exactly the update of 1 step of 32."""
+    dataset = random_token_dataset(num_examples=32)
+
+    def train_once(output_dir, batch_size, steps):
+        student = tiny_bert(seed=1, num_hidden_layers=1)
+        args = make_args(
+            output_dir, per_device_train_batch_size=batch_size, gradient_accumulation_steps=steps,
+            optim="sgd", lr_scheduler_type="constant", max_grad_norm=0.0, learning_rate=0.5, max_steps=1,
+        )
+        DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset).train()
+        return student.state_dict()
+
+    one_big = train_once(tmp_path / "big", 32, 1)
+    accumulated = train_once(tmp_path / "acc", per_device_batch, accumulation)
+    untrained = tiny_bert(seed=1, num_hidden_layers=1).state_dict()
+    assert not torch.equal(one_big["classifier.weight"], untrained["classifier.weight"])
+    for name in one_big:
+        assert_close(accumulated[name], one_big[name], atol=1e-6, rtol=1e-5)
+
+
+def test_evaluate_measures_the_student_cross_entropy_and_metrics_get_student_logits(tmp_path, teacher, student):
+    eval_set = random_token_dataset(num_examples=16, seed=5)
+    seen = {}
+
+    def compute_metrics(eval_prediction):
+        seen["logits"] = torch.tensor(eval_prediction.predictions)
+        return {"accuracy": float((eval_prediction.predictions.argmax(-1) == eval_prediction.label_ids).mean())}
+
+    trainer = DistillationTrainer(
+        model=student, teacher_model=teacher, args=make_args(tmp_path), eval_dataset=eval_set,
+        compute_metrics=compute_metrics,
+    )
+    metrics = trainer.evaluate()
+    batch = batch_of(eval_set, 16)
+    student.eval()
+    with torch.no_grad():
+        student_logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert_close(torch.tensor(metrics["eval_loss"]), F.cross_entropy(student_logits, batch["labels"]), atol=1e-5, rtol=1e-5)
+    assert_close(seen["logits"], student_logits)
+    assert "eval_accuracy" in metrics
+
+
+def test_batches_without_labels_train_on_the_soft_term(tmp_path, teacher, student):
+    trainer = DistillationTrainer(
+        model=student, teacher_model=teacher, args=make_args(tmp_path),
+        train_dataset=random_token_dataset(labeled=False),
+    )
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert all("loss_kd" in entry and "loss_ce" not in entry for entry in logged)
+    assert_close(torch.tensor(logged[0]["loss"]), torch.tensor(logged[0]["loss_kd"]), atol=1e-4, rtol=1e-4)
+
+
+def test_mixed_labeled_and_unlabeled_rows_log_both_terms(tmp_path, teacher, student):
+    dataset = random_token_dataset(num_examples=16)
+    dataset = dataset.map(lambda row, i: {"labels": row["labels"] if i % 2 else IGNORE_INDEX}, with_indices=True)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=dataset)
+    batch = batch_of(dataset)
+    student.train()
+    loss = trainer.compute_loss(student, dict(batch))
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    student_logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    expected = distillation_loss(student_logits, teacher_logits, batch["labels"], alpha=0.5, temperature=2.0).loss
+    assert_close(loss, expected)
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert all({"loss_kd", "loss_ce"} <= set(entry) for entry in logged)
+
+
+def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher, student):
+    dataset = random_token_dataset(num_examples=16)
+    with torch.no_grad():
+        logits = teacher(input_ids=torch.tensor(dataset["input_ids"])).logits
+    cached = dataset.add_column("teacher_logits", logits.tolist())
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=cached)
+    batch = batch_of(cached)
+    student.train()
+    cached_loss = trainer.compute_loss(student, dict(batch))
+    online_loss = trainer.compute_loss(student, {k: v for k, v in batch.items() if k != "teacher_logits"})
+    assert_close(cached_loss, online_loss, atol=1e-5, rtol=1e-5)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the teacher ran although every batch carries its logits")
+
+    teacher.forward = fail
+    trainer.train()  # the column survives remove_unused_columns and replaces the teacher's forward pass
+
+
+def test_alpha_zero_skips_the_teacher_on_labeled_batches(tmp_path, teacher, student):
+    calls = []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    trainer = DistillationTrainer(
+        model=student, teacher_model=teacher, args=make_args(tmp_path, alpha=0.0), train_dataset=random_token_dataset()
+    )
+    trainer.train()
+    assert calls == []
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert all("loss_ce" in entry and "loss_kd" not in entry for entry in logged)
+
+
+def test_non_finite_teacher_logits_stop_training(tmp_path, teacher, student):
+    dataset = random_token_dataset(num_examples=8).add_column("teacher_logits", [[float("nan"), 0.0]] * 8)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=dataset)
+    with pytest.raises(ValueError, match="non-finite logits"):
+        trainer.train()
+
+
+def test_user_args_are_never_mutated(tmp_path, teacher, student):
+    args = make_args(tmp_path, eval_strategy="steps", eval_steps=2, max_steps=4)
+    snapshot = copy.deepcopy({f.name: getattr(args, f.name) for f in dataclasses.fields(args)})
+    trainer = DistillationTrainer(
+        model=student, teacher_model=teacher, args=args, train_dataset=random_token_dataset(),
+        eval_dataset=random_token_dataset(seed=2),
+    )
+    trainer.train()
+    trainer.evaluate()
+    assert {f.name: getattr(args, f.name) for f in dataclasses.fields(args)} == snapshot
+
+
+def test_teacher_can_be_a_local_folder(tmp_path, teacher, student):
+    teacher.save_pretrained(tmp_path / "teacher")
+    trainer = DistillationTrainer(model=student, teacher_model=str(tmp_path / "teacher"), args=make_args(tmp_path))
+    assert torch.equal(trainer.teacher_model.classifier.weight, teacher.classifier.weight)
+
+
+# ---- checks before training, each a clear ValueError naming the fix ------------------------------
+
+
+def test_num_labels_mismatch(tmp_path, teacher):
+    student = tiny_bert(seed=1, num_labels=3, id2label=None, label2id=None)
+    with pytest.raises(ValueError, match="teacher predicts 2 classes but the student 3"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path))
+
+
+def test_label2id_mismatch(tmp_path, teacher):
+    student = tiny_bert(seed=1, id2label={0: "positive", 1: "negative"}, label2id={"positive": 0, "negative": 1})
+    with pytest.raises(ValueError, match="name their classes differently.*id2label and label2id"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path))
+
+
+def test_vocabulary_mismatch(tmp_path, teacher):
+    student = tiny_bert(seed=1, vocab_size=50)
+    with pytest.raises(ValueError, match="vocabularies differ.*same vocab_size and the same tokenizer"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path))
+
+
+def test_tokenizer_that_is_not_the_teachers(tmp_path, teacher, student, tokenizer):
+    tokenizer.add_tokens([f"extra{i}" for i in range(10)])
+    with pytest.raises(ValueError, match="not the teacher's tokenizer"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), processing_class=tokenizer)
+
+
+def test_training_set_with_nothing_to_distil(tmp_path, teacher, student):
+    raw_text = Dataset.from_dict({"sentence": ["good film", "bad film"]})
+    with pytest.raises(ValueError, match="neither labels nor anything to distil.*Tokenize the text first"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=raw_text)
+
+
+def test_empty_training_set(tmp_path, teacher, student):
+    empty = random_token_dataset(num_examples=4).select([])
+    with pytest.raises(ValueError, match="training set is empty"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=empty)
+
+
+def test_plain_training_arguments_are_refused_with_the_fix(tmp_path, teacher, student):
+    with pytest.raises(ValueError, match="must be a DistillationTrainingArguments"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=TrainingArguments(output_dir=str(tmp_path)))
+
+
+def test_teacher_path_that_is_not_a_model_folder(tmp_path, student):
+    (tmp_path / "not_a_model").mkdir()
+    with pytest.raises(ValueError, match="without config.json"):
+        DistillationTrainer(model=student, teacher_model=str(tmp_path / "not_a_model"), args=make_args(tmp_path))

@@ -1,0 +1,133 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.testing import assert_close
+
+from hfdistill.losses import (
+    IGNORE_INDEX,
+    cosine_loss,
+    distillation_loss,
+    kl_divergence_loss,
+    mse_loss,
+    soft_loss,
+)
+
+STUDENT = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]])
+TEACHER = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, -2.0]])
+LABELS = torch.tensor([0, 2])
+
+
+def _softmax(row, temperature):
+    exps = [math.exp(x / temperature) for x in row]
+    return [e / sum(exps) for e in exps]
+
+
+def _kl_by_hand(student_row, teacher_row, temperature):
+    p = _softmax(teacher_row, temperature)
+    q = _softmax(student_row, temperature)
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+
+def _ce_by_hand(student_row, label):
+    return -math.log(_softmax(student_row, 1.0)[label])
+
+
+def test_kl_one_example_literal_value():
+    # softmax([0, 0]) = [0.5, 0.5]; softmax([ln 3, 0]) = [0.75, 0.25]
+    # KL([0.5, 0.5] || [0.75, 0.25]) = 0.5 ln(0.5/0.75) + 0.5 ln(0.5/0.25) = 0.5 ln(4/3) = 0.143841...
+    student = torch.tensor([[math.log(3.0), 0.0]])
+    teacher = torch.tensor([[0.0, 0.0]])
+    assert_close(kl_divergence_loss(student, teacher, temperature=1.0), torch.tensor(0.5 * math.log(4 / 3)))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_kl_matches_hand_computation_with_t_squared_and_batchmean(temperature):
+    per_example = [_kl_by_hand(s, t, temperature) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())]
+    expected = temperature**2 * sum(per_example) / len(per_example)
+    assert_close(kl_divergence_loss(STUDENT, TEACHER, temperature), torch.tensor(expected, dtype=torch.float32))
+    assert_close(
+        kl_divergence_loss(STUDENT, TEACHER, temperature, reduction="none"),
+        torch.tensor([temperature**2 * v for v in per_example]),
+    )
+
+
+@pytest.mark.filterwarnings("ignore:reduction. .mean. divides")
+def test_kl_reduction_is_batchmean_not_elementwise_mean():
+    loss = kl_divergence_loss(STUDENT, TEACHER, temperature=1.0)
+    elementwise_mean = F.kl_div(F.log_softmax(STUDENT, -1), F.softmax(TEACHER, -1), reduction="mean")
+    batchmean = F.kl_div(F.log_softmax(STUDENT, -1), F.softmax(TEACHER, -1), reduction="batchmean")
+    assert_close(loss, batchmean)
+    assert not torch.allclose(loss, elementwise_mean)  # "mean" would divide by N * C = 6 instead of N = 2
+    assert_close(loss, elementwise_mean * STUDENT.shape[1])
+
+
+def test_mse_and_cosine_by_hand():
+    squared = [sum((a - b) ** 2 for a, b in zip(s, t)) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())]
+    assert_close(mse_loss(STUDENT, TEACHER), torch.tensor(sum(squared) / 2))
+
+    def cos(u, v):
+        dot = sum(a * b for a, b in zip(u, v))
+        return dot / math.sqrt(sum(a * a for a in u) * sum(b * b for b in v))
+
+    one_minus_cos = [1 - cos(s, t) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())]
+    assert_close(cosine_loss(STUDENT, TEACHER), torch.tensor(sum(one_minus_cos) / 2))
+    assert_close(mse_loss(STUDENT, TEACHER, reduction="sum"), torch.tensor(sum(squared)))
+
+
+@pytest.mark.parametrize("loss_type", ["kl", "mse", "cosine"])
+def test_soft_loss_is_zero_when_student_equals_teacher(loss_type):
+    assert_close(soft_loss(TEACHER.clone(), TEACHER, loss_type, temperature=2.0), torch.tensor(0.0), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_distillation_loss_combines_soft_and_hard_terms(alpha, temperature):
+    soft = sum(temperature**2 * _kl_by_hand(s, t, temperature) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())) / 2
+    hard = sum(_ce_by_hand(s, y) for s, y in zip(STUDENT.tolist(), LABELS.tolist())) / 2
+    output = distillation_loss(STUDENT, TEACHER, LABELS, alpha=alpha, temperature=temperature)
+    assert_close(output.loss, torch.tensor(alpha * soft + (1 - alpha) * hard, dtype=torch.float32))
+    assert_close(output.soft_loss, torch.tensor(soft, dtype=torch.float32))
+    assert_close(output.hard_loss, torch.tensor(hard, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("loss_type", ["mse", "cosine"])
+def test_mse_and_cosine_replace_t2_kl_without_t2(loss_type):
+    output = distillation_loss(STUDENT, TEACHER, LABELS, alpha=0.3, temperature=4.0, loss_type=loss_type)
+    hard = F.cross_entropy(STUDENT, LABELS)
+    assert_close(output.loss, 0.3 * soft_loss(STUDENT, TEACHER, loss_type) + 0.7 * hard)
+
+
+def test_without_labels_the_loss_is_the_soft_term_alone():
+    output = distillation_loss(STUDENT, TEACHER, None, alpha=0.3, temperature=2.0)
+    assert_close(output.loss, kl_divergence_loss(STUDENT, TEACHER, 2.0))
+    assert output.hard_loss is None
+
+
+def test_unlabeled_rows_in_a_mixed_batch_carry_the_soft_term_alone():
+    labels = torch.tensor([1, IGNORE_INDEX])
+    soft = kl_divergence_loss(STUDENT, TEACHER, 2.0, reduction="none")
+    hard_first = _ce_by_hand(STUDENT[0].tolist(), 1)
+    output = distillation_loss(STUDENT, TEACHER, labels, alpha=0.3, temperature=2.0)
+    expected = (0.3 * soft[0] + 0.7 * hard_first + soft[1]) / 2
+    assert_close(output.loss, expected)
+    assert_close(output.hard_loss, torch.tensor(hard_first, dtype=torch.float32))
+
+
+def test_num_items_divides_the_sum_so_micro_batches_add_up_to_the_full_batch():
+    full = distillation_loss(STUDENT, TEACHER, LABELS, alpha=0.5, temperature=2.0).loss
+    halves = [
+        distillation_loss(STUDENT[i : i + 1], TEACHER[i : i + 1], LABELS[i : i + 1], alpha=0.5, temperature=2.0, num_items=2).loss
+        for i in range(2)
+    ]
+    assert_close(halves[0] + halves[1], full)
+
+
+def test_bad_shapes_and_names_raise_clear_errors():
+    with pytest.raises(ValueError, match="same classes"):
+        kl_divergence_loss(STUDENT, TEACHER[:, :2])
+    with pytest.raises(ValueError, match="loss_type must be one of"):
+        soft_loss(STUDENT, TEACHER, "hinge")
+    with pytest.raises(ValueError, match="labels must have shape"):
+        distillation_loss(STUDENT, TEACHER, LABELS[:1])
