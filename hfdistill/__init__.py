@@ -1,19 +1,43 @@
 """hfdistill: distil a fine-tuned transformers text classifier into a small, fast student, the Trainer way."""
 
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from .configuration_linear_student import LinearStudentConfig
 from .distillation_config import DistillationTrainingArguments
 from .distillation_trainer import TEACHER_LOGITS_COLUMN, DistillationTrainer, load_teacher
 from .losses import cosine_loss, distillation_loss, kl_divergence_loss, mse_loss, soft_loss
+from .modeling_linear_student import LinearStudentForSequenceClassification
+from .profiling import ModelStats, disk_size_bytes, measure_cpu_speed, model_stats
+from .students import compact_student, count_parameters, evenly_spread_layers, linear_student, student_from_teacher
 
 __version__ = "0.1.0"
+
+# The one import-time side effect: our model type loads through the Auto classes, and save_pretrained copies its
+# code into the folder with an `auto_map`, so that the folder also loads with trust_remote_code=True without us.
+AutoConfig.register(LinearStudentConfig.model_type, LinearStudentConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(LinearStudentConfig, LinearStudentForSequenceClassification, exist_ok=True)
+LinearStudentConfig.register_for_auto_class()
+LinearStudentForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "DistillationTrainer",
     "DistillationTrainingArguments",
+    "LinearStudentConfig",
+    "LinearStudentForSequenceClassification",
+    "ModelStats",
     "TEACHER_LOGITS_COLUMN",
+    "compact_student",
     "cosine_loss",
+    "count_parameters",
+    "disk_size_bytes",
     "distillation_loss",
+    "evenly_spread_layers",
     "kl_divergence_loss",
+    "linear_student",
     "load_teacher",
+    "measure_cpu_speed",
+    "model_stats",
     "mse_loss",
     "soft_loss",
+    "student_from_teacher",
 ]

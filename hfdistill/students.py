@@ -1,0 +1,203 @@
+"""Students built from a fine-tuned teacher: each an ordinary `transformers` model reading the teacher's batches."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import logging
+
+from .configuration_linear_student import LinearStudentConfig
+from .modeling_linear_student import LinearStudentForSequenceClassification
+
+logger = logging.get_logger(__name__)
+
+# Encoders whose layers sit in `<base>.encoder.layer` (a ModuleList), which is what layer selection needs.
+SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet")
+
+
+def _encoder_layers_path(model: nn.Module) -> str:
+    num_layers = getattr(model.config, "num_hidden_layers", None)
+    for name, module in model.named_modules():
+        if name.endswith("encoder.layer") and isinstance(module, nn.ModuleList) and len(module) == num_layers:
+            return name
+    model_type = getattr(model.config, "model_type", type(model).__name__)
+    raise ValueError(
+        f"Cannot cut layers from a {model_type!r} model ({type(model).__name__}): hfdistill needs a BERT-family "
+        f"encoder whose layers sit in a ModuleList at `encoder.layer`, i.e. one of {', '.join(SUPPORTED_FAMILIES)}. "
+        "For other architectures, use compact_student or linear_student."
+    )
+
+
+def evenly_spread_layers(num_teacher_layers: int, num_layers: int) -> list[int]:
+    """``num_layers`` indices spread evenly over the teacher's layers, first and last included (DistilBERT-style).
+
+    With a single layer, the last one: the teacher's classification head was trained on top-layer features.
+    """
+    if not 1 <= num_layers <= num_teacher_layers:
+        raise ValueError(f"num_layers must be between 1 and the teacher's {num_teacher_layers} layers, got {num_layers}.")
+    if num_layers == 1:
+        return [num_teacher_layers - 1]
+    return [round(i * (num_teacher_layers - 1) / (num_layers - 1)) for i in range(num_layers)]
+
+
+def _log_size(kind: str, student: nn.Module, teacher: nn.Module) -> None:
+    student_params, teacher_params = count_parameters(student), count_parameters(teacher)
+    logger.info(
+        f"{kind} student: {student_params:,} parameters ({student_params / teacher_params:.1%} of the teacher's "
+        f"{teacher_params:,})."
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    """All parameters, trainable or not, counting shared (tied) tensors once."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def student_from_teacher(
+    teacher: PreTrainedModel, num_layers: int | None = None, layers: list[int] | None = None
+) -> PreTrainedModel:
+    """The teacher's architecture with fewer encoder layers, initialised from the teacher (DistilBERT's recipe).
+
+    Embeddings, pooler and classification head are copied from the teacher, and student layer ``i`` from teacher
+    layer ``layers[i]``. Give ``layers`` explicitly, or ``num_layers`` to spread them evenly over the teacher's
+    (first and last included). The copy is exact, and the teacher is left untouched.
+    """
+    prefix = _encoder_layers_path(teacher)
+    num_teacher_layers = teacher.config.num_hidden_layers
+    if layers is None:
+        if num_layers is None:
+            raise ValueError("Pass num_layers (e.g. 2) or layers (e.g. [0, 5]) to choose the teacher layers to keep.")
+        layers = evenly_spread_layers(num_teacher_layers, num_layers)
+    else:
+        layers = [int(index) for index in layers]
+        if num_layers is not None and num_layers != len(layers):
+            raise ValueError(f"num_layers={num_layers} but layers={layers} names {len(layers)}: pass only one of them.")
+        if not layers:
+            raise ValueError("layers is empty: name at least one teacher layer to keep.")
+        out_of_range = [index for index in layers if not 0 <= index < num_teacher_layers]
+        if out_of_range:
+            raise ValueError(
+                f"layers {out_of_range} out of range: the teacher has {num_teacher_layers} layers, numbered 0 to "
+                f"{num_teacher_layers - 1}."
+            )
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"layers {layers} names a layer twice; name each teacher layer once.")
+
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    config.distilled_from_layers = layers
+    student = type(teacher)(config)
+    layer_pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.(.*)")
+    new_index = {teacher_index: student_index for student_index, teacher_index in enumerate(layers)}
+    state_dict = {}
+    for name, tensor in teacher.state_dict().items():
+        match = layer_pattern.fullmatch(name)
+        if match is None:
+            state_dict[name] = tensor.clone()
+        elif int(match.group(1)) in new_index:
+            state_dict[f"{prefix}.{new_index[int(match.group(1))]}.{match.group(2)}"] = tensor.clone()
+    student.load_state_dict(state_dict, strict=True)
+    student.to(teacher.device)
+    _log_size(f"{len(layers)}-layer (teacher layers {layers})", student, teacher)
+    return student
+
+
+def pca_projection(matrix: torch.Tensor, dim: int) -> torch.Tensor:
+    """(H, dim) orthonormal map onto the ``dim`` principal directions of the rows of ``matrix`` (V, H).
+
+    ``matrix @ pca_projection(matrix, dim)`` keeps as much of the embeddings' variance as ``dim`` dimensions can.
+    Where ``dim >= H`` the map is the identity padded with zero columns.
+    """
+    matrix = matrix.detach().float()
+    width = matrix.shape[1]
+    if dim >= width:
+        return torch.cat([torch.eye(width), torch.zeros(width, dim - width)], dim=1)
+    _, _, right_vectors = torch.linalg.svd(matrix - matrix.mean(0), full_matrices=False)
+    return right_vectors[:dim].T.contiguous()
+
+
+def compact_student(
+    teacher: PreTrainedModel,
+    num_layers: int = 2,
+    hidden_size: int = 128,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 512,
+    init_embeddings_from_teacher: bool = True,
+) -> PreTrainedModel:
+    """A narrower, shallower model of the teacher's family and vocabulary, sized by the caller.
+
+    With ``init_embeddings_from_teacher`` the word, position and token-type embeddings start as the teacher's,
+    projected onto their principal directions (one projection for all, so they stay in one basis); everything else
+    is freshly initialised.
+    """
+    if num_layers < 1 or hidden_size < 1 or num_attention_heads < 1 or intermediate_size < 1:
+        raise ValueError(
+            "num_layers, hidden_size, num_attention_heads and intermediate_size must all be >= 1; got "
+            f"{num_layers}, {hidden_size}, {num_attention_heads}, {intermediate_size}."
+        )
+    if hidden_size % num_attention_heads:
+        raise ValueError(
+            f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads}); e.g. "
+            f"hidden_size={num_attention_heads * max(1, round(hidden_size / num_attention_heads))}."
+        )
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = num_layers
+    config.hidden_size = hidden_size
+    config.num_attention_heads = num_attention_heads
+    config.intermediate_size = intermediate_size
+    if hasattr(config, "embedding_size"):  # ELECTRA: embeddings as wide as the encoder
+        config.embedding_size = hidden_size
+    student = type(teacher)(config)
+    if init_embeddings_from_teacher:
+        teacher_embeddings = getattr(teacher.base_model, "embeddings", None)
+        student_embeddings = getattr(student.base_model, "embeddings", None)
+        projection = pca_projection(teacher.get_input_embeddings().weight, hidden_size)
+        with torch.no_grad():
+            for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+                source = getattr(teacher_embeddings, name, None)
+                target = getattr(student_embeddings, name, None)
+                if isinstance(source, nn.Embedding) and isinstance(target, nn.Embedding):
+                    target.weight.copy_(source.weight.detach().float().cpu() @ projection)
+    student.to(teacher.device)
+    _log_size(f"Compact ({num_layers} layers, hidden {hidden_size})", student, teacher)
+    return student
+
+
+def linear_student(
+    teacher: PreTrainedModel,
+    embedding_dim: int = 64,
+    num_bigram_buckets: int = 0,
+    classifier_dropout: float = 0.1,
+    init_embeddings_from_teacher: bool = True,
+) -> LinearStudentForSequenceClassification:
+    """Averaged token embeddings (optionally with hashed bigrams) and one linear layer to the teacher's classes.
+
+    With ``init_embeddings_from_teacher`` the token embeddings start as the teacher's word embeddings projected onto
+    their ``embedding_dim`` principal directions.
+    """
+    teacher_config = teacher.config
+    config = LinearStudentConfig(
+        vocab_size=teacher_config.vocab_size,
+        embedding_dim=embedding_dim,
+        num_bigram_buckets=num_bigram_buckets,
+        classifier_dropout=classifier_dropout,
+        pad_token_id=teacher_config.pad_token_id if teacher_config.pad_token_id is not None else 0,
+        num_labels=teacher_config.num_labels,
+        id2label=dict(teacher_config.id2label),
+        label2id=dict(teacher_config.label2id),
+        problem_type=teacher_config.problem_type,
+    )
+    student = LinearStudentForSequenceClassification(config)
+    if init_embeddings_from_teacher:
+        teacher_embeddings = teacher.get_input_embeddings().weight
+        with torch.no_grad():
+            student.embeddings.weight.copy_(
+                teacher_embeddings.detach().float().cpu() @ pca_projection(teacher_embeddings, embedding_dim)
+            )
+    student.to(teacher.device)
+    _log_size(f"Linear (embedding_dim {embedding_dim})", student, teacher)
+    return student

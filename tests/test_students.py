@@ -1,0 +1,244 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.testing import assert_close
+from transformers import (
+    AutoModelForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    ElectraConfig,
+    ElectraForSequenceClassification,
+    MPNetConfig,
+    MPNetForSequenceClassification,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+    pipeline,
+)
+
+from conftest import sentiment_sentences, tiny_bert
+from hfdistill import (
+    DistillationTrainer,
+    DistillationTrainingArguments,
+    LinearStudentForSequenceClassification,
+    compact_student,
+    count_parameters,
+    evenly_spread_layers,
+    linear_student,
+    model_stats,
+    student_from_teacher,
+)
+from hfdistill.students import pca_projection
+
+BUILDERS = {
+    "layers": lambda teacher: student_from_teacher(teacher, num_layers=1),
+    "compact": lambda teacher: compact_student(teacher, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8),
+    "linear": lambda teacher: linear_student(teacher, embedding_dim=4, num_bigram_buckets=16),
+}
+SMALL = dict(hidden_size=8, num_attention_heads=2, intermediate_size=16, max_position_embeddings=40, vocab_size=40)
+
+
+@pytest.fixture
+def fine_tuned_teacher():
+    return tiny_bert(seed=0, num_hidden_layers=3)
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_each_student_is_an_ordinary_transformers_model(kind, fine_tuned_teacher, tokenizer, tmp_path):
+    student = BUILDERS[kind](fine_tuned_teacher)
+    assert student.config.num_labels == fine_tuned_teacher.config.num_labels
+    assert student.config.id2label == fine_tuned_teacher.config.id2label
+    assert student.config.label2id == fine_tuned_teacher.config.label2id
+    assert count_parameters(student) < count_parameters(fine_tuned_teacher)
+
+    batch = tokenizer(["good film", "the plot is a mess and too dull"], padding=True, return_tensors="pt")
+    student.eval()
+    with torch.no_grad():
+        logits = student(**batch).logits  # the teacher's tokenizer output, token_type_ids included, as is
+    assert logits.shape == (2, 2)
+
+    folder = tmp_path / kind
+    student.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(folder)
+    with torch.no_grad():
+        assert torch.equal(reloaded(**batch).logits, logits)
+
+    classifier = pipeline("text-classification", model=str(folder), device="cpu")
+    predictions = classifier(["good film", "awful boring movie"])
+    assert {p["label"] for p in predictions} <= {"negative", "positive"}
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_each_student_trains_with_the_distillation_trainer(kind, fine_tuned_teacher, tokenizer, tmp_path):
+    student = BUILDERS[kind](fine_tuned_teacher)
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    sentences, labels = sentiment_sentences(32)
+    dataset = [{**tokenizer(s), "labels": y} for s, y in zip(sentences, labels)]
+    args = DistillationTrainingArguments(
+        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
+        report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
+    )
+    DistillationTrainer(
+        model=student, teacher_model=fine_tuned_teacher, args=args, train_dataset=dataset, processing_class=tokenizer
+    ).train()
+    assert any(not torch.equal(v, before[k]) for k, v in student.state_dict().items())
+
+
+# ---- student_from_teacher ------------------------------------------------------------------------
+
+
+def test_layer_cut_copies_the_chosen_teacher_tensors_exactly(fine_tuned_teacher):
+    student = student_from_teacher(fine_tuned_teacher, layers=[0, 2])
+    assert student.config.num_hidden_layers == 2 and fine_tuned_teacher.config.num_hidden_layers == 3
+    teacher_state, student_state = fine_tuned_teacher.state_dict(), student.state_dict()
+    for name, tensor in student_state.items():
+        source = name.replace("encoder.layer.1.", "encoder.layer.2.")
+        assert torch.equal(tensor, teacher_state[source]), name
+    assert student.config.distilled_from_layers == [0, 2]
+
+
+def test_layer_cut_default_spreads_layers_with_first_and_last():
+    assert evenly_spread_layers(6, 2) == [0, 5]
+    assert evenly_spread_layers(6, 3) == [0, 2, 5]
+    assert evenly_spread_layers(12, 4) == [0, 4, 7, 11]
+    assert evenly_spread_layers(6, 1) == [5]
+    assert evenly_spread_layers(6, 6) == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "config_class, model_class",
+    [
+        (RobertaConfig, RobertaForSequenceClassification),
+        (ElectraConfig, ElectraForSequenceClassification),
+        (MPNetConfig, MPNetForSequenceClassification),
+    ],
+)
+def test_layer_cut_works_for_other_bert_family_encoders(config_class, model_class):
+    torch.manual_seed(0)
+    extra = {"embedding_size": 8} if config_class is ElectraConfig else {}
+    teacher = model_class(config_class(num_hidden_layers=4, pad_token_id=1, **SMALL, **extra))
+    student = student_from_teacher(teacher, num_layers=2)
+    assert student.config.distilled_from_layers == [0, 3]
+    ids = torch.tensor([[0, 5, 6, 7, 2]])
+    teacher.eval(), student.eval()
+    assert student(input_ids=ids).logits.shape == teacher(input_ids=ids).logits.shape
+
+
+def test_layer_cut_of_an_unsupported_architecture_names_the_supported_families():
+    teacher = DistilBertForSequenceClassification(
+        DistilBertConfig(vocab_size=40, dim=8, n_layers=2, n_heads=2, hidden_dim=16, max_position_embeddings=40)
+    )
+    with pytest.raises(ValueError, match="bert, roberta.*electra, mpnet.*compact_student or linear_student"):
+        student_from_teacher(teacher, num_layers=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"layers": [0, 3]}, r"layers \[3\] out of range: the teacher has 3 layers, numbered 0 to 2"),
+        ({"layers": [-1]}, r"out of range"),
+        ({"layers": [1, 1]}, "names a layer twice"),
+        ({"layers": []}, "layers is empty"),
+        ({"num_layers": 4}, "between 1 and the teacher's 3 layers"),
+        ({"num_layers": 0}, "between 1 and the teacher's 3 layers"),
+        ({}, "Pass num_layers"),
+        ({"num_layers": 1, "layers": [0, 1]}, "pass only one of them"),
+    ],
+)
+def test_layer_cut_bad_layer_choices(fine_tuned_teacher, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        student_from_teacher(fine_tuned_teacher, **kwargs)
+
+
+# ---- compact_student ----------------------------------------------------------------------------
+
+
+def test_compact_student_embeddings_are_the_teachers_projected(fine_tuned_teacher):
+    student = compact_student(fine_tuned_teacher, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8)
+    assert type(student) is type(fine_tuned_teacher)
+    assert (student.config.num_hidden_layers, student.config.hidden_size) == (1, 4)
+    projection = pca_projection(fine_tuned_teacher.get_input_embeddings().weight, 4)
+    assert_close(student.get_input_embeddings().weight, fine_tuned_teacher.get_input_embeddings().weight @ projection)
+    assert_close(projection.T @ projection, torch.eye(4), atol=1e-5, rtol=0)  # orthonormal columns
+
+    random_init = compact_student(
+        fine_tuned_teacher, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8,
+        init_embeddings_from_teacher=False,
+    )
+    assert not torch.allclose(random_init.get_input_embeddings().weight, student.get_input_embeddings().weight)
+
+
+def test_compact_student_impossible_sizes(fine_tuned_teacher):
+    with pytest.raises(ValueError, match=r"hidden_size \(10\) must be divisible by num_attention_heads \(4\)"):
+        compact_student(fine_tuned_teacher, hidden_size=10, num_attention_heads=4)
+    with pytest.raises(ValueError, match="must all be >= 1"):
+        compact_student(fine_tuned_teacher, num_layers=0)
+
+
+# ---- linear_student -----------------------------------------------------------------------------
+
+
+def test_linear_student_averages_embeddings_over_the_mask(fine_tuned_teacher):
+    student = linear_student(fine_tuned_teacher, embedding_dim=4, classifier_dropout=0.0).eval()
+    ids = torch.tensor([[2, 7, 8, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+    expected = student.classifier(student.embeddings(ids[:, :4]).mean(1))
+    assert_close(student(input_ids=ids, attention_mask=mask).logits, expected)
+    # padding must not change the prediction
+    assert_close(student(input_ids=ids[:, :4]).logits, expected)
+
+
+def test_linear_student_bigrams_see_word_order(fine_tuned_teacher):
+    student = linear_student(fine_tuned_teacher, embedding_dim=4, num_bigram_buckets=64, classifier_dropout=0.0).eval()
+    forward, backward = torch.tensor([[7, 8, 9]]), torch.tensor([[9, 8, 7]])
+    assert not torch.allclose(student(input_ids=forward).logits, student(input_ids=backward).logits)
+    unigram_only = linear_student(fine_tuned_teacher, embedding_dim=4, classifier_dropout=0.0).eval()
+    assert_close(unigram_only(input_ids=forward).logits, unigram_only(input_ids=backward).logits)
+
+
+def test_linear_student_folder_loads_with_trust_remote_code_without_hfdistill(fine_tuned_teacher, tokenizer, tmp_path):
+    student = linear_student(fine_tuned_teacher, embedding_dim=4, num_bigram_buckets=16).eval()
+    student.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "hfdistill-linear"
+    assert config["auto_map"]["AutoModelForSequenceClassification"].startswith("modeling_linear_student.")
+    ids = [[2, 7, 8, 9, 3]]
+    with torch.no_grad():
+        expected = student(input_ids=torch.tensor(ids)).logits.tolist()
+    script = f"""
+import sys, json, torch
+sys.modules["hfdistill"] = None  # as on a machine without hfdistill: importing it fails
+from transformers import AutoModelForSequenceClassification
+model = AutoModelForSequenceClassification.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
+assert "hfdistill" not in type(model).__module__.split(".")[0], type(model).__module__
+with torch.no_grad():
+    print(json.dumps(model(input_ids=torch.tensor({ids})).logits.tolist()))
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_close(torch.tensor(json.loads(result.stdout.strip().splitlines()[-1])), torch.tensor(expected))
+
+
+def test_linear_student_embeddings_start_from_the_teachers(fine_tuned_teacher):
+    student = linear_student(fine_tuned_teacher, embedding_dim=4)
+    teacher_embeddings = fine_tuned_teacher.get_input_embeddings().weight
+    assert_close(student.embeddings.weight, teacher_embeddings @ pca_projection(teacher_embeddings, 4))
+    assert isinstance(student, LinearStudentForSequenceClassification)
+
+
+# ---- profiling ----------------------------------------------------------------------------------
+
+
+def test_model_stats_reports_size_and_speed(fine_tuned_teacher, tokenizer):
+    sentences, _ = sentiment_sentences(40)
+    stats = model_stats(fine_tuned_teacher, tokenizer, sentences, max_length=16, num_latency_examples=10)
+    assert stats.num_parameters == sum(p.numel() for p in fine_tuned_teacher.parameters())
+    # fp32 safetensors: 4 bytes per parameter plus a small header
+    assert 4 * stats.num_parameters <= stats.disk_size_mb * 2**20 < 4 * stats.num_parameters + 64 * 1024
+    assert stats.latency_ms_batch1 > 0 and stats.throughput_batch32 > 0
+    assert stats.num_threads == torch.get_num_threads()
