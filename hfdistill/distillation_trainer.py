@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from typing import Any
@@ -10,11 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, Trainer
+from transformers.utils.hub import hf_api
 
 from .distillation_config import DistillationTrainingArguments
 from .losses import IGNORE_INDEX, distillation_loss
+from .model_card import render_model_card
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
+# Kept in output_dir beside the student (e.g. by the recipe) but never uploaded with it.
+TEACHER_SUBFOLDER = "teacher"
+HUB_IGNORE_PATTERNS = [f"{TEACHER_SUBFOLDER}/*"]
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
 
 
@@ -97,6 +103,14 @@ class DistillationTrainer(Trainer):
             raise ValueError("model (the student) is required; see hfdistill.student_from_teacher to build one.")
 
         super().__init__(model=model, args=args, **kwargs)
+
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched > 1 and self.args.world_size == 1:
+            raise ValueError(
+                f"{launched} processes were launched but they did not join one process group, so each would train "
+                "and write on its own. Without a GPU, add `--use_cpu true` (TrainingArguments.use_cpu=True) to run them "
+                "together on the CPU: `accelerate launch --multi_gpu --num_processes N script.py --use_cpu true`."
+            )
 
         # Frozen for good: no dropout, no gradients, and not an attribute of the student, so it is never saved.
         self.teacher_model = teacher_model.eval().requires_grad_(False)
@@ -288,3 +302,62 @@ class DistillationTrainer(Trainer):
                 logs[f"{prefix}loss_ce"] = hard_sum / num_labeled
             self._loss_sums[mode] = None
         super().log(logs, start_time)
+
+    # ---- shipping: the student alone, with a distillation model card -----------------------------
+
+    @contextlib.contextmanager
+    def _uploads_without_teacher(self):
+        # Trainer uploads all of output_dir (but `_*` and checkpoints); the teacher kept in output_dir/teacher must
+        # stay behind. Shadow upload_folder on the shared client for the duration of our own pushes only.
+        api = hf_api()
+        upload_folder = api.upload_folder
+
+        def upload_student_only(*args, ignore_patterns=None, **kwargs):
+            patterns = [ignore_patterns] if isinstance(ignore_patterns, str) else list(ignore_patterns or [])
+            return upload_folder(*args, ignore_patterns=patterns + HUB_IGNORE_PATTERNS, **kwargs)
+
+        api.upload_folder = upload_student_only
+        try:
+            yield
+        finally:
+            del api.upload_folder
+
+    def push_to_hub(self, *args, **kwargs):
+        """[`Trainer.push_to_hub`], uploading the student and its card but never the teacher kept in `output_dir`.
+
+        Extra keyword arguments reach [`create_model_card`], e.g. `results=` and `command=`.
+        """
+        with self._uploads_without_teacher():
+            return super().push_to_hub(*args, **kwargs)
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        with self._uploads_without_teacher():
+            return super()._push_from_checkpoint(checkpoint_folder)
+
+    def model_card_info(self, **extra) -> dict:
+        """What the model card says: the distillation settings, plus any `results=`/`command=`/... given."""
+        teacher_config = getattr(self.teacher_model, "config", None)
+        student = self.accelerator.unwrap_model(self.model)
+        info = {
+            "teacher": getattr(teacher_config, "_name_or_path", None) or type(self.teacher_model).__name__,
+            "student_kind": getattr(getattr(student, "config", None), "model_type", type(student).__name__),
+            "temperature": self.args.temperature,
+            "alpha": self.args.alpha,
+            "distillation_loss": self.args.distillation_loss,
+            "num_train_epochs": self.args.num_train_epochs,
+            "learning_rate": self.args.learning_rate,
+            "seed": self.args.seed,
+            "model_id": self.args.hub_model_id,
+        }
+        info.update({key: value for key, value in extra.items() if value is not None})
+        return info
+
+    def create_model_card(self, model_name: str | None = None, dataset: str | None = None, **kwargs) -> None:
+        """Write `output_dir/README.md`: teacher, data, T, alpha, loss and, given `results=`, accuracies and speed."""
+        if not self.is_world_process_zero():
+            return
+        known = {key: kwargs.pop(key) for key in ("results", "command", "student_kind", "teacher") if key in kwargs}
+        card = render_model_card(self.model_card_info(model_name=model_name, dataset=dataset, **known))
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as f:
+            f.write(card)

@@ -201,3 +201,27 @@ def linear_student(
     student.to(teacher.device)
     _log_size(f"Linear (embedding_dim {embedding_dim})", student, teacher)
     return student
+
+
+STUDENT_KINDS = ("layers", "compact", "linear")
+
+
+def build_student(
+    kind: str,
+    teacher: PreTrainedModel,
+    num_layers: int = 2,
+    layers: list[int] | None = None,
+    hidden_size: int = 128,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 512,
+    embedding_dim: int = 64,
+    num_bigram_buckets: int = 0,
+) -> PreTrainedModel:
+    """The student named by ``kind`` (`layers`, `compact` or `linear`), sized by the arguments that kind reads."""
+    if kind == "layers":
+        return student_from_teacher(teacher, num_layers=None if layers else num_layers, layers=layers)
+    if kind == "compact":
+        return compact_student(teacher, num_layers, hidden_size, num_attention_heads, intermediate_size)
+    if kind == "linear":
+        return linear_student(teacher, embedding_dim=embedding_dim, num_bigram_buckets=num_bigram_buckets)
+    raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")

