@@ -68,8 +68,20 @@ def load_text_classification(
     validation_file: str | None = None,
     dataset_name: str | None = None,
     dataset_config_name: str | None = None,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
 ) -> DatasetDict:
-    """A DatasetDict with `train` and `validation` splits, from local files or from the Hub."""
+    """A DatasetDict with `train` and `validation` splits (their first N rows, if limited), from files or the Hub."""
+    data = _load_splits(train_file, validation_file, dataset_name, dataset_config_name)
+    for split, limit in (("train", max_train_samples), ("validation", max_eval_samples)):
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"max_{'train' if split == 'train' else 'eval'}_samples must be >= 1, got {limit}.")
+            data[split] = data[split].select(range(min(limit, len(data[split]))))
+    return data
+
+
+def _load_splits(train_file, validation_file, dataset_name, dataset_config_name) -> DatasetDict:
     if dataset_name is not None:
         data = load_dataset(dataset_name, dataset_config_name)
         missing = {"train", "validation"} - set(data)

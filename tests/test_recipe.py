@@ -89,6 +89,7 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
         assert results["timings"][key] >= 0
     assert results["timings"]["teacher_fine_tuning_s"] > 0
     assert results["teacher_source"]["source"] == "fine_tuned"
+    assert results["teacher_logits"]["source"] == "built" and results["timings"]["teacher_logits_s"] > 0
     assert results["distillation"] == {"temperature": 2.0, "alpha": 0.5, "distillation_loss": "kl",
                                        "num_train_epochs": 1.0, "learning_rate": 1e-4, "seed": 42}
     assert (output_dir / "accuracy_vs_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -112,6 +113,8 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
     assert rerun["timings"]["teacher_fine_tuning_s"] == 0.0
     assert (output_dir / "teacher" / "model.safetensors").stat().st_mtime_ns == teacher_weights
     assert rerun["teacher"]["accuracy"] == results["teacher"]["accuracy"]
+    assert rerun["teacher_logits"]["source"] == "loaded"  # same teacher, tokenizer, data and length: no rebuild
+    assert rerun["teacher_logits"]["path"] == results["teacher_logits"]["path"]
 
 
 def test_recipe_with_two_processes(tiny_teacher, sst2_files, tmp_path):
@@ -135,9 +138,10 @@ def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp
     output_dir = tmp_path / "out"
     _run_in_process(["--teacher_model_name_or_path", tiny_teacher, "--train_file", str(tmp_path / "train.jsonl"),
                      "--validation_file", str(tmp_path / "validation.jsonl"), "--label_column", "sentiment",
-                     "--output_dir", str(output_dir), "--student", "linear", "--student_embedding_dim", "8", *FAST],
-                    monkeypatch)
+                     "--output_dir", str(output_dir), "--student", "linear", "--student_embedding_dim", "8",
+                     "--cache_teacher_logits", "false", *FAST], monkeypatch)
     results = json.loads((output_dir / "results.json").read_text())
+    assert results["teacher_logits"] is None and not (output_dir / "_cache").exists()
     assert results["labels"] == {"0": "neg", "1": "neutral", "2": "pos"}
     assert "f1_macro" in results["student"] and "f1" not in results["student"]
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)

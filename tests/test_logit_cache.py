@@ -1,0 +1,120 @@
+import json
+import os
+
+import pytest
+import torch
+from datasets import Dataset
+from torch.testing import assert_close
+from transformers import DataCollatorWithPadding
+
+from conftest import sentiment_sentences, tiny_bert
+from hfdistill import DistillationTrainer, DistillationTrainingArguments
+from hfdistill import logit_cache
+from hfdistill.logit_cache import add_teacher_logits, compute_teacher_logits
+
+
+@pytest.fixture
+def tokenized(tokenizer):
+    sentences, labels = sentiment_sentences(40)
+    # Varying lengths, so that length-sorted batches pad differently from the training batches.
+    sentences = [" ".join([s] * (1 + i % 3)) for i, s in enumerate(sentences)]
+    return Dataset.from_dict({"text": sentences, "labels": labels}).map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True, remove_columns=["text"]
+    )
+
+
+def _build(dataset, teacher, tokenizer, cache_dir, **kwargs):
+    return add_teacher_logits(dataset, teacher, tokenizer, str(cache_dir), show_progress=False, batch_size=8, **kwargs)
+
+
+def test_logits_are_the_teachers_in_the_datasets_order(tokenized, tokenizer, teacher):
+    logits = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=7, show_progress=False)
+    teacher.eval()
+    with torch.no_grad():
+        for index in (0, 5, 17, 39):
+            row = {k: torch.tensor([tokenized[index][k]]) for k in ("input_ids", "attention_mask", "token_type_ids")}
+            assert_close(logits[index], teacher(**row).logits[0], atol=1e-5, rtol=1e-5)
+
+
+def test_cached_and_online_distillation_give_the_same_loss(tokenized, tokenizer, teacher, student, tmp_path):
+    cached, info = _build(tokenized, teacher, tokenizer, tmp_path / "cache")
+    assert info["source"] == "built"
+    args = DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, processing_class=tokenizer)
+    batch = DataCollatorWithPadding(tokenizer)(cached.select(range(16)).to_list())
+    student.train()
+    cached_loss = trainer.compute_loss(student, dict(batch))
+    online_loss = trainer.compute_loss(student, {k: v for k, v in batch.items() if k != "teacher_logits"})
+    assert_close(cached_loss, online_loss, atol=1e-5, rtol=1e-5)
+
+
+def test_a_second_build_is_a_load(tokenized, tokenizer, teacher, tmp_path, monkeypatch):
+    first, built = _build(tokenized, teacher, tokenizer, tmp_path)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the teacher ran although the cache matches")
+
+    monkeypatch.setattr(logit_cache, "compute_teacher_logits", must_not_run)
+    second, loaded = _build(tokenized, teacher, tokenizer, tmp_path)
+    assert loaded["source"] == "loaded" and loaded["path"] == built["path"]
+    assert loaded["build_seconds"] == pytest.approx(built["seconds"])
+    assert "seconds_saved" in loaded
+    assert second["teacher_logits"] == first["teacher_logits"]
+
+
+@pytest.mark.parametrize("change", ["teacher", "tokenizer", "data", "max_seq_length"])
+def test_changing_what_the_logits_depend_on_rebuilds(change, tokenized, tokenizer, teacher, tmp_path):
+    _, first = _build(tokenized, teacher, tokenizer, tmp_path, extra_fingerprint={"max_seq_length": 32})
+    extra = {"max_seq_length": 32}
+    if change == "teacher":
+        with torch.no_grad():
+            teacher.classifier.bias.add_(0.01)
+    elif change == "tokenizer":
+        tokenizer.add_special_tokens({"additional_special_tokens": ["[NEW]"]})
+    elif change == "data":
+        tokenized = tokenized.select(range(1, len(tokenized)))
+    else:
+        extra = {"max_seq_length": 16}
+    _, second = _build(tokenized, teacher, tokenizer, tmp_path, extra_fingerprint=extra)
+    assert second["source"] == "built" and second["path"] != first["path"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_a_byte", "drop_record"])
+def test_a_damaged_cache_is_rebuilt_never_used(damage, tokenized, tokenizer, teacher, tmp_path):
+    original, info = _build(tokenized, teacher, tokenizer, tmp_path)
+    path = info["path"]
+    if damage == "truncate":
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+    elif damage == "flip_a_byte":
+        with open(path, "r+b") as f:
+            f.seek(-4, os.SEEK_END)
+            byte = f.read(1)
+            f.seek(-4, os.SEEK_END)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    else:
+        os.remove(path + ".json")
+    rebuilt, again = _build(tokenized, teacher, tokenizer, tmp_path)
+    assert again["source"] == "built"
+    assert rebuilt["teacher_logits"] == original["teacher_logits"]
+    with open(path + ".json") as f:
+        assert json.load(f)["examples"] == len(tokenized)
+
+
+def test_training_on_cached_logits_never_runs_the_teacher(tokenized, tokenizer, teacher, student, tmp_path):
+    cached, _ = _build(tokenized, teacher, tokenizer, tmp_path / "cache")
+    calls = []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    args = DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, max_steps=3,
+                                         per_device_train_batch_size=8, save_strategy="no", disable_tqdm=True)
+    DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=cached, processing_class=tokenizer,
+                        data_collator=DataCollatorWithPadding(tokenizer)).train()
+    assert calls == []
+
+
+def test_non_finite_teacher_logits_are_refused(tokenized, tokenizer, tmp_path):
+    broken = tiny_bert(seed=0)
+    with torch.no_grad():
+        broken.classifier.bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="non-finite logits"):
+        _build(tokenized, broken, tokenizer, tmp_path)
