@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
+import re
+import shutil
+import tempfile
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, Trainer
+from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import hf_api
 
 from .distillation_config import DistillationTrainingArguments
@@ -38,6 +43,26 @@ def load_teacher(name_or_path: str, **from_pretrained_kwargs) -> PreTrainedModel
             f"Could not load the teacher {name_or_path!r}: {error}\nPass a local model folder (with config.json and "
             "weights) or, with network access, a Hub model name."
         ) from error
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest `checkpoint-N` in ``output_dir`` that was written to the end (its trainer_state.json, which Trainer
+    writes last, parses), or ``None``. A run killed while checkpointing leaves a newer, incomplete folder behind."""
+    if not os.path.isdir(output_dir):
+        return None
+    steps = sorted(
+        (int(match.group(1)), name)
+        for name in os.listdir(output_dir)
+        if (match := re.fullmatch(r"checkpoint-(\d+)", name)) and os.path.isdir(os.path.join(output_dir, name))
+    )
+    for _, name in reversed(steps):
+        try:
+            with open(os.path.join(output_dir, name, "trainer_state.json")) as f:
+                json.load(f)
+        except (OSError, ValueError):
+            continue
+        return os.path.join(output_dir, name)
+    return None
 
 
 def _forward_arg_names(model: nn.Module) -> set[str]:
@@ -122,6 +147,20 @@ class DistillationTrainer(Trainer):
         # Per mode: [soft-loss sum, examples with a soft term, hard-loss sum, labeled examples], summed across
         # processes at log time.
         self._loss_sums: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the
+        last *complete* checkpoint in `output_dir`, skipping one a kill left half-written."""
+        if isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() in ("true", "last"):
+            resume_from_checkpoint = True
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_complete_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(
+                    f"No complete checkpoint in {self.args.output_dir} to resume from: check --output_dir, or drop "
+                    "--resume_from_checkpoint to start afresh."
+                )
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     # ---- checks before any training step -------------------------------------------------------
 
@@ -304,6 +343,25 @@ class DistillationTrainer(Trainer):
         super().log(logs, start_time)
 
     # ---- shipping: the student alone, with a distillation model card -----------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Trainer's save, made atomic: an interrupted save never leaves a folder `from_pretrained` half-loads.
+
+        Everything is written to a staging folder first. config.json is what makes a folder loadable, so the old one
+        is removed first and the new one moved in last: an interruption leaves the complete new model, or a folder
+        that `from_pretrained` refuses (no config), never new files mixed with old ones.
+        """
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
+        try:
+            super()._save(staging, state_dict=state_dict)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(output_dir, CONFIG_NAME))
+            for name in sorted(os.listdir(staging), key=lambda name: name == CONFIG_NAME):
+                os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     @contextlib.contextmanager
     def _uploads_without_teacher(self):

@@ -67,26 +67,7 @@ def student_from_teacher(
     (first and last included). The copy is exact, and the teacher is left untouched.
     """
     prefix = _encoder_layers_path(teacher)
-    num_teacher_layers = teacher.config.num_hidden_layers
-    if layers is None:
-        if num_layers is None:
-            raise ValueError("Pass num_layers (e.g. 2) or layers (e.g. [0, 5]) to choose the teacher layers to keep.")
-        layers = evenly_spread_layers(num_teacher_layers, num_layers)
-    else:
-        layers = [int(index) for index in layers]
-        if num_layers is not None and num_layers != len(layers):
-            raise ValueError(f"num_layers={num_layers} but layers={layers} names {len(layers)}: pass only one of them.")
-        if not layers:
-            raise ValueError("layers is empty: name at least one teacher layer to keep.")
-        out_of_range = [index for index in layers if not 0 <= index < num_teacher_layers]
-        if out_of_range:
-            raise ValueError(
-                f"layers {out_of_range} out of range: the teacher has {num_teacher_layers} layers, numbered 0 to "
-                f"{num_teacher_layers - 1}."
-            )
-        if len(set(layers)) != len(layers):
-            raise ValueError(f"layers {layers} names a layer twice; name each teacher layer once.")
-
+    layers = _resolve_layers(teacher.config.num_hidden_layers, num_layers, layers)
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
     config.distilled_from_layers = layers
@@ -104,6 +85,28 @@ def student_from_teacher(
     student.to(teacher.device)
     _log_size(f"{len(layers)}-layer (teacher layers {layers})", student, teacher)
     return student
+
+
+def _resolve_layers(num_teacher_layers: int, num_layers: int | None, layers: list[int] | None) -> list[int]:
+    """The teacher layers to keep: ``layers`` checked, or ``num_layers`` spread evenly."""
+    if layers is None:
+        if num_layers is None:
+            raise ValueError("Pass num_layers (e.g. 2) or layers (e.g. [0, 5]) to choose the teacher layers to keep.")
+        return evenly_spread_layers(num_teacher_layers, num_layers)
+    layers = [int(index) for index in layers]
+    if num_layers is not None and num_layers != len(layers):
+        raise ValueError(f"num_layers={num_layers} but layers={layers} names {len(layers)}: pass only one of them.")
+    if not layers:
+        raise ValueError("layers is empty: name at least one teacher layer to keep.")
+    out_of_range = [index for index in layers if not 0 <= index < num_teacher_layers]
+    if out_of_range:
+        raise ValueError(
+            f"layers {out_of_range} out of range: the teacher has {num_teacher_layers} layers, numbered 0 to "
+            f"{num_teacher_layers - 1}."
+        )
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers {layers} names a layer twice; name each teacher layer once.")
+    return layers
 
 
 def pca_projection(matrix: torch.Tensor, dim: int) -> torch.Tensor:
@@ -134,16 +137,7 @@ def compact_student(
     projected onto their principal directions (one projection for all, so they stay in one basis); everything else
     is freshly initialised.
     """
-    if num_layers < 1 or hidden_size < 1 or num_attention_heads < 1 or intermediate_size < 1:
-        raise ValueError(
-            "num_layers, hidden_size, num_attention_heads and intermediate_size must all be >= 1; got "
-            f"{num_layers}, {hidden_size}, {num_attention_heads}, {intermediate_size}."
-        )
-    if hidden_size % num_attention_heads:
-        raise ValueError(
-            f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads}); e.g. "
-            f"hidden_size={num_attention_heads * max(1, round(hidden_size / num_attention_heads))}."
-        )
+    check_student_args("compact", teacher.config, num_layers, None, hidden_size, num_attention_heads, intermediate_size)
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = num_layers
     config.hidden_size = hidden_size
@@ -206,6 +200,44 @@ def linear_student(
 STUDENT_KINDS = ("layers", "compact", "linear")
 
 
+def check_student_args(
+    kind: str,
+    teacher_config,
+    num_layers: int = 2,
+    layers: list[int] | None = None,
+    hidden_size: int = 128,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 512,
+    embedding_dim: int = 64,
+    num_bigram_buckets: int = 0,
+) -> None:
+    """Raise the error `build_student` would raise, from the teacher's config alone: before any training."""
+    if kind not in STUDENT_KINDS:
+        raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+    teacher_layers = getattr(teacher_config, "num_hidden_layers", None)
+    if kind == "layers":
+        model_type = getattr(teacher_config, "model_type", None)
+        if model_type not in SUPPORTED_FAMILIES:
+            raise ValueError(
+                f"Cannot cut layers from a {model_type!r} teacher: --student layers supports {', '.join(SUPPORTED_FAMILIES)}. "
+                "Use --student compact or --student linear."
+            )
+        _resolve_layers(teacher_layers, None if layers else num_layers, layers or None)
+    elif kind == "compact":
+        if min(num_layers, hidden_size, num_attention_heads, intermediate_size) < 1:
+            raise ValueError(
+                "num_layers, hidden_size, num_attention_heads and intermediate_size must all be >= 1; got "
+                f"{num_layers}, {hidden_size}, {num_attention_heads}, {intermediate_size}."
+            )
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads}); e.g. "
+                f"hidden_size={num_attention_heads * max(1, round(hidden_size / num_attention_heads))}."
+            )
+    elif embedding_dim < 1 or num_bigram_buckets < 0:
+        raise ValueError(f"embedding_dim must be >= 1 and num_bigram_buckets >= 0; got {embedding_dim} and {num_bigram_buckets}.")
+
+
 def build_student(
     kind: str,
     teacher: PreTrainedModel,
@@ -218,10 +250,10 @@ def build_student(
     num_bigram_buckets: int = 0,
 ) -> PreTrainedModel:
     """The student named by ``kind`` (`layers`, `compact` or `linear`), sized by the arguments that kind reads."""
+    check_student_args(kind, teacher.config, num_layers, layers, hidden_size, num_attention_heads, intermediate_size,
+                       embedding_dim, num_bigram_buckets)
     if kind == "layers":
         return student_from_teacher(teacher, num_layers=None if layers else num_layers, layers=layers)
     if kind == "compact":
         return compact_student(teacher, num_layers, hidden_size, num_attention_heads, intermediate_size)
-    if kind == "linear":
-        return linear_student(teacher, embedding_dim=embedding_dim, num_bigram_buckets=num_bigram_buckets)
-    raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+    return linear_student(teacher, embedding_dim=embedding_dim, num_bigram_buckets=num_bigram_buckets)

