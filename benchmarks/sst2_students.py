@@ -1,0 +1,71 @@
+"""Issue 4's figures: each student distilled (alpha > 0) and trained on hard labels only (alpha = 0), over seeds.
+
+Runs the real recipe (`recipes/sst2.py`) once per (student, alpha, seed) with an already fine-tuned teacher, sharing
+one teacher-logit cache (copied into each run's output_dir/_cache, where the recipe finds it by fingerprint), and
+prints accuracy, accuracy kept, CPU speed-ups and the distilled - hard gap (mean over seeds).
+
+    python benchmarks/sst2_students.py --teacher bench-out/teacher --students layers linear --seeds 0 1 2
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "sst2.py")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--teacher", default="bench-out/teacher")
+    parser.add_argument("--students", nargs="+", default=["layers", "linear"])
+    parser.add_argument("--alphas", nargs="+", type=float, default=[0.5, 0.0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--output_root", default="bench-out/students")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every recipe run")
+    args = parser.parse_args()
+
+    runs, shared_cache = [], None
+    for student in args.students:
+        for alpha in args.alphas:
+            for seed in args.seeds:
+                output_dir = os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}")
+                if shared_cache and not os.path.isdir(os.path.join(output_dir, "_cache")):
+                    shutil.copytree(shared_cache, os.path.join(output_dir, "_cache"))
+                command = [sys.executable, RECIPE, "--teacher_model_name_or_path", args.teacher, "--student", student,
+                           "--alpha", str(alpha), "--seed", str(seed), "--output_dir", output_dir,
+                           "--class_names", "negative", "positive", "--disable_tqdm", "true", *args.extra]
+                start = time.perf_counter()
+                subprocess.run(command, check=True)
+                with open(os.path.join(output_dir, "results.json")) as f:
+                    results = json.load(f)
+                shared_cache = shared_cache or os.path.join(output_dir, "_cache")
+                runs.append({"student": student, "alpha": alpha, "seed": seed, "wall_s": time.perf_counter() - start,
+                             "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
+                             "accuracy_kept": results["ratios"]["accuracy_kept"],
+                             "throughput_speedup": results["ratios"]["throughput_speedup"],
+                             "latency_speedup": results["ratios"]["latency_speedup"], "timings": results["timings"]})
+                print(json.dumps(runs[-1]), flush=True)
+
+    summary = {}
+    for student in args.students:
+        rows = {alpha: [r for r in runs if r["student"] == student and r["alpha"] == alpha] for alpha in args.alphas}
+        means = {alpha: statistics.mean(r["accuracy"] for r in rows[alpha]) for alpha in args.alphas if rows[alpha]}
+        distilled = [a for a in args.alphas if a > 0]
+        summary[student] = {
+            "mean_accuracy": {str(a): m for a, m in means.items()},
+            "gap_points_distilled_minus_hard": (100 * (means[distilled[0]] - means[0.0])) if distilled and 0.0 in means else None,
+            "throughput_speedup": statistics.mean(r["throughput_speedup"] for r in runs if r["student"] == student),
+            "teacher_accuracy": runs[0]["teacher_accuracy"],
+        }
+    print(json.dumps(summary, indent=2))
+    with open(os.path.join(args.output_root, "summary.json"), "w") as f:
+        json.dump({"runs": runs, "summary": summary, "args": vars(args)}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
