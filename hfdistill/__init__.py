@@ -8,7 +8,7 @@ from .distillation_trainer import TEACHER_LOGITS_COLUMN, DistillationTrainer, lo
 from .losses import cosine_loss, distillation_loss, kl_divergence_loss, mse_loss, soft_loss
 from .modeling_linear_student import LinearStudentForSequenceClassification
 from .profiling import ModelStats, disk_size_bytes, measure_cpu_speed, model_stats
-from .students import compact_student, count_parameters, evenly_spread_layers, linear_student, student_from_teacher
+from .students import StudentSpec, compact_student, count_parameters, evenly_spread_layers, linear_student, student_from_teacher
 
 __version__ = "0.1.0"
 
@@ -25,6 +25,7 @@ __all__ = [
     "LinearStudentConfig",
     "LinearStudentForSequenceClassification",
     "ModelStats",
+    "StudentSpec",
     "TEACHER_LOGITS_COLUMN",
     "compact_student",
     "cosine_loss",

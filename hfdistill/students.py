@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -137,7 +138,7 @@ def compact_student(
     projected onto their principal directions (one projection for all, so they stay in one basis); everything else
     is freshly initialised.
     """
-    check_student_args("compact", teacher.config, num_layers, None, hidden_size, num_attention_heads, intermediate_size)
+    StudentSpec("compact", num_layers, None, hidden_size, num_attention_heads, intermediate_size).check(teacher.config)
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = num_layers
     config.hidden_size = hidden_size
@@ -200,60 +201,58 @@ def linear_student(
 STUDENT_KINDS = ("layers", "compact", "linear")
 
 
-def check_student_args(
-    kind: str,
-    teacher_config,
-    num_layers: int = 2,
-    layers: list[int] | None = None,
-    hidden_size: int = 128,
-    num_attention_heads: int = 2,
-    intermediate_size: int = 512,
-    embedding_dim: int = 64,
-    num_bigram_buckets: int = 0,
-) -> None:
-    """Raise the error `build_student` would raise, from the teacher's config alone: before any training."""
-    if kind not in STUDENT_KINDS:
-        raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
-    teacher_layers = getattr(teacher_config, "num_hidden_layers", None)
-    if kind == "layers":
-        model_type = getattr(teacher_config, "model_type", None)
-        if model_type not in SUPPORTED_FAMILIES:
-            raise ValueError(
-                f"Cannot cut layers from a {model_type!r} teacher: --student layers supports {', '.join(SUPPORTED_FAMILIES)}. "
-                "Use --student compact or --student linear."
-            )
-        _resolve_layers(teacher_layers, None if layers else num_layers, layers or None)
-    elif kind == "compact":
-        if min(num_layers, hidden_size, num_attention_heads, intermediate_size) < 1:
-            raise ValueError(
-                "num_layers, hidden_size, num_attention_heads and intermediate_size must all be >= 1; got "
-                f"{num_layers}, {hidden_size}, {num_attention_heads}, {intermediate_size}."
-            )
-        if hidden_size % num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads}); e.g. "
-                f"hidden_size={num_attention_heads * max(1, round(hidden_size / num_attention_heads))}."
-            )
-    elif embedding_dim < 1 or num_bigram_buckets < 0:
-        raise ValueError(f"embedding_dim must be >= 1 and num_bigram_buckets >= 0; got {embedding_dim} and {num_bigram_buckets}.")
+@dataclass
+class StudentSpec:
+    """Which student to build and its size; each kind reads only its own fields.
 
+    `check` raises the error `build` would, from the teacher's config alone, so that a bad size is reported before
+    any training (the recipe calls it before fine-tuning the teacher).
+    """
 
-def build_student(
-    kind: str,
-    teacher: PreTrainedModel,
-    num_layers: int = 2,
-    layers: list[int] | None = None,
-    hidden_size: int = 128,
-    num_attention_heads: int = 2,
-    intermediate_size: int = 512,
-    embedding_dim: int = 64,
-    num_bigram_buckets: int = 0,
-) -> PreTrainedModel:
-    """The student named by ``kind`` (`layers`, `compact` or `linear`), sized by the arguments that kind reads."""
-    check_student_args(kind, teacher.config, num_layers, layers, hidden_size, num_attention_heads, intermediate_size,
-                       embedding_dim, num_bigram_buckets)
-    if kind == "layers":
-        return student_from_teacher(teacher, num_layers=None if layers else num_layers, layers=layers)
-    if kind == "compact":
-        return compact_student(teacher, num_layers, hidden_size, num_attention_heads, intermediate_size)
-    return linear_student(teacher, embedding_dim=embedding_dim, num_bigram_buckets=num_bigram_buckets)
+    kind: str = "layers"
+    num_layers: int = 2  # layers, compact
+    layers: list[int] | None = None  # layers: explicit teacher layers, instead of num_layers spread evenly
+    hidden_size: int = 128  # compact
+    num_attention_heads: int = 2  # compact
+    intermediate_size: int = 512  # compact
+    embedding_dim: int = 64  # linear
+    num_bigram_buckets: int = 0  # linear
+
+    def check(self, teacher_config) -> None:
+        if self.kind not in STUDENT_KINDS:
+            raise ValueError(f"Unknown student kind {self.kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+        if self.kind == "layers":
+            model_type = getattr(teacher_config, "model_type", None)
+            if model_type not in SUPPORTED_FAMILIES:
+                raise ValueError(
+                    f"Cannot cut layers from a {model_type!r} teacher: --student layers supports "
+                    f"{', '.join(SUPPORTED_FAMILIES)}. Use --student compact or --student linear."
+                )
+            _resolve_layers(teacher_config.num_hidden_layers, None if self.layers else self.num_layers, self.layers or None)
+        elif self.kind == "compact":
+            sizes = (self.num_layers, self.hidden_size, self.num_attention_heads, self.intermediate_size)
+            if min(sizes) < 1:
+                raise ValueError(
+                    f"num_layers, hidden_size, num_attention_heads and intermediate_size must all be >= 1; got {sizes}."
+                )
+            if self.hidden_size % self.num_attention_heads:
+                raise ValueError(
+                    f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                    f"({self.num_attention_heads}); e.g. hidden_size="
+                    f"{self.num_attention_heads * max(1, round(self.hidden_size / self.num_attention_heads))}."
+                )
+        elif self.embedding_dim < 1 or self.num_bigram_buckets < 0:
+            raise ValueError(
+                f"embedding_dim must be >= 1 and num_bigram_buckets >= 0; got {self.embedding_dim} and "
+                f"{self.num_bigram_buckets}."
+            )
+
+    def build(self, teacher: PreTrainedModel) -> PreTrainedModel:
+        self.check(teacher.config)
+        if self.kind == "layers":
+            return student_from_teacher(teacher, num_layers=None if self.layers else self.num_layers, layers=self.layers)
+        if self.kind == "compact":
+            return compact_student(
+                teacher, self.num_layers, self.hidden_size, self.num_attention_heads, self.intermediate_size
+            )
+        return linear_student(teacher, embedding_dim=self.embedding_dim, num_bigram_buckets=self.num_bigram_buckets)

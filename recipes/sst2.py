@@ -20,7 +20,7 @@ from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_
 from hfdistill.data import build_label_map, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.report import build_results, classification_metrics, write_report
-from hfdistill.students import STUDENT_KINDS, build_student, check_student_args
+from hfdistill.students import STUDENT_KINDS, StudentSpec
 from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -83,9 +83,9 @@ def main():
     set_seed(training_args.seed)
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
-    sizes = {k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")}
+    student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
     teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
-    check_student_args(model_args.student, AutoConfig.from_pretrained(model_args.teacher_model_name_or_path), **sizes)
+    student_spec.check(AutoConfig.from_pretrained(model_args.teacher_model_name_or_path))
 
     data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
                                     data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples)
@@ -110,7 +110,7 @@ def main():
                 training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
         timings["teacher_logits_s"] = cache_info["seconds"]
 
-    student = build_student(model_args.student, teacher, **sizes)
+    student = student_spec.build(teacher)
     compute_metrics = classification_metrics(label_map.num_labels)
     trainer = DistillationTrainer(
         model=student, teacher_model=teacher, args=training_args, train_dataset=train, eval_dataset=validation,

@@ -242,3 +242,16 @@ def test_model_stats_reports_size_and_speed(fine_tuned_teacher, tokenizer):
     assert 4 * stats.num_parameters <= stats.disk_size_mb * 2**20 < 4 * stats.num_parameters + 64 * 1024
     assert stats.latency_ms_batch1 > 0 and stats.throughput_batch32 > 0
     assert stats.num_threads == torch.get_num_threads()
+
+
+def test_student_spec_checks_before_building(fine_tuned_teacher):
+    from hfdistill import StudentSpec
+
+    with pytest.raises(ValueError, match="Unknown student kind 'lstm': choose one of layers, compact, linear"):
+        StudentSpec("lstm").check(fine_tuned_teacher.config)
+    with pytest.raises(ValueError, match="embedding_dim must be >= 1"):
+        StudentSpec("linear", embedding_dim=0).check(fine_tuned_teacher.config)
+    for kind in ("layers", "compact", "linear"):
+        spec = StudentSpec(kind, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8, embedding_dim=4)
+        spec.check(fine_tuned_teacher.config)
+        assert spec.build(fine_tuned_teacher).config.num_labels == 2
