@@ -12,6 +12,10 @@ TEXT_COLUMN_DEFAULTS = ("sentence", "text")
 _FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 
 
+def _is_text(feature) -> bool:
+    return getattr(feature, "dtype", None) in ("string", "large_string")
+
+
 @dataclass
 class LabelMap:
     """Class names by index, as the models' configs store them."""
@@ -34,7 +38,14 @@ def _check_delimited_rows(path: str, delimiter: str, quoting: int) -> None:
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path} is empty: expected a header line naming the columns, then one row per example.")
-        bad = [(reader.line_num, len(row)) for row in reader if row and len(row) != len(header)]
+        rows = bad = 0
+        bad = []
+        for row in reader:
+            rows += 1
+            if row and len(row) != len(header):
+                bad.append((reader.line_num, len(row)))
+    if rows == 0:
+        raise ValueError(f"{path} has a header but no rows: it needs at least one example.")
     if bad:
         shown = ", ".join(f"line {line} has {count}" for line, count in bad[:10])
         more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
@@ -54,6 +65,8 @@ def load_files(data_files: dict[str, str]) -> DatasetDict:
         if extension not in _FORMATS:
             raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines) file.")
         kwargs = {}
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"The {split} file {path!r} is empty: it needs at least one example.")
         if extension == ".tsv":
             kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
             _check_delimited_rows(path, "\t", csv.QUOTE_NONE)
@@ -131,7 +144,7 @@ def build_label_map(
         names = [teacher_id2label[i] for i in sorted(teacher_id2label)]
     elif class_names:
         names = list(class_names)
-    elif feature.dtype == "string":
+    elif _is_text(feature):
         names = sorted(set(train[label_column]))
     else:
         names = [str(i) for i in range(max(train[label_column]) + 1)]
@@ -150,7 +163,7 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
     encoded = {}
     for split, dataset in data.items():
         values = dataset[label_column]
-        if dataset.features[label_column].dtype == "string":
+        if _is_text(dataset.features[label_column]):
             unknown = sorted(set(values) - set(label_map.label2id))
             if unknown:
                 raise ValueError(
@@ -180,10 +193,17 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
     return DatasetDict(encoded)
 
 
-def tokenize(dataset: Dataset, tokenizer, text_column: str, max_seq_length: int, keep: tuple[str, ...] = ("labels",)) -> Dataset:
-    """Tokenize without padding (batches are padded to their longest example by the collator)."""
-    limit = tokenizer.model_max_length
-    if limit and limit < 1_000_000 and max_seq_length > limit:
+def tokenize(
+    dataset: Dataset, tokenizer, text_column: str, max_seq_length: int, keep: tuple[str, ...] = ("labels",),
+    model_config=None,
+) -> Dataset:
+    """Tokenize without padding (batches are padded to their longest example by the collator).
+
+    ``max_seq_length`` is checked against the tokenizer's limit and, given ``model_config``, the model's positions.
+    """
+    limits = [tokenizer.model_max_length, getattr(model_config, "max_position_embeddings", None)]
+    limit = min((value for value in limits if value and value < 1_000_000), default=None)
+    if limit is not None and max_seq_length > limit:
         raise ValueError(
             f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; set --max_seq_length {limit} or less."
         )

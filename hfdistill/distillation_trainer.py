@@ -45,6 +45,17 @@ def load_teacher(name_or_path: str, **from_pretrained_kwargs) -> PreTrainedModel
         ) from error
 
 
+def check_tokenizer(tokenizer, model_config) -> None:
+    """A tokenizer whose ids the model cannot embed fails here, not as an IndexError inside the forward pass."""
+    vocab_size = getattr(model_config, "vocab_size", None)
+    tokenizer_size = len(tokenizer) if hasattr(tokenizer, "__len__") else None
+    if tokenizer_size is not None and vocab_size is not None and tokenizer_size > vocab_size:
+        raise ValueError(
+            f"The tokenizer has {tokenizer_size} tokens but the teacher's vocab_size is {vocab_size}: it is not the "
+            "teacher's tokenizer. Teacher and student must share the teacher's tokenizer (saved in the teacher's folder)."
+        )
+
+
 def last_complete_checkpoint(output_dir: str) -> str | None:
     """The newest `checkpoint-N` in ``output_dir`` that was written to the end (its trainer_state.json, which Trainer
     writes last, parses), or ``None``. A run killed while checkpointing leaves a newer, incomplete folder behind."""
@@ -189,12 +200,8 @@ class DistillationTrainer(Trainer):
                 "the same input_ids, so hfdistill requires, for now, the same vocab_size and the same tokenizer for "
                 "both: build the student with the teacher's tokenizer."
             )
-        tokenizer_size = len(processing_class) if hasattr(processing_class, "__len__") else None
-        if tokenizer_size is not None and teacher_vocab is not None and tokenizer_size > teacher_vocab:
-            raise ValueError(
-                f"The tokenizer has {tokenizer_size} tokens but the teacher's vocab_size is {teacher_vocab}: it is "
-                "not the teacher's tokenizer. Teacher and student must share the teacher's tokenizer."
-            )
+        if processing_class is not None:
+            check_tokenizer(processing_class, teacher_config)
 
     def _check_train_dataset(self, dataset) -> None:
         columns = _column_names(dataset)

@@ -17,6 +17,7 @@ from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, HfA
 from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
+from hfdistill.distillation_trainer import check_tokenizer
 from hfdistill.data import build_label_map, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.report import build_results, classification_metrics, write_report
@@ -85,7 +86,8 @@ def main():
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
     student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
     teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
-    student_spec.check(AutoConfig.from_pretrained(model_args.teacher_model_name_or_path))
+    teacher_config = AutoConfig.from_pretrained(model_args.teacher_model_name_or_path)
+    student_spec.check(teacher_config)
 
     data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
                                     data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples)
@@ -93,8 +95,10 @@ def main():
     label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_labels)
     data = encode_labels(data, label_map, data_args.label_column)
     tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
+    check_tokenizer(tokenizer, teacher_config)
     with training_args.main_process_first(desc="tokenizing"):
-        train, validation = (tokenize(data[s], tokenizer, text_column, data_args.max_seq_length) for s in ("train", "validation"))
+        train, validation = (tokenize(data[s], tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config)
+                             for s in ("train", "validation"))
 
     teacher, teacher_info = prepare_teacher(
         model_args.teacher_model_name_or_path, label_map, training_args.output_dir, train, tokenizer, training_args,

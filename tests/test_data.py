@@ -104,3 +104,39 @@ def test_max_seq_length_above_the_model_limit(tokenizer):
     with pytest.raises(ValueError, match=r"max_seq_length=64 exceeds the model's limit of 32 tokens; set --max_seq_length 32"):
         tokenize(dataset, tokenizer, "text", 64)
     assert tokenize(dataset, tokenizer, "text", 16).column_names == ["input_ids", "token_type_ids", "attention_mask"]
+
+
+def test_string_labels_read_from_a_real_csv_file(tmp_path):
+    # datasets types them large_string, not string: both are text labels.
+    train = _write(tmp_path / "train.csv", "text,label\ngood,pos\nbad,neg\nok,neutral\n")
+    valid = _write(tmp_path / "valid.csv", "text,label\ngood,pos\nok,other\n")
+    data = load_files({"train": train, "validation": valid})
+    label_map = build_label_map(data, "label")
+    assert label_map.id2label == {0: "neg", 1: "neutral", 2: "pos"}
+    with pytest.raises(ValueError, match=r"validation split has labels \['other'\] outside the known classes"):
+        encode_labels(data, label_map)
+
+
+def test_a_file_with_a_header_and_no_rows(tmp_path):
+    with pytest.raises(ValueError, match="has a header but no rows"):
+        load_files({"validation": _write(tmp_path / "empty.tsv", "sentence\tlabel\n")})
+    with pytest.raises(ValueError, match="is empty"):
+        load_files({"validation": _write(tmp_path / "empty.jsonl", "")})
+
+
+def test_max_seq_length_above_the_models_positions(tokenizer):
+    from transformers import BertConfig
+
+    dataset = Dataset.from_dict({"text": ["good film"]})
+    with pytest.raises(ValueError, match="exceeds the model's limit of 16 tokens"):
+        tokenize(dataset, tokenizer, "text", 24, model_config=BertConfig(max_position_embeddings=16))
+
+
+def test_a_tokenizer_larger_than_the_teachers_vocabulary(tokenizer):
+    from transformers import BertConfig
+
+    from hfdistill.distillation_trainer import check_tokenizer
+
+    check_tokenizer(tokenizer, BertConfig(vocab_size=len(tokenizer)))
+    with pytest.raises(ValueError, match="is not the teacher's tokenizer"):
+        check_tokenizer(tokenizer, BertConfig(vocab_size=len(tokenizer) - 1))

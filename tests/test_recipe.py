@@ -93,6 +93,11 @@ def test_recipe_with_two_processes(tiny_teacher, sst2_files, tmp_path):
     assert results["student"]["accuracy"] >= 0 and results["train_examples"] == 300
     # 300 examples, 16 per process, 2 processes: 10 optimizer steps (one process alone would take 19).
     assert sorted(p.name for p in output_dir.glob("checkpoint-*")) == ["checkpoint-10"]
+    # One copy of every output, each written once by the main process (no per-process duplicates or stray staging).
+    assert sorted(p.name for p in output_dir.iterdir()) == sorted([
+        "README.md", "_cache", "accuracy_vs_latency.png", "checkpoint-10", "config.json", "model.safetensors",
+        "results.json", "teacher", "tokenizer.json", "tokenizer_config.json", "training_args.bin"])
+    assert len(list((output_dir / "_cache").iterdir())) == 2  # one logit file and its record
     assert result.stdout.count("accuracy kept") == 1  # the report is printed (and written) by the main process only
 
 
