@@ -358,6 +358,8 @@ class DistillationTrainer(Trainer):
         is removed first and the new one moved in last: an interruption leaves the complete new model, or a folder
         that `from_pretrained` refuses (no config), never new files mixed with old ones.
         """
+        if not self.args.should_save:  # other processes write nothing (they may join collectives in Trainer's _save)
+            return super()._save(output_dir, state_dict=state_dict)
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         os.makedirs(output_dir, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
