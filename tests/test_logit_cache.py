@@ -118,3 +118,10 @@ def test_non_finite_teacher_logits_are_refused(tokenized, tokenizer, tmp_path):
         broken.classifier.bias.fill_(float("nan"))
     with pytest.raises(ValueError, match="non-finite logits"):
         _build(tokenized, broken, tokenizer, tmp_path)
+
+
+def test_reduced_precision_applies_on_cuda_only(tokenized, tokenizer, teacher):
+    full = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False)
+    on_cpu = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False, dtype="bfloat16")
+    assert on_cpu.dtype == torch.float32
+    assert torch.equal(full, on_cpu)  # the CPU keeps float32: bf16 is not silently applied there
