@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+
+_KIND_DESCRIPTIONS = {
+    "layers": "transformer cut from the teacher (fewer of its layers)",
+    "compact": "compact transformer (narrower and shallower than the teacher)",
+    "linear": "linear model (averaged token embeddings and one linear layer)",
+}
 
 
 def _pct(value) -> str:
@@ -23,7 +30,7 @@ def render_model_card(info: dict) -> str:
         "pipeline_tag": "text-classification",
         "tags": ["hfdistill", "knowledge-distillation", "text-classification"],
     }
-    if info.get("teacher"):
+    if info.get("teacher") and not os.path.exists(str(info["teacher"])):  # a Hub id, not a path on this machine
         metadata["base_model"] = info["teacher"]
     if info.get("dataset"):
         metadata["datasets"] = [info["dataset"]]
@@ -36,7 +43,8 @@ def render_model_card(info: dict) -> str:
         "",
         f"# {info.get('model_name') or 'Distilled student'}",
         "",
-        f"A {info.get('student_kind') or 'student'} model distilled with [hfdistill](https://github.com/hfdistill/hfdistill) "
+        f"A {_KIND_DESCRIPTIONS.get(info.get('student_kind'), info.get('student_kind') or 'student model')} distilled with "
+        "[hfdistill](https://github.com/hfdistill/hfdistill) "
         f"from the teacher `{info.get('teacher', 'unknown')}` on {info.get('dataset') or 'the training data'}.",
         "",
         "## Distillation",

@@ -1,0 +1,26 @@
+from hfdistill.model_card import render_model_card
+
+
+def test_hub_teacher_becomes_base_model_but_a_local_path_does_not(tmp_path):
+    hub = render_model_card({"teacher": "bert-base-uncased", "student_kind": "layers"})
+    local = render_model_card({"teacher": str(tmp_path), "student_kind": "layers"})
+    assert 'base_model: "bert-base-uncased"' in hub
+    assert "base_model" not in local and str(tmp_path) in local  # named in the text, not as Hub metadata
+
+
+def test_card_states_settings_results_and_how_to_load():
+    results = {
+        "eval_examples": 872,
+        "teacher": {"accuracy": 0.9, "num_parameters": 22_000_000, "disk_size_mb": 86.7, "latency_ms_batch1": 10.0,
+                    "throughput_batch32": 100.0, "num_threads": 2},
+        "student": {"accuracy": 0.855, "num_parameters": 2_000_000, "disk_size_mb": 7.6, "latency_ms_batch1": 0.2,
+                    "throughput_batch32": 5000.0, "num_threads": 2},
+        "ratios": {"accuracy_kept": 0.95, "size": 11.0, "latency_speedup": 50.0, "throughput_speedup": 50.0},
+    }
+    card = render_model_card({"teacher": "bert-base-uncased", "student_kind": "linear", "temperature": 4.0, "alpha": 0.7,
+                              "distillation_loss": "mse", "results": results, "command": "accelerate launch recipes/sst2.py",
+                              "model_id": "me/student"})
+    for expected in ("temperature T | 4.0", "alpha (soft-term weight) | 0.7", "soft loss | mse", "| teacher | 90.00% |",
+                     "| student | 85.50% |", "Accuracy kept: **95.00%**", "50.00× higher throughput",
+                     "accelerate launch recipes/sst2.py", 'model="me/student", trust_remote_code=True'):
+        assert expected in card, expected
