@@ -1,6 +1,6 @@
 """How many epochs (and which learning rate) does the packaged MiniLM-L6 BERT need to pass 90% on SST-2?
 
-Fine-tunes it with plain `transformers.Trainer` (dynamic padding, length-grouped batches, max length 64) and
+Fine-tunes it with plain `transformers.Trainer` (dynamic padding, length-grouped or random batches, max length 64) and
 evaluates on the 872 validation sentences after every epoch; keeps the final model for the student experiments.
 
     python benchmarks/teacher_epochs.py --epochs 3 --learning_rate 5e-5 --output_dir bench-out/teacher
@@ -26,6 +26,7 @@ def main():
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampling", choices=["group_by_length", "random"], default="group_by_length")
     parser.add_argument("--output_dir", default="bench-out/teacher")
     args = parser.parse_args()
 
@@ -43,7 +44,7 @@ def main():
         output_dir=args.output_dir, num_train_epochs=args.epochs, learning_rate=args.learning_rate,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, warmup_steps=0.1,
         weight_decay=0.01, eval_strategy="epoch", save_strategy="no", logging_steps=200, seed=args.seed,
-        report_to="none", train_sampling_strategy="group_by_length", use_cpu=True, disable_tqdm=True,
+        report_to="none", train_sampling_strategy=args.sampling, use_cpu=True, disable_tqdm=True,
     )
     trainer = Trainer(
         model=model, args=training_args, train_dataset=data["train"], eval_dataset=data["validation"],
