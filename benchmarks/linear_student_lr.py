@@ -11,13 +11,12 @@ import json
 import os
 
 import numpy as np
-from datasets import load_dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
+from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, linear_student
 from hfdistill.logit_cache import add_teacher_logits
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sst2")
 
 
 def main():
@@ -34,12 +33,7 @@ def main():
 
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
-    data = load_dataset("csv", data_files={"train": f"{DATA}/train.tsv", "validation": f"{DATA}/validation.tsv"},
-                        delimiter="\t", quoting=3)
-    if args.max_train_samples:
-        data["train"] = data["train"].select(range(args.max_train_samples))
-    data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=64), batched=True)
-    data = data.rename_column("label", "labels").remove_columns("sentence")
+    data = load_sst2(tokenizer, 64, args.max_train_samples)
     train, _ = add_teacher_logits(data["train"], teacher, tokenizer, "bench-out/linear_lr_cache", {"max_seq_length": 64})
     runs = []
     for lr in args.learning_rates:

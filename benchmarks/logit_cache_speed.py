@@ -17,13 +17,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import load_dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
+from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, linear_student, student_from_teacher
 from hfdistill.logit_cache import add_teacher_logits
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sst2")
 
 
 def accuracy(p):
@@ -63,12 +62,7 @@ def main():
 
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
-    data = load_dataset("csv", data_files={"train": f"{DATA}/train.tsv", "validation": f"{DATA}/validation.tsv"},
-                        delimiter="\t", quoting=3)
-    if args.max_train_samples:
-        data["train"] = data["train"].select(range(args.max_train_samples))
-    data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=args.max_seq_length), batched=True)
-    data = data.rename_column("label", "labels").remove_columns("sentence")
+    data = load_sst2(tokenizer, args.max_seq_length, args.max_train_samples)
     train, validation = data["train"], data["validation"]
     results = {"examples": len(train), "batch_size": args.batch_size, "threads": torch.get_num_threads()}
     scratch = tempfile.mkdtemp()

