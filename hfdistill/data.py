@@ -38,8 +38,7 @@ def _check_delimited_rows(path: str, delimiter: str, quoting: int) -> None:
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path} is empty: expected a header line naming the columns, then one row per example.")
-        rows = bad = 0
-        bad = []
+        rows, bad = 0, []
         for row in reader:
             rows += 1
             if row and len(row) != len(header):

@@ -29,13 +29,18 @@ HUB_IGNORE_PATTERNS = [f"{TEACHER_SUBFOLDER}/*"]
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
 
 
-def load_teacher(name_or_path: str, **from_pretrained_kwargs) -> PreTrainedModel:
-    """Load a sequence-classification teacher from a Hub name or a local folder, with an error that says what to pass."""
-    if os.path.isdir(name_or_path) and not os.path.isfile(os.path.join(name_or_path, "config.json")):
+def check_model_folder(name_or_path: str) -> None:
+    """A local folder without config.json is not a saved model: say so, instead of transformers' Hub-lookup error."""
+    if os.path.isdir(name_or_path) and not os.path.isfile(os.path.join(name_or_path, CONFIG_NAME)):
         raise ValueError(
             f"Teacher path {name_or_path!r} is a folder without config.json, so it is not a saved model. Pass the "
             "folder that `save_pretrained`/`trainer.save_model()` wrote, or a Hub model name."
         )
+
+
+def load_teacher(name_or_path: str, **from_pretrained_kwargs) -> PreTrainedModel:
+    """Load a sequence-classification teacher from a Hub name or a local folder, with an error that says what to pass."""
+    check_model_folder(name_or_path)
     try:
         return AutoModelForSequenceClassification.from_pretrained(name_or_path, **from_pretrained_kwargs)
     except OSError as error:
@@ -76,7 +81,7 @@ def last_complete_checkpoint(output_dir: str) -> str | None:
     return None
 
 
-def _forward_arg_names(model: nn.Module) -> set[str]:
+def forward_arg_names(model: nn.Module) -> set[str]:
     """The named arguments of `model.forward` (not `**kwargs`, which would swallow any column)."""
     parameters = inspect.signature(model.forward).parameters.values()
     return {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
@@ -151,8 +156,8 @@ class DistillationTrainer(Trainer):
         # Frozen for good: no dropout, no gradients, and not an attribute of the student, so it is never saved.
         self.teacher_model = teacher_model.eval().requires_grad_(False)
         self._teacher_prepared = False
-        self._student_arg_names = _forward_arg_names(self.accelerator.unwrap_model(self.model))
-        self._teacher_arg_names = _forward_arg_names(self.teacher_model)
+        self._student_arg_names = forward_arg_names(self.accelerator.unwrap_model(self.model))
+        self._teacher_arg_names = forward_arg_names(self.teacher_model)
         self._check_models(self.accelerator.unwrap_model(self.model), self.teacher_model, self.processing_class)
         self._check_train_dataset(self.train_dataset)
         # Per mode: [soft-loss sum, examples with a soft term, hard-loss sum, labeled examples], summed across

@@ -12,7 +12,6 @@ safetensors (no pickle) beside a JSON record with its checksum: a truncated or c
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import time
@@ -27,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 from transformers.utils import logging
 
-from .distillation_trainer import TEACHER_LOGITS_COLUMN
+from .distillation_trainer import TEACHER_LOGITS_COLUMN, forward_arg_names
 
 logger = logging.get_logger(__name__)
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -78,11 +77,6 @@ def inputs_fingerprint(dataset: Dataset, columns: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _forward_inputs(teacher: nn.Module, columns: list[str]) -> list[str]:
-    accepted = inspect.signature(teacher.forward).parameters
-    return [column for column in columns if column in accepted]
-
-
 @torch.inference_mode()
 def compute_teacher_logits(
     teacher: nn.Module,
@@ -100,7 +94,8 @@ def compute_teacher_logits(
     """
     device = torch.device(device) if device is not None else next(teacher.parameters()).device
     teacher.to(device)
-    input_columns = _forward_inputs(teacher, [c for c in dataset.column_names if c in ("input_ids", "attention_mask", "token_type_ids")])
+    accepted = forward_arg_names(teacher)
+    input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names and c in accepted]
     if "input_ids" not in input_columns:
         raise ValueError(f"The dataset needs tokenized input_ids to compute teacher logits; it has {dataset.column_names}.")
     was_training = teacher.training

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import statistics
 import tempfile
@@ -13,6 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .distillation_trainer import forward_arg_names
 from .students import count_parameters
 
 
@@ -45,7 +45,7 @@ def _batches(tokenizer, texts: list[str], batch_size: int, max_length: int) -> l
 
 
 def _model_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    accepted = inspect.signature(model.forward).parameters
+    accepted = forward_arg_names(model)
     return {k: v for k, v in batch.items() if k in accepted}
 
 

@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, DataCol
 from transformers.utils import logging
 
 from .data import LabelMap
-from .distillation_trainer import TEACHER_SUBFOLDER, load_teacher
+from .distillation_trainer import TEACHER_SUBFOLDER, check_model_folder, load_teacher
 
 logger = logging.get_logger(__name__)
 SETTINGS_FILE = "hfdistill_teacher.json"
@@ -33,8 +33,7 @@ def fine_tuned_labels(name_or_path: str) -> dict[int, str] | None:
     A head counts as trained when the checkpoint is a *ForSequenceClassification model with named classes (not
     transformers' placeholder ``LABEL_0``, ``LABEL_1``, ...).
     """
-    if os.path.isdir(name_or_path) and not os.path.isfile(os.path.join(name_or_path, "config.json")):
-        load_teacher(name_or_path)  # raises the clear "not a model folder" error
+    check_model_folder(name_or_path)
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except OSError as error:
