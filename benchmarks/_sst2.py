@@ -1,4 +1,4 @@
-"""SST-2 from ../shared/data/sst2, tokenized for the benchmarks with the library's own file loading."""
+"""SST-2 from ../shared/data/sst2 (or $SST2_DIR), tokenized for the benchmarks with the library's own file loading."""
 
 import os
 
@@ -6,7 +6,7 @@ from datasets import DatasetDict
 
 from hfdistill.data import load_files
 
-SST2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
+SST2 = os.environ.get("SST2_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
 
 
 def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None = None) -> DatasetDict:

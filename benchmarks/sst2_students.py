@@ -1,8 +1,9 @@
 """Issue 4's figures: each student distilled (alpha > 0) and trained on hard labels only (alpha = 0), over seeds.
 
-Runs the real recipe (`recipes/sst2.py`) once per (student, alpha, seed) with an already fine-tuned teacher, sharing
-one teacher-logit cache (copied into each run's output_dir/_cache, where the recipe finds it by fingerprint), and
-prints accuracy, accuracy kept, CPU speed-ups and the distilled - hard gap (mean over seeds).
+Runs the real recipe (`recipes/sst2.py`) once per (student, alpha, seed). The first run fine-tunes the teacher when
+`--teacher` is a backbone, and builds the teacher-logit cache; the others use that teacher as is and a copy of the
+cache (the recipe finds it by fingerprint), `--jobs` at a time. Prints accuracy, accuracy kept, speed-ups and the
+distilled - hard gap (mean over seeds). Speed-ups measured beside parallel jobs are not clean: time them alone.
 
     python benchmarks/sst2_students.py --teacher bench-out/teacher --students layers linear --seeds 0 1 2
 """
@@ -15,8 +16,30 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "sst2.py")
+
+
+def run_recipe(args, student: str, alpha: float, seed: int, teacher: str, cache: str | None) -> dict:
+    output_dir = os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}")
+    if cache and not os.path.isdir(os.path.join(output_dir, "_cache")):
+        shutil.copytree(cache, os.path.join(output_dir, "_cache"))
+    command = [sys.executable, RECIPE, "--teacher_model_name_or_path", teacher, "--student", student,
+               "--alpha", str(alpha), "--seed", str(seed), "--output_dir", output_dir,
+               "--class_names", "negative", "positive", "--disable_tqdm", "true", *args.extra]
+    start = time.perf_counter()
+    with open(os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}.log"), "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+    with open(os.path.join(output_dir, "results.json")) as f:
+        results = json.load(f)
+    run = {"student": student, "alpha": alpha, "seed": seed, "wall_s": time.perf_counter() - start,
+           "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
+           "accuracy_kept": results["ratios"]["accuracy_kept"], "throughput_speedup": results["ratios"]["throughput_speedup"],
+           "latency_speedup": results["ratios"]["latency_speedup"], "timings": results["timings"],
+           "output_dir": output_dir, "teacher_path": results["teacher_source"]["path"]}
+    print(json.dumps({k: v for k, v in run.items() if k != "teacher_path"}), flush=True)
+    return run
 
 
 def main():
@@ -26,30 +49,19 @@ def main():
     parser.add_argument("--alphas", nargs="+", type=float, default=[0.5, 0.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--output_root", default="bench-out/students")
+    parser.add_argument("--jobs", type=int, default=1, help="recipe runs at a time, after the first")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every recipe run")
     args = parser.parse_args()
+    os.makedirs(args.output_root, exist_ok=True)
 
-    runs, shared_cache = [], None
-    for student in args.students:
-        for alpha in args.alphas:
-            for seed in args.seeds:
-                output_dir = os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}")
-                if shared_cache and not os.path.isdir(os.path.join(output_dir, "_cache")):
-                    shutil.copytree(shared_cache, os.path.join(output_dir, "_cache"))
-                command = [sys.executable, RECIPE, "--teacher_model_name_or_path", args.teacher, "--student", student,
-                           "--alpha", str(alpha), "--seed", str(seed), "--output_dir", output_dir,
-                           "--class_names", "negative", "positive", "--disable_tqdm", "true", *args.extra]
-                start = time.perf_counter()
-                subprocess.run(command, check=True)
-                with open(os.path.join(output_dir, "results.json")) as f:
-                    results = json.load(f)
-                shared_cache = shared_cache or os.path.join(output_dir, "_cache")
-                runs.append({"student": student, "alpha": alpha, "seed": seed, "wall_s": time.perf_counter() - start,
-                             "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
-                             "accuracy_kept": results["ratios"]["accuracy_kept"],
-                             "throughput_speedup": results["ratios"]["throughput_speedup"],
-                             "latency_speedup": results["ratios"]["latency_speedup"], "timings": results["timings"]})
-                print(json.dumps(runs[-1]), flush=True)
+    plan = [(student, alpha, seed) for student in args.students for alpha in args.alphas for seed in args.seeds]
+    first = run_recipe(args, *plan[0], teacher=args.teacher, cache=None)
+    teacher = first.pop("teacher_path")  # fine-tuned by the first run if --teacher was a backbone
+    cache = os.path.join(first["output_dir"], "_cache")
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = [first] + list(pool.map(lambda run: run_recipe(args, *run, teacher=teacher, cache=cache), plan[1:]))
+    for run in runs:
+        run.pop("teacher_path", None)
 
     summary = {}
     for student in args.students:

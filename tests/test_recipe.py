@@ -15,6 +15,7 @@ from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from conftest import RECIPE, REPO, SST2
+from hfdistill.students import DEFAULT_LEARNING_RATES
 
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
         "--per_device_train_batch_size", "16", "--logging_steps", "5"]
@@ -115,6 +116,7 @@ def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp
                      "--cache_teacher_logits", "false", *FAST], monkeypatch)
     results = json.loads((output_dir / "results.json").read_text())
     assert results["teacher_logits"] is None and not (output_dir / "_cache").exists()
+    assert results["distillation"]["learning_rate"] == DEFAULT_LEARNING_RATES["linear"] == 1e-3  # no --learning_rate given
     assert results["labels"] == {"0": "neg", "1": "neutral", "2": "pos"}
     assert "f1_macro" in results["student"] and "f1" not in results["student"]
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)
