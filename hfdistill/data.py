@@ -6,10 +6,13 @@ import csv
 import os
 from dataclasses import dataclass
 
-from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets, load_dataset
+
+from .augment import AugmentationConfig, augment_dataset
+from .losses import IGNORE_INDEX
 
 TEXT_COLUMN_DEFAULTS = ("sentence", "text")
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
+_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text"}
 
 
 def _is_text(feature) -> bool:
@@ -55,14 +58,17 @@ def _check_delimited_rows(path: str, delimiter: str, quoting: int) -> None:
 
 
 def load_files(data_files: dict[str, str]) -> DatasetDict:
-    """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl."""
+    """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl.
+
+    A .txt file is one text per line (column ``text``), for unlabeled data.
+    """
     splits = {}
     for split, path in data_files.items():
         if not os.path.isfile(path):
             raise ValueError(f"The {split} file {path!r} does not exist (working directory: {os.getcwd()}).")
         extension = os.path.splitext(path)[1].lower()
         if extension not in _FORMATS:
-            raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines) file.")
+            raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines) file, or .txt for text alone.")
         kwargs = {}
         if os.path.getsize(path) == 0:
             raise ValueError(f"The {split} file {path!r} is empty: it needs at least one example.")
@@ -103,6 +109,45 @@ def _load_splits(train_file, validation_file, dataset_name, dataset_config_name)
     if train_file is None or validation_file is None:
         raise ValueError("Pass --train_file and --validation_file (CSV, TSV or JSON lines), or --dataset_name.")
     return load_files({"train": train_file, "validation": validation_file})
+
+
+def load_unlabeled(path: str, text_column: str) -> Dataset:
+    """Unlabeled text as rows of ``text_column`` with ``labels = IGNORE_INDEX`` (blank lines of a .txt dropped)."""
+    dataset = load_files({"unlabeled": path})["unlabeled"]
+    source_column = resolve_text_column(dataset, text_column if text_column in dataset.column_names else None)
+    dataset = dataset.select_columns([source_column])
+    if source_column != text_column:
+        dataset = dataset.rename_column(source_column, text_column)
+    dataset = dataset.filter(lambda batch: [bool(t and t.strip()) for t in batch[text_column]], batched=True)
+    if len(dataset) == 0:
+        raise ValueError(f"The unlabeled file {path!r} has no non-empty text in column {text_column!r}.")
+    return dataset.add_column("labels", [IGNORE_INDEX] * len(dataset))
+
+
+def build_transfer_set(
+    labeled: Dataset,
+    text_column: str,
+    unlabeled_file: str | None = None,
+    augmentation: AugmentationConfig | None = None,
+    mask_token: str | None = None,
+) -> tuple[Dataset, dict]:
+    """The student's training set: the labeled rows first, then unlabeled text, then augmented copies of the labeled
+    texts (Tang et al., 2019). Only the labeled rows have labels; the others are distilled from the teacher alone.
+
+    Returns ``(dataset, info)``; ``dataset`` has ``text_column`` and ``labels``, ``info`` counts each part.
+    """
+    parts = [labeled.select_columns([text_column, "labels"])]
+    info = {"labeled": len(labeled), "unlabeled": 0, "augmented": 0}
+    if unlabeled_file:
+        parts.append(load_unlabeled(unlabeled_file, text_column).cast(parts[0].features))
+        info["unlabeled"] = len(parts[-1])
+    if augmentation is not None and augmentation.factor > 0:
+        if mask_token is None and augmentation.p_mask > 0:
+            raise ValueError("The tokenizer has no mask token, so masking cannot be used: set --augment_p_mask 0.")
+        parts.append(augment_dataset(parts[0], text_column, augmentation, mask_token).cast(parts[0].features))
+        info["augmented"] = len(parts[-1])
+        info["augmentation"] = augmentation.to_dict()
+    return (concatenate_datasets(parts) if len(parts) > 1 else parts[0]), info
 
 
 def resolve_text_column(dataset: Dataset, text_column: str | None) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .losses import SOFT_LOSSES
+from .losses import PSEUDO_LABEL_MODES, SOFT_LOSSES
 
 
 @dataclass
@@ -28,6 +28,13 @@ class DistillationTrainingArguments(TrainingArguments):
         distillation_loss (`str`, *optional*, defaults to `"kl"`):
             Soft term: `"kl"` (temperature-scaled KL divergence, multiplied by T^2), `"mse"` (squared error between
             logit vectors) or `"cosine"` (1 - cosine similarity of logit vectors).
+        pseudo_labels (`str`, *optional*, defaults to `"none"`):
+            What examples without a label (unlabeled or augmented text) learn: `"none"`, the soft term alone;
+            `"hard"`, cross-entropy on the teacher's argmax instead; `"both"`, the soft term and that cross-entropy,
+            weighed by alpha as for labeled examples.
+        pseudo_label_threshold (`float`, *optional*, defaults to `0.0`):
+            Only examples whose teacher top-class probability (at T=1) reaches this get a pseudo-label; under
+            `"hard"` the others are left out, under `"both"` they keep the soft term. In [0, 1].
     """
 
     temperature: float = field(
@@ -50,6 +57,23 @@ class DistillationTrainingArguments(TrainingArguments):
         },
     )
 
+    pseudo_labels: str = field(
+        default="none",
+        metadata={
+            "help": "What examples without a label (unlabeled or augmented text) learn: 'none', the soft term alone; "
+            "'hard', cross-entropy on the teacher's argmax instead; 'both', the soft term and that cross-entropy, "
+            "weighed by alpha as for labeled examples.",
+            "choices": list(PSEUDO_LABEL_MODES),
+        },
+    )
+    pseudo_label_threshold: float = field(
+        default=0.0,
+        metadata={
+            "help": "Only examples whose teacher top-class probability (at T=1) reaches this get a pseudo-label; under "
+            "'hard' the others are left out, under 'both' they keep the soft term. In [0, 1]."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if not self.temperature > 0:
@@ -64,4 +88,16 @@ class DistillationTrainingArguments(TrainingArguments):
         if self.distillation_loss not in SOFT_LOSSES:
             raise ValueError(
                 f"distillation_loss must be one of {', '.join(SOFT_LOSSES)}, got {self.distillation_loss!r}."
+            )
+        if self.pseudo_labels not in PSEUDO_LABEL_MODES:
+            raise ValueError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {self.pseudo_labels!r}.")
+        if not 0.0 <= self.pseudo_label_threshold <= 1.0:
+            raise ValueError(
+                f"pseudo_label_threshold must be a probability in [0, 1], got {self.pseudo_label_threshold}; e.g. 0.9 "
+                "keeps the pseudo-labels the teacher is at least 90% sure of."
+            )
+        if self.pseudo_label_threshold > 0 and self.pseudo_labels == "none":
+            raise ValueError(
+                "pseudo_label_threshold is set but pseudo_labels is 'none', so no pseudo-label would be made. Set "
+                "pseudo_labels to 'hard' or 'both'."
             )

@@ -311,6 +311,8 @@ class DistillationTrainer(Trainer):
             temperature=self.args.temperature,
             loss_type=self.args.distillation_loss,
             num_items=num_items_in_batch,
+            pseudo_labels=self.args.pseudo_labels,
+            pseudo_label_threshold=self.args.pseudo_label_threshold,
         )
         loss = output.loss
         if self.args.average_tokens_across_devices and num_items_in_batch is not None and self.args.world_size > 1:

@@ -99,13 +99,15 @@ class DistillationLossOutput:
     loss:             scalar, the objective to back-propagate (see :func:`distillation_loss`).
     soft_per_example: (N,) soft term of each example (``T^2 * KL`` for ``"kl"``), detached.
     hard_per_example: (N,) cross-entropy of each example, 0 where it has no label, detached.
-    labeled:          (N,) bool, which examples have a label.
+    labeled:          (N,) bool, which examples have a label (gold or pseudo).
+    pseudo_labeled:   (N,) bool, which of them are the teacher's pseudo-labels.
     """
 
     loss: torch.Tensor
     soft_per_example: torch.Tensor
     hard_per_example: torch.Tensor
     labeled: torch.Tensor
+    pseudo_labeled: torch.Tensor | None = None
 
     @property
     def soft_loss(self) -> torch.Tensor:
@@ -119,6 +121,26 @@ class DistillationLossOutput:
         return self.hard_per_example.sum() / num_labeled if num_labeled else None
 
 
+PSEUDO_LABEL_MODES = ("none", "hard", "both")
+
+
+def teacher_pseudo_labels(
+    teacher_logits: torch.Tensor, labels: torch.Tensor | None, threshold: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hard labels for the examples that have none, from the teacher.
+
+    teacher_logits: (N, C); labels: (N,) class indices with ``IGNORE_INDEX`` where unlabeled, or ``None`` (none is).
+    Returns ``(labels, pseudo)``: (N,) labels, gold where given, else the teacher's argmax where its top softmax
+    probability (at T = 1) is at least ``threshold``, else ``IGNORE_INDEX``; and (N,) bool, which labels are pseudo.
+    """
+    probabilities = teacher_logits.detach().float().softmax(-1)
+    confidence, argmax = probabilities.max(-1)
+    unlabeled = torch.ones_like(argmax, dtype=torch.bool) if labels is None else labels.eq(IGNORE_INDEX)
+    pseudo = unlabeled & confidence.ge(threshold)
+    gold = torch.full_like(argmax, IGNORE_INDEX) if labels is None else labels
+    return torch.where(pseudo, argmax, gold), pseudo
+
+
 def distillation_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -128,6 +150,8 @@ def distillation_loss(
     temperature: float = 2.0,
     loss_type: str = "kl",
     num_items: int | float | torch.Tensor | None = None,
+    pseudo_labels: str = "none",
+    pseudo_label_threshold: float = 0.0,
 ) -> DistillationLossOutput:
     """``alpha * soft + (1 - alpha) * CE(s, y)``, per example, averaged over ``num_items`` examples.
 
@@ -139,8 +163,21 @@ def distillation_loss(
     ``num_items`` is the number of examples the sum is divided by; it defaults to N. Passing the number of examples
     in a whole gradient-accumulation window (as :class:`~hfdistill.DistillationTrainer` does) makes k accumulated
     micro-batches give exactly the gradient of one batch k times larger, even when their sizes differ.
+
+    ``pseudo_labels`` decides what an example without a label learns (see :func:`teacher_pseudo_labels`; only those
+    whose teacher confidence reaches ``pseudo_label_threshold`` get a pseudo-label):
+    ``"none"``: ``soft_i``; ``"hard"``: ``ce_i`` on the teacher's argmax instead, and nothing below the threshold;
+    ``"both"``: ``alpha * soft_i + (1 - alpha) * ce_i``, as if labeled, and ``soft_i`` below the threshold.
     """
+    if pseudo_labels not in PSEUDO_LABEL_MODES:
+        raise ValueError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {pseudo_labels!r}.")
     soft_per_example = soft_loss(student_logits, teacher_logits, loss_type, temperature, reduction="none")
+    pseudo = torch.zeros_like(soft_per_example, dtype=torch.bool)
+    unlabeled_without_pseudo = None
+    if pseudo_labels != "none":
+        gold_missing = torch.ones_like(pseudo) if labels is None else labels.eq(IGNORE_INDEX)
+        labels, pseudo = teacher_pseudo_labels(teacher_logits, labels, pseudo_label_threshold)
+        unlabeled_without_pseudo = gold_missing & ~pseudo
     if labels is None:
         labeled = torch.zeros_like(soft_per_example, dtype=torch.bool)
         hard_per_example = torch.zeros_like(soft_per_example)
@@ -155,7 +192,12 @@ def distillation_loss(
             student_logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="none"
         )
     soft_weight = torch.where(labeled, torch.full_like(soft_per_example, alpha), torch.ones_like(soft_per_example))
-    per_example = soft_weight * soft_per_example + (1.0 - alpha) * hard_per_example  # ce is 0 where unlabeled
+    hard_weight = torch.full_like(soft_per_example, 1.0 - alpha)
+    if pseudo_labels == "hard":
+        # The teacher's argmax instead of its soft labels; below the threshold an unlabeled example is left out.
+        soft_weight = torch.where(pseudo | unlabeled_without_pseudo, 0.0, soft_weight)
+        hard_weight = torch.where(pseudo, 1.0, hard_weight)
+    per_example = soft_weight * soft_per_example + hard_weight * hard_per_example  # ce is 0 where unlabeled
     if num_items is None:
         num_items = per_example.numel()
     loss = per_example.sum() / num_items
@@ -164,4 +206,5 @@ def distillation_loss(
         soft_per_example=soft_per_example.detach(),
         hard_per_example=hard_per_example.detach(),
         labeled=labeled,
+        pseudo_labeled=pseudo,
     )

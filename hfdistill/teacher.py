@@ -125,7 +125,7 @@ def prepare_teacher(
             json.dump(settings, f, indent=2)
     trainer.accelerator.wait_for_everyone()
     teacher = trainer.accelerator.unwrap_model(trainer.model).eval()
-    return teacher, {"source": "fine_tuned", "path": teacher_dir, "fine_tuning_s": elapsed}
+    return teacher, {"source": "fine_tuned", "path": teacher_dir, "fine_tuning_s": elapsed, "train_examples": len(train_dataset)}
 
 
 def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArguments, compute_metrics) -> dict:

@@ -18,7 +18,8 @@ from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.distillation_trainer import check_tokenizer
-from hfdistill.data import build_label_map, encode_labels, load_text_classification, resolve_text_column, tokenize
+from hfdistill.augment import AugmentationConfig
+from hfdistill.data import build_label_map, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.report import build_results, classification_metrics, write_report
 from hfdistill.students import DEFAULT_LEARNING_RATES, STUDENT_KINDS, StudentSpec
@@ -60,6 +61,21 @@ class DataArguments:
 
 
 @dataclass
+class TransferSetArguments:
+    unlabeled_file: str | None = field(default=None, metadata={"help": "Unlabeled text (.txt, one per line, or CSV/TSV/JSON lines with the text column) added to the transfer set; the teacher's soft labels are its only targets."})
+    augment_factor: int = field(default=0, metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no hard label."})
+    augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
+    augment_p_replace: float = field(default=0.1, metadata={"help": "Augmentation: probability of replacing each word by one seen after the same word in the corpus."})
+    augment_p_ngram: float = field(default=0.25, metadata={"help": "Augmentation: probability of keeping only a random span of the text."})
+    augment_max_ngram: int = field(default=5, metadata={"help": "Augmentation: longest span n-gram sampling keeps, in words."})
+    augment_seed: int = field(default=0, metadata={"help": "Augmentation seed (part of the teacher-logit cache key through the texts it makes)."})
+
+    def augmentation(self) -> AugmentationConfig:
+        return AugmentationConfig(self.augment_factor, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
+                                  self.augment_max_ngram, self.augment_seed)
+
+
+@dataclass
 class RecipeTrainingArguments(DistillationTrainingArguments):
     output_dir: str | None = field(default="out/sst2", metadata={"help": "Where the student, its card, results and the teacher go."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of distillation."})
@@ -76,12 +92,12 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 
 
 def main():
-    parser = HfArgumentParser((ModelArguments, DataArguments, RecipeTrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
     if len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
         read = parser.parse_json_file if sys.argv[1].endswith(".json") else parser.parse_yaml_file
-        model_args, data_args, training_args = read(os.path.abspath(sys.argv[1]))
+        model_args, data_args, transfer_args, training_args = read(os.path.abspath(sys.argv[1]))
     else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+        model_args, data_args, transfer_args, training_args = parser.parse_args_into_dataclasses()
     if training_args.learning_rate is None:
         training_args.learning_rate = DEFAULT_LEARNING_RATES[model_args.student]
     set_seed(training_args.seed)
@@ -91,6 +107,7 @@ def main():
     teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
     teacher_config = AutoConfig.from_pretrained(model_args.teacher_model_name_or_path)
     student_spec.check(teacher_config)
+    augmentation = transfer_args.augmentation()
 
     data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
                                     data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples)
@@ -99,12 +116,16 @@ def main():
     data = encode_labels(data, label_map, data_args.label_column)
     tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
     check_tokenizer(tokenizer, teacher_config)
+    step = time.perf_counter()
+    transfer, transfer_info = build_transfer_set(data["train"], text_column, transfer_args.unlabeled_file, augmentation, tokenizer.mask_token)
+    timings["augmentation_s"] = time.perf_counter() - step
     with training_args.main_process_first(desc="tokenizing"):
-        train, validation = (tokenize(data[s], tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config)
-                             for s in ("train", "validation"))
+        train, validation = (tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config)
+                             for d in (transfer, data["validation"]))
+    labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first; the teacher learns from them
 
     teacher, teacher_info = prepare_teacher(
-        model_args.teacher_model_name_or_path, label_map, training_args.output_dir, train, tokenizer, training_args,
+        model_args.teacher_model_name_or_path, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
         settings={"data": {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}},
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
         train_sampling_strategy=model_args.teacher_train_sampling_strategy,
@@ -114,7 +135,8 @@ def main():
     if model_args.cache_teacher_logits:
         with training_args.main_process_first(desc="teacher logits"):  # the main process builds, the others load
             train, cache_info = add_teacher_logits(
-                train, teacher, tokenizer, os.path.join(training_args.output_dir, "_cache"), {"max_seq_length": data_args.max_seq_length},
+                train, teacher, tokenizer, os.path.join(training_args.output_dir, "_cache"),
+                {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
                 training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
         timings["teacher_logits_s"] = cache_info["seconds"]
 
@@ -145,9 +167,9 @@ def main():
         timings["total_s"] = time.perf_counter() - start
         card["results"] = build_results(
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
-            teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train),
+            teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"],
-            distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "num_train_epochs", "learning_rate", "seed")},
+            distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "num_train_epochs", "learning_rate", "seed")},
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)

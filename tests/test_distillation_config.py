@@ -33,6 +33,9 @@ def test_every_new_field_has_help():
         ({"alpha": -0.1}, r"alpha must be in \[0, 1\]"),
         ({"alpha": 1.5}, r"alpha must be in \[0, 1\]"),
         ({"distillation_loss": "l1"}, "distillation_loss must be one of kl, mse, cosine"),
+        ({"pseudo_labels": "soft"}, "pseudo_labels must be one of none, hard, both"),
+        ({"pseudo_labels": "hard", "pseudo_label_threshold": 1.5}, r"pseudo_label_threshold must be a probability in \[0, 1\]"),
+        ({"pseudo_label_threshold": 0.9}, "pseudo_labels is 'none'.*Set pseudo_labels to 'hard' or 'both'"),
     ],
 )
 def test_out_of_range_values_raise_with_the_valid_range(tmp_path, kwargs, message):

@@ -168,6 +168,22 @@ def test_mixed_labeled_and_unlabeled_rows_log_both_terms(tmp_path, teacher, stud
     assert all({"loss_kd", "loss_ce"} <= set(entry) for entry in logged)
 
 
+def test_pseudo_labels_give_unlabeled_rows_the_teachers_hard_labels(tmp_path, teacher, student):
+    dataset = random_token_dataset(num_examples=16, labeled=False)
+    args = make_args(tmp_path, pseudo_labels="hard")
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset)
+    batch = batch_of(dataset)
+    student.train()
+    loss = trainer.compute_loss(student, dict(batch))
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    student_logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert_close(loss, F.cross_entropy(student_logits, teacher_logits.argmax(-1)))
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logged and all("loss_ce" in entry for entry in logged)  # without pseudo-labels these rows have no CE
+
+
 def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher, student):
     dataset = random_token_dataset(num_examples=16)
     with torch.no_grad():

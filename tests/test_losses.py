@@ -12,6 +12,7 @@ from hfdistill.losses import (
     kl_divergence_loss,
     mse_loss,
     soft_loss,
+    teacher_pseudo_labels,
 )
 
 STUDENT = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]])
@@ -113,6 +114,35 @@ def test_unlabeled_rows_in_a_mixed_batch_carry_the_soft_term_alone():
     expected = (0.3 * soft[0] + 0.7 * hard_first + soft[1]) / 2
     assert_close(output.loss, expected)
     assert_close(output.hard_loss, torch.tensor(hard_first, dtype=torch.float32))
+
+
+def test_pseudo_labels_are_the_teachers_argmax_where_it_is_confident_enough():
+    # Teacher rows: [1, 1, 0] -> argmax 0 (first of a tie) with p = e / (2e + 1) = 0.422; [0, 2, -2] -> 1 with p = 0.867.
+    labels, pseudo = teacher_pseudo_labels(TEACHER, torch.tensor([IGNORE_INDEX, IGNORE_INDEX]), threshold=0.5)
+    assert labels.tolist() == [IGNORE_INDEX, 1] and pseudo.tolist() == [False, True]
+    labels, pseudo = teacher_pseudo_labels(TEACHER, None, threshold=0.0)
+    assert labels.tolist() == [0, 1] and pseudo.tolist() == [True, True]
+    labels, pseudo = teacher_pseudo_labels(TEACHER, torch.tensor([2, IGNORE_INDEX]), threshold=0.9)
+    assert labels.tolist() == [2, IGNORE_INDEX] and pseudo.tolist() == [False, False]  # gold labels are never replaced
+
+
+def test_pseudo_label_modes_by_hand():
+    unlabeled = torch.tensor([IGNORE_INDEX, IGNORE_INDEX])
+    soft = kl_divergence_loss(STUDENT, TEACHER, 2.0, reduction="none")
+    ce_second = _ce_by_hand(STUDENT[1].tolist(), 1)  # the teacher's argmax on row 1; row 0 (p = 0.422) is below 0.5
+    hard = distillation_loss(STUDENT, TEACHER, unlabeled, alpha=0.3, temperature=2.0, pseudo_labels="hard",
+                             pseudo_label_threshold=0.5)
+    assert_close(hard.loss, torch.tensor(ce_second / 2, dtype=torch.float32))  # row 0 is left out, row 1 is CE alone
+    both = distillation_loss(STUDENT, TEACHER, unlabeled, alpha=0.3, temperature=2.0, pseudo_labels="both",
+                             pseudo_label_threshold=0.5)
+    assert_close(both.loss, (soft[0] + 0.3 * soft[1] + 0.7 * ce_second) / 2)  # row 0 keeps the soft term
+    assert both.labeled.tolist() == [False, True] and both.pseudo_labeled.tolist() == [False, True]
+    # A gold-labeled row is trained as without pseudo-labels, in every mode.
+    gold = torch.tensor([2, IGNORE_INDEX])
+    mixed = distillation_loss(STUDENT, TEACHER, gold, alpha=0.3, temperature=2.0, pseudo_labels="hard")
+    assert_close(mixed.loss, (0.3 * soft[0] + 0.7 * _ce_by_hand(STUDENT[0].tolist(), 2) + ce_second) / 2)
+    none = distillation_loss(STUDENT, TEACHER, unlabeled, alpha=0.3, temperature=2.0)
+    assert_close(none.loss, soft.mean())
 
 
 def test_num_items_divides_the_sum_so_micro_batches_add_up_to_the_full_batch():

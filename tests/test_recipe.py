@@ -161,3 +161,26 @@ def test_push_to_hub_uploads_the_student_and_its_card_never_the_teacher(tiny_tea
     assert "knowledge-distillation" in card and "Accuracy kept" in card and "someone/sst2-student" in card
     classifier = pipeline("text-classification", model=str(hub), device="cpu")
     assert classifier("a gripping film")[0]["label"] in {"negative", "positive"}
+
+
+def test_transfer_set_with_unlabeled_text_and_augmentation(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("an utterly charming film\n\nthe plot never comes alive\na tedious , overlong mess\n")
+    output_dir = tmp_path / "out"
+    common = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
+              "--unlabeled_file", str(unlabeled), "--augment_factor", "2", "--pseudo_labels", "both", *FAST]
+    run_in_process([*common, "--augment_seed", "1"], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["transfer_set"]["labeled"] == 300 and results["transfer_set"]["unlabeled"] == 3  # the blank line is dropped
+    assert results["transfer_set"]["augmented"] == 600 and results["train_examples"] == 903
+    assert results["transfer_set"]["augmentation"]["seed"] == 1 and results["distillation"]["pseudo_labels"] == "both"
+    assert results["teacher_logits"]["source"] == "built" and results["teacher_source"]["source"] == "fine_tuned"
+    assert "augmentation_s" in results["timings"]
+    assert results["teacher_source"]["train_examples"] == 300  # the teacher learns from the labeled rows alone
+
+    # Another augmentation seed: other texts, so new teacher logits; the teacher itself is reused.
+    run_in_process([*common, "--augment_seed", "2"], monkeypatch)
+    again = json.loads((output_dir / "results.json").read_text())
+    assert again["teacher_logits"]["source"] == "built" and again["teacher_source"]["source"] == "reused"
+    assert again["teacher_logits"]["path"] != results["teacher_logits"]["path"]  # files are named by fingerprint

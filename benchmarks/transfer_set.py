@@ -1,0 +1,77 @@
+"""Issue 6's figures: each student distilled with and without an augmented transfer set, under the same settings.
+
+Runs the real recipe (`recipes/sst2.py`) once per (student, augment_factor), `--jobs` at a time, with an already
+fine-tuned teacher: the first student's runs build one teacher-logit cache per factor, which the other students'
+runs copy (the recipe finds it by fingerprint). Prints accuracy, accuracy kept, the gain from augmentation and each run's step timings
+(`augmentation_s`, `teacher_logits_s`, `distillation_s`, `total_s`: what augmentation adds end to end).
+
+    python benchmarks/transfer_set.py --teacher bench-out/teacher --students linear --factors 0 4 \
+        --extra --per_device_train_batch_size 128 --num_train_epochs 2
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "sst2.py")
+
+
+def run_recipe(args, student: str, factor: int, cache_from: str | None = None) -> dict:
+    name = f"{student}-augment{factor}"
+    output_dir = os.path.join(args.output_root, name)
+    if cache_from and not os.path.isdir(os.path.join(output_dir, "_cache")):
+        shutil.copytree(os.path.join(args.output_root, f"{cache_from}-augment{factor}", "_cache"), os.path.join(output_dir, "_cache"))
+    command = [sys.executable, RECIPE, "--teacher_model_name_or_path", args.teacher, "--student", student,
+               "--augment_factor", str(factor), "--output_dir", output_dir, "--class_names", "negative", "positive",
+               "--disable_tqdm", "true", *args.extra]
+    start = time.perf_counter()
+    with open(os.path.join(args.output_root, f"{name}.log"), "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+    with open(os.path.join(output_dir, "results.json")) as f:
+        results = json.load(f)
+    run = {"student": student, "augment_factor": factor, "wall_s": time.perf_counter() - start,
+           "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
+           "accuracy_kept": results["ratios"]["accuracy_kept"], "train_examples": results["train_examples"],
+           "learning_rate": results["distillation"]["learning_rate"], "timings": results["timings"]}
+    print(json.dumps(run), flush=True)
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--teacher", default="bench-out/teacher")
+    parser.add_argument("--students", nargs="+", default=["linear", "layers", "compact"])
+    parser.add_argument("--factors", nargs="+", type=int, default=[0, 4])
+    parser.add_argument("--output_root", default="bench-out/transfer_set")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every recipe run")
+    args = parser.parse_args()
+    os.makedirs(args.output_root, exist_ok=True)
+
+    first, others = args.students[0], args.students[1:]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(lambda factor: run_recipe(args, first, factor), args.factors))
+        plan = [(student, factor) for student in others for factor in args.factors]
+        runs += list(pool.map(lambda run: run_recipe(args, *run, cache_from=first), plan))
+    summary = {}
+    for student in args.students:
+        by_factor = {r["augment_factor"]: r for r in runs if r["student"] == student}
+        base = by_factor.get(0)
+        summary[student] = {
+            str(f): {"accuracy": r["accuracy"], "accuracy_kept": r["accuracy_kept"],
+                     "gain_points": 100 * (r["accuracy"] - base["accuracy"]) if base else None,
+                     "added_s": r["timings"]["total_s"] - base["timings"]["total_s"] if base else None}
+            for f, r in sorted(by_factor.items())
+        }
+    print(json.dumps(summary, indent=2))
+    with open(os.path.join(args.output_root, "summary.json"), "w") as f:
+        json.dump({"runs": runs, "summary": summary, "args": vars(args)}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
