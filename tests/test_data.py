@@ -35,7 +35,30 @@ def test_missing_file_says_which_and_where(tmp_path):
 
 def test_unknown_extension(tmp_path):
     with pytest.raises(ValueError, match="use a .csv, .tsv, .json or .jsonl"):
-        load_files({"train": _write(tmp_path / "a.txt", "hello")})
+        load_files({"train": _write(tmp_path / "a.xlsx", "hello")})
+
+
+def test_unlabeled_text_files(tmp_path):
+    from hfdistill.data import load_unlabeled
+
+    lines = load_unlabeled(_write(tmp_path / "u.txt", "first text\n\n  \nsecond text\n"), "sentence")
+    assert lines["sentence"] == ["first text", "second text"] and set(lines["labels"]) == {-100}
+    table = load_unlabeled(_write(tmp_path / "u.tsv", "text\tsource\na review\tweb\n"), "sentence")
+    assert table.column_names == ["sentence", "labels"] and table["sentence"] == ["a review"]
+    with pytest.raises(ValueError, match="has no non-empty text"):
+        load_unlabeled(_write(tmp_path / "blank.txt", "\n \n"), "sentence")
+
+
+def test_masking_needs_a_mask_token():
+    from hfdistill.augment import AugmentationConfig
+    from hfdistill.data import build_transfer_set
+
+    labeled = Dataset.from_dict({"text": ["a fine film", "a dull one"], "labels": [1, 0]})
+    with pytest.raises(ValueError, match="no mask token.*--augment_p_mask 0"):
+        build_transfer_set(labeled, "text", augmentation=AugmentationConfig(factor=1), mask_token=None)
+    grown, info = build_transfer_set(labeled, "text", augmentation=AugmentationConfig(factor=2, p_mask=0.0))
+    assert info == {"labeled": 2, "unlabeled": 0, "augmented": 4, "augmentation": AugmentationConfig(factor=2, p_mask=0.0).to_dict()}
+    assert grown["labels"] == [1, 0, -100, -100, -100, -100]  # gold labels are never copied onto augmented rows
 
 
 def test_bad_rows_are_reported_with_line_numbers(tmp_path):
