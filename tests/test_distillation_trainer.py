@@ -151,16 +151,22 @@ def test_batches_without_labels_train_on_the_soft_term(tmp_path, teacher, studen
     assert_close(torch.tensor(logged[0]["loss"]), torch.tensor(logged[0]["loss_kd"]), atol=1e-4, rtol=1e-4)
 
 
+def _loss_and_logits(trainer, dataset):
+    """The trainer's loss on one batch of ``dataset``, with the batch and both models' logits on it."""
+    batch = batch_of(dataset)
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, dict(batch))
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        teacher_logits = trainer.teacher_model(**inputs).logits
+    return loss, batch, trainer.model(**inputs).logits, teacher_logits
+
+
 def test_mixed_labeled_and_unlabeled_rows_log_both_terms(tmp_path, teacher, student):
     dataset = random_token_dataset(num_examples=16)
     dataset = dataset.map(lambda row, i: {"labels": row["labels"] if i % 2 else IGNORE_INDEX}, with_indices=True)
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=dataset)
-    batch = batch_of(dataset)
-    student.train()
-    loss = trainer.compute_loss(student, dict(batch))
-    with torch.no_grad():
-        teacher_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    student_logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    loss, batch, student_logits, teacher_logits = _loss_and_logits(trainer, dataset)
     expected = distillation_loss(student_logits, teacher_logits, batch["labels"], alpha=0.5, temperature=2.0).loss
     assert_close(loss, expected)
     trainer.train()
@@ -172,12 +178,7 @@ def test_pseudo_labels_give_unlabeled_rows_the_teachers_hard_labels(tmp_path, te
     dataset = random_token_dataset(num_examples=16, labeled=False)
     args = make_args(tmp_path, pseudo_labels="hard")
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset)
-    batch = batch_of(dataset)
-    student.train()
-    loss = trainer.compute_loss(student, dict(batch))
-    with torch.no_grad():
-        teacher_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    student_logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    loss, _, student_logits, teacher_logits = _loss_and_logits(trainer, dataset)
     assert_close(loss, F.cross_entropy(student_logits, teacher_logits.argmax(-1)))
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]
