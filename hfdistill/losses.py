@@ -107,7 +107,7 @@ class DistillationLossOutput:
     soft_per_example: torch.Tensor
     hard_per_example: torch.Tensor
     labeled: torch.Tensor
-    pseudo_labeled: torch.Tensor | None = None
+    pseudo_labeled: torch.Tensor
 
     @property
     def soft_loss(self) -> torch.Tensor:
@@ -172,12 +172,10 @@ def distillation_loss(
     if pseudo_labels not in PSEUDO_LABEL_MODES:
         raise ValueError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {pseudo_labels!r}.")
     soft_per_example = soft_loss(student_logits, teacher_logits, loss_type, temperature, reduction="none")
-    pseudo = torch.zeros_like(soft_per_example, dtype=torch.bool)
-    unlabeled_without_pseudo = None
+    gold_missing = torch.ones_like(soft_per_example, dtype=torch.bool) if labels is None else labels.eq(IGNORE_INDEX)
+    pseudo = torch.zeros_like(gold_missing)
     if pseudo_labels != "none":
-        gold_missing = torch.ones_like(pseudo) if labels is None else labels.eq(IGNORE_INDEX)
         labels, pseudo = teacher_pseudo_labels(teacher_logits, labels, pseudo_label_threshold)
-        unlabeled_without_pseudo = gold_missing & ~pseudo
     if labels is None:
         labeled = torch.zeros_like(soft_per_example, dtype=torch.bool)
         hard_per_example = torch.zeros_like(soft_per_example)
@@ -195,7 +193,7 @@ def distillation_loss(
     hard_weight = torch.full_like(soft_per_example, 1.0 - alpha)
     if pseudo_labels == "hard":
         # The teacher's argmax instead of its soft labels; below the threshold an unlabeled example is left out.
-        soft_weight = torch.where(pseudo | unlabeled_without_pseudo, 0.0, soft_weight)
+        soft_weight = torch.where(gold_missing, 0.0, soft_weight)
         hard_weight = torch.where(pseudo, 1.0, hard_weight)
     per_example = soft_weight * soft_per_example + hard_weight * hard_per_example  # ce is 0 where unlabeled
     if num_items is None:
