@@ -1,6 +1,10 @@
 """SST-2 from ../shared/data/sst2 (or $SST2_DIR), tokenized for the benchmarks with the library's own file loading."""
 
+import json
 import os
+import subprocess
+import sys
+import time
 
 from datasets import DatasetDict
 
@@ -16,3 +20,16 @@ def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None
         data["train"] = data["train"].select(range(max_train_samples))
     data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=max_seq_length), batched=True)
     return data.rename_column("label", "labels").remove_columns("sentence")
+
+
+RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "sst2.py")
+
+
+def run_recipe(flags: list[str], output_dir: str, log_path: str) -> tuple[dict, float]:
+    """Run `recipes/sst2.py` with ``flags`` into ``output_dir`` (output to ``log_path``); its results.json, wall time."""
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        subprocess.run([sys.executable, RECIPE, "--output_dir", output_dir, "--class_names", "negative", "positive",
+                        "--disable_tqdm", "true", *flags], check=True, stdout=log, stderr=subprocess.STDOUT)
+    with open(os.path.join(output_dir, "results.json")) as f:
+        return json.load(f), time.perf_counter() - start

@@ -13,27 +13,18 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "sst2.py")
+from _sst2 import run_recipe as run_sst2_recipe
 
 
 def run_recipe(args, student: str, alpha: float, seed: int, teacher: str, cache: str | None) -> dict:
     output_dir = os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}")
     if cache and not os.path.isdir(os.path.join(output_dir, "_cache")):
         shutil.copytree(cache, os.path.join(output_dir, "_cache"))
-    command = [sys.executable, RECIPE, "--teacher_model_name_or_path", teacher, "--student", student,
-               "--alpha", str(alpha), "--seed", str(seed), "--output_dir", output_dir,
-               "--class_names", "negative", "positive", "--disable_tqdm", "true", *args.extra]
-    start = time.perf_counter()
-    with open(os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}.log"), "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
-    with open(os.path.join(output_dir, "results.json")) as f:
-        results = json.load(f)
-    run = {"student": student, "alpha": alpha, "seed": seed, "wall_s": time.perf_counter() - start,
+    flags = ["--teacher_model_name_or_path", teacher, "--student", student, "--alpha", str(alpha), "--seed", str(seed), *args.extra]
+    results, wall_s = run_sst2_recipe(flags, output_dir, os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}.log"))
+    run = {"student": student, "alpha": alpha, "seed": seed, "wall_s": wall_s,
            "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
            "accuracy_kept": results["ratios"]["accuracy_kept"], "throughput_speedup": results["ratios"]["throughput_speedup"],
            "latency_speedup": results["ratios"]["latency_speedup"], "timings": results["timings"],

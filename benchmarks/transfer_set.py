@@ -13,12 +13,9 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "sst2.py")
+from _sst2 import run_recipe as run_sst2_recipe
 
 
 def run_recipe(args, student: str, factor: int, cache_from: str | None = None) -> dict:
@@ -26,15 +23,9 @@ def run_recipe(args, student: str, factor: int, cache_from: str | None = None) -
     output_dir = os.path.join(args.output_root, name)
     if cache_from and not os.path.isdir(os.path.join(output_dir, "_cache")):
         shutil.copytree(os.path.join(args.output_root, f"{cache_from}-augment{factor}", "_cache"), os.path.join(output_dir, "_cache"))
-    command = [sys.executable, RECIPE, "--teacher_model_name_or_path", args.teacher, "--student", student,
-               "--augment_factor", str(factor), "--output_dir", output_dir, "--class_names", "negative", "positive",
-               "--disable_tqdm", "true", *args.extra]
-    start = time.perf_counter()
-    with open(os.path.join(args.output_root, f"{name}.log"), "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
-    with open(os.path.join(output_dir, "results.json")) as f:
-        results = json.load(f)
-    run = {"student": student, "augment_factor": factor, "wall_s": time.perf_counter() - start,
+    flags = ["--teacher_model_name_or_path", args.teacher, "--student", student, "--augment_factor", str(factor), *args.extra]
+    results, wall_s = run_sst2_recipe(flags, output_dir, os.path.join(args.output_root, f"{name}.log"))
+    run = {"student": student, "augment_factor": factor, "wall_s": wall_s,
            "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
            "accuracy_kept": results["ratios"]["accuracy_kept"], "train_examples": results["train_examples"],
            "learning_rate": results["distillation"]["learning_rate"], "timings": results["timings"]}
