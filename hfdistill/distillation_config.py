@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .losses import PSEUDO_LABEL_MODES, SOFT_LOSSES
+from .losses import HIDDEN_STATE_LOSSES, PSEUDO_LABEL_MODES, SOFT_LOSSES
 
 
 @dataclass
@@ -35,6 +35,13 @@ class DistillationTrainingArguments(TrainingArguments):
         pseudo_label_threshold (`float`, *optional*, defaults to `0.0`):
             Only examples whose teacher top-class probability (at T=1) reaches this get a pseudo-label; under
             `"hard"` the others are left out, under `"both"` they keep the soft term. In [0, 1].
+        hidden_state_weight (`float`, *optional*, defaults to `0.0`):
+            Weight of a hidden-state term added to the loss: the distance between the output of each student layer
+            and the output of the teacher layer it was copied from (the student's `config.distilled_from_layers`,
+            set by `student_from_teacher`). 0 turns it off. The teacher then runs on every step, cached logits or not.
+        hidden_state_loss (`str`, *optional*, defaults to `"mse"`):
+            Distance of the hidden-state term, per token averaged over real tokens: `"mse"` (mean squared difference
+            over the hidden size) or `"cosine"` (1 - cosine similarity).
     """
 
     temperature: float = field(
@@ -74,6 +81,23 @@ class DistillationTrainingArguments(TrainingArguments):
         },
     )
 
+    hidden_state_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of a hidden-state term added to the loss: the distance between the output of each student "
+            "layer and the output of the teacher layer it was copied from (the student's config.distilled_from_layers, "
+            "set by student_from_teacher). 0 turns it off. The teacher then runs on every step, cached logits or not."
+        },
+    )
+    hidden_state_loss: str = field(
+        default="mse",
+        metadata={
+            "help": "Distance of the hidden-state term, per token averaged over real tokens: 'mse' (mean squared "
+            "difference over the hidden size) or 'cosine' (1 - cosine similarity).",
+            "choices": list(HIDDEN_STATE_LOSSES),
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if not self.temperature > 0:
@@ -100,4 +124,12 @@ class DistillationTrainingArguments(TrainingArguments):
             raise ValueError(
                 "pseudo_label_threshold is set but pseudo_labels is 'none', so no pseudo-label would be made. Set "
                 "pseudo_labels to 'hard' or 'both'."
+            )
+        if not self.hidden_state_weight >= 0:
+            raise ValueError(
+                f"hidden_state_weight must be >= 0, got {self.hidden_state_weight}; 0 turns the hidden-state term off."
+            )
+        if self.hidden_state_loss not in HIDDEN_STATE_LOSSES:
+            raise ValueError(
+                f"hidden_state_loss must be one of {', '.join(HIDDEN_STATE_LOSSES)}, got {self.hidden_state_loss!r}."
             )

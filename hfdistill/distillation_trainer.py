@@ -19,7 +19,7 @@ from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import hf_api
 
 from .distillation_config import DistillationTrainingArguments
-from .losses import IGNORE_INDEX, distillation_loss
+from .losses import IGNORE_INDEX, distillation_loss, hidden_state_loss
 from .model_card import render_model_card
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
@@ -159,9 +159,14 @@ class DistillationTrainer(Trainer):
         self._student_arg_names = forward_arg_names(self.accelerator.unwrap_model(self.model))
         self._teacher_arg_names = forward_arg_names(self.teacher_model)
         self._check_models(self.accelerator.unwrap_model(self.model), self.teacher_model, self.processing_class)
+        self._hidden_state_pairs = (
+            self._check_hidden_state_pairs(self.accelerator.unwrap_model(self.model), self.teacher_model)
+            if self.args.hidden_state_weight > 0
+            else []
+        )
         self._check_train_dataset(self.train_dataset)
-        # Per mode: [soft-loss sum, examples with a soft term, hard-loss sum, labeled examples], summed across
-        # processes at log time.
+        # Per mode: [soft-loss sum, examples with a soft term, hard-loss sum, labeled examples, hidden-state-loss
+        # sum, examples with a hidden-state term], summed across processes at log time.
         self._loss_sums: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
@@ -207,6 +212,35 @@ class DistillationTrainer(Trainer):
             )
         if processing_class is not None:
             check_tokenizer(processing_class, teacher_config)
+
+    @staticmethod
+    def _check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[int, int]]:
+        """(student, teacher) indices into `hidden_states` (0 is the embeddings' output, i the output of layer i)."""
+        student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
+        layers = getattr(student_config, "distilled_from_layers", None)
+        if layers is None:
+            raise ValueError(
+                "hidden_state_weight > 0 needs the teacher layer each student layer learns from: build the student with "
+                "hfdistill.student_from_teacher, or set student.config.distilled_from_layers to one teacher layer "
+                "index per student layer (e.g. [0, 5])."
+            )
+        student_size, teacher_size = getattr(student_config, "hidden_size", None), getattr(teacher_config, "hidden_size", None)
+        if student_size != teacher_size:
+            raise ValueError(
+                f"hidden_state_weight > 0 compares hidden states, but the student's hidden size is {student_size} and "
+                f"the teacher's {teacher_size}. Use it with a student of the teacher's width (--student layers), or "
+                "set hidden_state_weight to 0."
+            )
+        num_student_layers = getattr(student_config, "num_hidden_layers", len(layers))
+        num_teacher_layers = getattr(teacher_config, "num_hidden_layers", None)
+        if len(layers) != num_student_layers or (
+            num_teacher_layers is not None and not all(0 <= index < num_teacher_layers for index in layers)
+        ):
+            raise ValueError(
+                f"The student's config.distilled_from_layers={list(layers)} must name one teacher layer (0 to "
+                f"{num_teacher_layers - 1 if num_teacher_layers else '?'}) for each of its {num_student_layers} layers."
+            )
+        return [(student_index + 1, teacher_index + 1) for student_index, teacher_index in enumerate(layers)]
 
     def _check_train_dataset(self, dataset) -> None:
         columns = _column_names(dataset)
@@ -263,13 +297,26 @@ class DistillationTrainer(Trainer):
             self._teacher_prepared = True
         return self.teacher_model
 
-    def teacher_logits(self, inputs: dict[str, Any]) -> torch.Tensor:
-        """The frozen teacher's logits on a batch (no gradient, teacher in eval mode, on the student's device)."""
+    def _teacher_outputs(self, inputs: dict[str, Any], **forward_kwargs):
         teacher = self._prepare_teacher()
         teacher_inputs = {k: v for k, v in inputs.items() if k in self._teacher_arg_names and k not in self.label_names}
         with torch.no_grad():
-            outputs = teacher(**teacher_inputs)
+            return teacher(**teacher_inputs, **forward_kwargs)
+
+    def teacher_logits(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """The frozen teacher's logits on a batch (no gradient, teacher in eval mode, on the student's device)."""
+        outputs = self._teacher_outputs(inputs)
         return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+
+    def _hidden_state_per_example(self, student_outputs, teacher_outputs, attention_mask) -> torch.Tensor:
+        """(N,) hidden-state term of each example: the mean over the matched layers of `hidden_state_loss`."""
+        student_hidden, teacher_hidden = student_outputs["hidden_states"], teacher_outputs["hidden_states"]
+        per_layer = [
+            hidden_state_loss(student_hidden[s], teacher_hidden[t].to(student_hidden[s].device), attention_mask,
+                              self.args.hidden_state_loss, reduction="none")
+            for s, t in self._hidden_state_pairs
+        ]
+        return torch.stack(per_layer).mean(0)
 
     def compute_loss(
         self,
@@ -281,6 +328,10 @@ class DistillationTrainer(Trainer):
         mode = "train" if model.training else "eval"
         labels = inputs.get("labels")
         student_inputs = {k: v for k, v in inputs.items() if k in self._student_arg_names and k not in self.label_names}
+        # Only in training: evaluation's outputs become predictions, which must stay the logits alone.
+        match_hidden_states = mode == "train" and bool(self._hidden_state_pairs)
+        if match_hidden_states:
+            student_inputs["output_hidden_states"] = True
         student_outputs = model(**student_inputs)
         student_logits = student_outputs["logits"] if isinstance(student_outputs, dict) else student_outputs[0]
 
@@ -290,6 +341,11 @@ class DistillationTrainer(Trainer):
             return (loss, student_outputs) if return_outputs else loss
 
         teacher_logits = inputs.get(TEACHER_LOGITS_COLUMN)
+        teacher_outputs = None
+        if match_hidden_states:  # hidden states are never cached: the teacher runs, and gives its logits too
+            teacher_outputs = self._teacher_outputs(inputs, output_hidden_states=True)
+            if teacher_logits is None:
+                teacher_logits = teacher_outputs["logits"]
         soft_term_weighs = not (self.args.alpha == 0 and labels is not None and bool(labels.ne(IGNORE_INDEX).all()))
         if teacher_logits is None and not soft_term_weighs:
             # alpha=0 on a fully labeled batch: the soft term has weight 0, so skip the teacher's forward pass.
@@ -315,10 +371,15 @@ class DistillationTrainer(Trainer):
             pseudo_label_threshold=self.args.pseudo_label_threshold,
         )
         loss = output.loss
+        hidden_per_example = None
+        if match_hidden_states:
+            hidden_per_example = self._hidden_state_per_example(student_outputs, teacher_outputs, inputs.get("attention_mask"))
+            num_items = num_items_in_batch if num_items_in_batch is not None else hidden_per_example.numel()
+            loss = loss + self.args.hidden_state_weight * hidden_per_example.sum() / num_items
         if self.args.average_tokens_across_devices and num_items_in_batch is not None and self.args.world_size > 1:
             # Divided by the examples of all processes, while DDP averages gradients over processes: undo that mean.
             loss = loss * self.accelerator.num_processes
-        self._record_loss_parts(mode, output, soft_term_weighs)
+        self._record_loss_parts(mode, output, soft_term_weighs, hidden_per_example)
         return (loss, student_outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -328,14 +389,17 @@ class DistillationTrainer(Trainer):
 
     # ---- logging: each loss part next to `loss` ------------------------------------------------
 
-    def _record_loss_parts(self, mode: str, output, soft_term_weighs: bool = True) -> None:
+    def _record_loss_parts(self, mode: str, output, soft_term_weighs: bool = True, hidden_per_example=None) -> None:
         num_soft = output.soft_per_example.numel() if soft_term_weighs else 0
+        zero = output.soft_per_example.new_zeros(())
         sums = torch.stack(
             [
-                output.soft_per_example.sum() if soft_term_weighs else output.soft_per_example.new_zeros(()),
+                output.soft_per_example.sum() if soft_term_weighs else zero,
                 torch.tensor(num_soft, device=output.loss.device, dtype=torch.float32),
                 output.hard_per_example.detach().sum(),
                 output.labeled.sum().float(),
+                zero if hidden_per_example is None else hidden_per_example.detach().sum(),
+                zero if hidden_per_example is None else zero + hidden_per_example.numel(),
             ]
         )
         self._loss_sums[mode] = sums if self._loss_sums[mode] is None else self._loss_sums[mode] + sums
@@ -346,13 +410,15 @@ class DistillationTrainer(Trainer):
         if sums is not None:
             if self.args.world_size > 1:
                 sums = self.accelerator.reduce(sums, reduction="sum")
-            soft_sum, num_soft, hard_sum, num_labeled = sums.tolist()
+            soft_sum, num_soft, hard_sum, num_labeled, hidden_sum, num_hidden = sums.tolist()
             prefix = "" if mode == "train" else "eval_"
             logs = dict(logs)
             if num_soft > 0:
                 logs[f"{prefix}loss_kd"] = soft_sum / num_soft
             if num_labeled > 0:
                 logs[f"{prefix}loss_ce"] = hard_sum / num_labeled
+            if num_hidden > 0:
+                logs[f"{prefix}loss_hidden"] = hidden_sum / num_hidden
             self._loss_sums[mode] = None
         super().log(logs, start_time)
 

@@ -92,6 +92,40 @@ def soft_loss(
     raise ValueError(f"loss_type must be one of {SOFT_LOSSES}, got {loss_type!r}.")
 
 
+HIDDEN_STATE_LOSSES = ("mse", "cosine")
+
+
+def hidden_state_loss(
+    student_hidden: torch.Tensor,
+    teacher_hidden: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    loss_type: str = "mse",
+    reduction: Reduction = "batchmean",
+) -> torch.Tensor:
+    """Distance between a student layer's token representations and a teacher layer's, per example.
+
+    student_hidden, teacher_hidden: (N, L, H) float; attention_mask: (N, L), 1 for real tokens, 0 for padding
+    (``None``: all real). Per token, ``"mse"`` is the mean over H of the squared difference and ``"cosine"`` is
+    ``1 - cos``; an example's loss is the mean over its real tokens, so padding and sentence length do not weigh.
+    """
+    if loss_type not in HIDDEN_STATE_LOSSES:
+        raise ValueError(f"loss_type must be one of {HIDDEN_STATE_LOSSES}, got {loss_type!r}.")
+    if student_hidden.shape != teacher_hidden.shape or student_hidden.dim() != 3:
+        raise ValueError(
+            "student_hidden and teacher_hidden must both have shape (N, L, H); got "
+            f"{tuple(student_hidden.shape)} and {tuple(teacher_hidden.shape)}. Hidden states can only be matched "
+            "between models of the same hidden size, e.g. a 'layers' student and its teacher."
+        )
+    student_hidden, teacher_hidden = student_hidden.float(), teacher_hidden.float()
+    if loss_type == "mse":
+        per_token = (student_hidden - teacher_hidden).pow(2).mean(-1)
+    else:
+        per_token = 1.0 - F.cosine_similarity(student_hidden, teacher_hidden, dim=-1)
+    mask = torch.ones_like(per_token) if attention_mask is None else attention_mask.to(per_token.dtype)
+    per_example = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+    return _reduce(per_example, reduction)
+
+
 @dataclass
 class DistillationLossOutput:
     """The objective and the per-example parts it was made of.

@@ -36,6 +36,8 @@ def test_every_new_field_has_help():
         ({"pseudo_labels": "soft"}, "pseudo_labels must be one of none, hard, both"),
         ({"pseudo_labels": "hard", "pseudo_label_threshold": 1.5}, r"pseudo_label_threshold must be a probability in \[0, 1\]"),
         ({"pseudo_label_threshold": 0.9}, "pseudo_labels is 'none'.*Set pseudo_labels to 'hard' or 'both'"),
+        ({"hidden_state_weight": -1.0}, "hidden_state_weight must be >= 0"),
+        ({"hidden_state_loss": "l1"}, "hidden_state_loss must be one of mse, cosine"),
     ],
 )
 def test_out_of_range_values_raise_with_the_valid_range(tmp_path, kwargs, message):

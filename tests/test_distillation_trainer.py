@@ -10,8 +10,8 @@ from torch.testing import assert_close
 from transformers import AutoModelForSequenceClassification, TrainingArguments
 
 from conftest import random_token_dataset, tiny_bert
-from hfdistill import DistillationTrainer, DistillationTrainingArguments
-from hfdistill.losses import IGNORE_INDEX, distillation_loss
+from hfdistill import DistillationTrainer, DistillationTrainingArguments, student_from_teacher
+from hfdistill.losses import IGNORE_INDEX, distillation_loss, hidden_state_loss
 
 
 def make_args(output_dir, **overrides):
@@ -202,6 +202,56 @@ def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher
 
     teacher.forward = fail
     trainer.train()  # the column survives remove_unused_columns and replaces the teacher's forward pass
+
+
+def test_hidden_state_term_matches_each_student_layer_to_the_teacher_layer_it_was_copied_from(tmp_path, teacher):
+    student = student_from_teacher(teacher, layers=[1])  # its layer 0 is the teacher's layer 1
+    dataset = random_token_dataset(num_examples=16)
+    args = make_args(tmp_path, hidden_state_weight=2.0, hidden_state_loss="mse")
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset)
+    batch = batch_of(dataset)
+    student.train()
+    loss = trainer.compute_loss(student, dict(batch))
+
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        teacher_outputs = teacher(**inputs, output_hidden_states=True)
+    student_outputs = student(**inputs, output_hidden_states=True)
+    # hidden_states[0] is the embeddings' output: student layer 0's output is [1], teacher layer 1's is [2].
+    hidden = hidden_state_loss(student_outputs.hidden_states[1], teacher_outputs.hidden_states[2], batch["attention_mask"])
+    assert hidden > 0
+    expected = distillation_loss(student_outputs.logits, teacher_outputs.logits, batch["labels"]).loss + 2.0 * hidden
+    assert_close(loss, expected)
+
+
+def test_hidden_state_term_runs_the_teacher_even_with_cached_logits_and_is_logged(tmp_path, teacher):
+    dataset = random_token_dataset(num_examples=16)
+    with torch.no_grad():
+        logits = teacher(input_ids=torch.tensor(dataset["input_ids"])).logits
+    cached = dataset.add_column("teacher_logits", logits.tolist())
+    calls = []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    student = student_from_teacher(teacher, layers=[1])
+    args = make_args(tmp_path, hidden_state_weight=1.0)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=cached)
+    trainer.train()
+    assert len(calls) == 2  # one forward pass per training step, for its hidden states
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logged and all({"loss_kd", "loss_ce", "loss_hidden"} <= set(entry) for entry in logged)
+    assert trainer.predict(dataset).predictions.shape == (16, 2)  # evaluation still returns the logits alone
+
+
+def test_hidden_state_term_needs_known_layers_and_the_teachers_width(tmp_path, teacher, student):
+    args = make_args(tmp_path, hidden_state_weight=1.0)
+    with pytest.raises(ValueError, match="build the student with hfdistill.student_from_teacher"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=args)
+    narrow = tiny_bert(seed=1, num_hidden_layers=1, hidden_size=4)
+    narrow.config.distilled_from_layers = [1]
+    with pytest.raises(ValueError, match="hidden size is 4 and the teacher's 8"):
+        DistillationTrainer(model=narrow, teacher_model=teacher, args=args)
+    student.config.distilled_from_layers = [2]
+    with pytest.raises(ValueError, match=r"must name one teacher layer \(0 to 1\)"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=args)
 
 
 def test_alpha_zero_skips_the_teacher_on_labeled_batches(tmp_path, teacher, student):

@@ -9,6 +9,7 @@ from hfdistill.losses import (
     IGNORE_INDEX,
     cosine_loss,
     distillation_loss,
+    hidden_state_loss,
     kl_divergence_loss,
     mse_loss,
     soft_loss,
@@ -161,3 +162,25 @@ def test_bad_shapes_and_names_raise_clear_errors():
         soft_loss(STUDENT, TEACHER, "hinge")
     with pytest.raises(ValueError, match="labels must have shape"):
         distillation_loss(STUDENT, TEACHER, LABELS[:1])
+
+
+def test_hidden_state_loss_by_hand_averages_over_each_examples_real_tokens():
+    # Example 0: two real tokens and one padding token (whose huge difference must not count); example 1: one token.
+    student = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [9.0, 9.0]], [[3.0, 4.0], [0.0, 0.0], [0.0, 0.0]]])
+    teacher = torch.tensor([[[1.0, 1.0], [0.0, -1.0], [0.0, 0.0]], [[3.0, 4.0], [1.0, 1.0], [1.0, 1.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    # mse per token = mean over H: (0 + 1) / 2 = 0.5 and (0 + 9) / 2 = 4.5 -> 2.5; example 1: 0.
+    assert_close(hidden_state_loss(student, teacher, mask, reduction="none"), torch.tensor([2.5, 0.0]))
+    assert_close(hidden_state_loss(student, teacher, mask), torch.tensor(1.25))  # batchmean over examples
+    # cosine per token: 1 - 1/sqrt(2) and 1 - (-1) = 2 -> their mean; example 1: identical vectors, 0.
+    expected_cosine = torch.tensor([(1 - 1 / math.sqrt(2) + 2) / 2, 0.0])
+    assert_close(hidden_state_loss(student, teacher, mask, "cosine", reduction="none"), expected_cosine)
+    # Without a mask every position counts.
+    assert_close(hidden_state_loss(student[:1], teacher[:1], reduction="sum"), torch.tensor((0.5 + 4.5 + 81.0) / 3))
+
+
+def test_hidden_state_loss_refuses_different_widths_and_unknown_distances():
+    with pytest.raises(ValueError, match="same hidden size"):
+        hidden_state_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, 8))
+    with pytest.raises(ValueError, match="loss_type must be one of"):
+        hidden_state_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), loss_type="l1")
