@@ -5,12 +5,15 @@
 A: one epoch of plain fine-tuning of the student (no teacher); B: one epoch of distillation from cached logits;
 C: one epoch of online distillation (teacher forward each step); D: building the cache. Plus the tutorial pattern
 (teacher forward inside compute_loss, padding to max_length) for the 2-layer cut, and A/B/C for the linear student.
-Prints B/A and the 3-epoch job speed-up 3C / (3B + D); ratios, not absolute times, are the result.
+Prints B/A and the 3-epoch job speed-up 3C / (3B + D); ratios, not absolute times, are the result. A, B and C run in
+turn `--repeats` times (the linear student's seconds-long epochs `--linear_repeats` times, as their timings vary by 10%
+from one run to the next on a shared 2-core machine) and each ratio uses the median time.
 """
 
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 
@@ -22,7 +25,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, linear_student, student_from_teacher
 from hfdistill.logit_cache import add_teacher_logits
-
+from hfdistill.students import DEFAULT_LEARNING_RATES
 
 
 def accuracy(p):
@@ -52,7 +55,9 @@ def main():
     parser.add_argument("--teacher", default="bench-out/teacher")
     parser.add_argument("--max_train_samples", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--learning_rate", type=float, default=None, help="default: each student kind's own")
+    parser.add_argument("--repeats", type=int, default=1, help="timed epochs of A, B and C each, for the 2-layer cut")
+    parser.add_argument("--linear_repeats", type=int, default=5, help="the same for the linear student")
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 5], help="teacher layers the cut keeps")
     parser.add_argument("--skip_tutorial", action="store_true")
@@ -67,8 +72,8 @@ def main():
     results = {"examples": len(train), "batch_size": args.batch_size, "threads": torch.get_num_threads()}
     scratch = tempfile.mkdtemp()
 
-    def training_args(**extra):
-        common = dict(output_dir=scratch, num_train_epochs=1, learning_rate=args.learning_rate, warmup_steps=0.1,
+    def training_args(kind, **extra):
+        common = dict(output_dir=scratch, num_train_epochs=1, learning_rate=args.learning_rate or DEFAULT_LEARNING_RATES[kind], warmup_steps=0.1,
                       per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, seed=0,
                       save_strategy="no", report_to="none", logging_steps=500, use_cpu=True, disable_tqdm=True,
                       train_sampling_strategy="group_by_length")
@@ -79,9 +84,10 @@ def main():
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-        acc = trainer.evaluate(validation)["eval_accuracy"]
-        results[name] = {"seconds": seconds, "accuracy": acc}
-        print(json.dumps({name: results[name]}), flush=True)
+        run = {"seconds": seconds, "accuracy": trainer.evaluate(validation)["eval_accuracy"]}
+        print(json.dumps({name: run}), flush=True)
+        results.setdefault(name, {"runs": []})["runs"].append(run)
+        results[name]["seconds"] = statistics.median(r["seconds"] for r in results[name]["runs"])
         return seconds
 
     # D: the cache (a fresh folder, so it is built, not loaded), and the teacher's pure inference speed for reference.
@@ -104,22 +110,25 @@ def main():
     for kind, build in (("layers", lambda: student_from_teacher(teacher, layers=args.layers)),
                         ("linear", lambda: linear_student(teacher, embedding_dim=64))):
         collator = DataCollatorWithPadding(tokenizer)
-        timed(f"{kind}_A_plain", Trainer(model=build(), args=TrainingArguments(**training_args()), train_dataset=train,
-                                          data_collator=collator, compute_metrics=accuracy))
-        timed(f"{kind}_B_cached", DistillationTrainer(
-            model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args()),
-            train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
-        timed(f"{kind}_C_online", DistillationTrainer(
-            model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args()),
-            train_dataset=train, data_collator=collator, compute_metrics=accuracy))
+        for _ in range(args.linear_repeats if kind == "linear" else args.repeats):
+            timed(f"{kind}_A_plain", Trainer(model=build(), args=TrainingArguments(**training_args(kind)), train_dataset=train,
+                                              data_collator=collator, compute_metrics=accuracy))
+            timed(f"{kind}_B_cached", DistillationTrainer(
+                model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
+                train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
+            timed(f"{kind}_C_online", DistillationTrainer(
+                model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
+                train_dataset=train, data_collator=collator, compute_metrics=accuracy))
         a, b, c = (results[f"{kind}_{x}"]["seconds"] for x in ("A_plain", "B_cached", "C_online"))
         d = results["D_cache_build"]["seconds"]
-        results[f"{kind}_ratios"] = {"B_over_A": b / a, "job_speedup_3_epochs": 3 * c / (3 * b + d)}
+        results[f"{kind}_ratios"] = {"B_over_A": b / a, "job_speedup_3_epochs": 3 * c / (3 * b + d),
+                                     "accuracy_cached_minus_online_points": 100 * (results[f"{kind}_B_cached"]["runs"][0]["accuracy"]
+                                                                                   - results[f"{kind}_C_online"]["runs"][0]["accuracy"])}
         print(json.dumps({f"{kind}_ratios": results[f"{kind}_ratios"]}), flush=True)
         if kind == "layers" and not args.skip_tutorial:
             fixed = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=args.max_seq_length)
             seconds = timed("layers_tutorial", TutorialDistillationTrainer(
-                model=build(), args=TrainingArguments(**training_args(train_sampling_strategy="random")),
+                model=build(), args=TrainingArguments(**training_args(kind, train_sampling_strategy="random")),
                 train_dataset=train, data_collator=fixed, compute_metrics=accuracy, teacher=teacher))
             results["layers_ratios"]["tutorial_job_speedup_3_epochs"] = 3 * seconds / (3 * b + d)
     results["cache_vs_pure_inference"] = results["D_cache_build"]["examples_per_second"] / results["teacher_pure_inference"]["examples_per_second"]
