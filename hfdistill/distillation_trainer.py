@@ -484,6 +484,8 @@ class DistillationTrainer(Trainer):
             "temperature": self.args.temperature,
             "alpha": self.args.alpha,
             "distillation_loss": self.args.distillation_loss,
+            "hidden_state_weight": self.args.hidden_state_weight,
+            "hidden_state_loss": self.args.hidden_state_loss,
             "num_train_epochs": self.args.num_train_epochs,
             "learning_rate": self.args.learning_rate,
             "seed": self.args.seed,

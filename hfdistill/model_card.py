@@ -62,6 +62,11 @@ def render_model_card(info: dict) -> str:
         "",
         "Objective per labeled example: `alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)`.",
     ]
+    if info.get("hidden_state_weight"):
+        lines.append(
+            f"Plus {info['hidden_state_weight']} x the {info.get('hidden_state_loss')} distance between each student "
+            "layer's output and the output of the teacher layer it was copied from."
+        )
     if results:
         lines += [
             "",

@@ -222,9 +222,16 @@ class StudentSpec:
     embedding_dim: int = 64  # linear
     num_bigram_buckets: int = 0  # linear
 
-    def check(self, teacher_config) -> None:
+    def check(self, teacher_config, match_hidden_states: bool = False) -> None:
+        """``match_hidden_states``: whether training will compare hidden states (`hidden_state_weight > 0`)."""
         if self.kind not in STUDENT_KINDS:
             raise ValueError(f"Unknown student kind {self.kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+        if match_hidden_states and self.kind != "layers":
+            raise ValueError(
+                f"hidden_state_weight > 0 compares each student layer with the teacher layer it was copied from, which "
+                f"only a 'layers' student has; a {self.kind!r} student cannot. Use --student layers, or set "
+                "--hidden_state_weight 0."
+            )
         if self.kind == "layers":
             model_type = getattr(teacher_config, "model_type", None)
             if model_type not in SUPPORTED_FAMILIES:

@@ -106,7 +106,7 @@ def main():
     student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
     teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
     teacher_config = AutoConfig.from_pretrained(model_args.teacher_model_name_or_path)
-    student_spec.check(teacher_config)
+    student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
     augmentation = transfer_args.augmentation()
 
     data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
@@ -169,7 +169,7 @@ def main():
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"],
-            distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "num_train_epochs", "learning_rate", "seed")},
+            distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "hidden_state_weight", "hidden_state_loss", "num_train_epochs", "learning_rate", "seed")},
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)

@@ -185,3 +185,20 @@ def test_transfer_set_with_unlabeled_text_and_augmentation(tiny_teacher, sst2_fi
     again = json.loads((output_dir / "results.json").read_text())
     assert again["teacher_logits"]["source"] == "built" and again["teacher_source"]["source"] == "reused"
     assert again["teacher_logits"]["path"] != results["teacher_logits"]["path"]  # files are named by fingerprint
+
+
+def test_hidden_state_distillation_through_the_recipe(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output_dir = tmp_path / "out"
+    common = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
+              "--hidden_state_weight", "1.0", *FAST]
+    with pytest.raises(ValueError, match="a 'compact' student cannot"):
+        run_in_process([*common, "--student", "compact"], monkeypatch)
+    assert not (output_dir / "teacher").exists()  # refused before fine-tuning the teacher
+
+    run_in_process([*common, "--student", "layers", "--student_num_layers", "1"], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["distillation"]["hidden_state_weight"] == 1.0 and results["distillation"]["hidden_state_loss"] == "mse"
+    state = json.loads(next(output_dir.glob("checkpoint-*/trainer_state.json")).read_text())
+    assert any("loss_hidden" in entry for entry in state["log_history"])
+    assert "Plus 1.0 x the mse distance between each student layer's output" in (output_dir / "README.md").read_text()

@@ -255,3 +255,12 @@ def test_student_spec_checks_before_building(fine_tuned_teacher):
         spec = StudentSpec(kind, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8, embedding_dim=4)
         spec.check(fine_tuned_teacher.config)
         assert spec.build(fine_tuned_teacher).config.num_labels == 2
+
+
+def test_student_spec_refuses_hidden_state_matching_for_students_without_the_teachers_layers(fine_tuned_teacher):
+    from hfdistill import StudentSpec
+
+    StudentSpec("layers", num_layers=1).check(fine_tuned_teacher.config, match_hidden_states=True)
+    for kind in ("compact", "linear"):
+        with pytest.raises(ValueError, match=f"a '{kind}' student cannot. Use --student layers"):
+            StudentSpec(kind).check(fine_tuned_teacher.config, match_hidden_states=True)
