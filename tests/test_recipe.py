@@ -61,7 +61,8 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
     assert results["teacher_logits"]["source"] == "built" and results["timings"]["teacher_logits_s"] > 0
     assert results["distillation"] == {"temperature": 2.0, "alpha": 0.5, "distillation_loss": "kl",
                                        "num_train_epochs": 1.0, "learning_rate": 1e-4, "seed": 42,
-                                       "pseudo_labels": "none", "pseudo_label_threshold": 0.0}
+                                       "pseudo_labels": "none", "pseudo_label_threshold": 0.0,
+                                       "hidden_state_weight": 0.0, "hidden_state_loss": "mse"}
     assert (output_dir / "accuracy_vs_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     card = (output_dir / "README.md").read_text()
