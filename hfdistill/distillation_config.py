@@ -9,6 +9,13 @@ from transformers import TrainingArguments
 from .losses import HIDDEN_STATE_LOSSES, PSEUDO_LABEL_MODES, SOFT_LOSSES
 
 
+# What defines a distillation run, as results.json and the model card record it.
+DISTILLATION_SETTINGS = (
+    "temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "hidden_state_weight",
+    "hidden_state_loss", "num_train_epochs", "learning_rate", "seed",
+)
+
+
 @dataclass
 class DistillationTrainingArguments(TrainingArguments):
     r"""
@@ -133,3 +140,7 @@ class DistillationTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"hidden_state_loss must be one of {', '.join(HIDDEN_STATE_LOSSES)}, got {self.hidden_state_loss!r}."
             )
+
+    def distillation_settings(self) -> dict:
+        """The settings that define this distillation run (`DISTILLATION_SETTINGS`), by name."""
+        return {name: getattr(self, name) for name in DISTILLATION_SETTINGS}

@@ -481,14 +481,7 @@ class DistillationTrainer(Trainer):
         info = {
             "teacher": getattr(teacher_config, "_name_or_path", None) or type(self.teacher_model).__name__,
             "student_kind": getattr(getattr(student, "config", None), "model_type", type(student).__name__),
-            "temperature": self.args.temperature,
-            "alpha": self.args.alpha,
-            "distillation_loss": self.args.distillation_loss,
-            "hidden_state_weight": self.args.hidden_state_weight,
-            "hidden_state_loss": self.args.hidden_state_loss,
-            "num_train_epochs": self.args.num_train_epochs,
-            "learning_rate": self.args.learning_rate,
-            "seed": self.args.seed,
+            **self.args.distillation_settings(),
             "model_id": self.args.hub_model_id,
         }
         info.update({key: value for key, value in extra.items() if value is not None})

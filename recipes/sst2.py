@@ -169,7 +169,7 @@ def main():
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"],
-            distillation={k: getattr(training_args, k) for k in ("temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "hidden_state_weight", "hidden_state_loss", "num_train_epochs", "learning_rate", "seed")},
+            distillation=training_args.distillation_settings(),
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)
