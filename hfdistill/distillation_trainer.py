@@ -391,15 +391,16 @@ class DistillationTrainer(Trainer):
 
     def _record_loss_parts(self, mode: str, output, soft_term_weighs: bool = True, hidden_per_example=None) -> None:
         num_soft = output.soft_per_example.numel() if soft_term_weighs else 0
+        num_hidden = 0 if hidden_per_example is None else hidden_per_example.numel()
         zero = output.soft_per_example.new_zeros(())
         sums = torch.stack(
             [
                 output.soft_per_example.sum() if soft_term_weighs else zero,
-                torch.tensor(num_soft, device=output.loss.device, dtype=torch.float32),
+                zero.new_tensor(num_soft),
                 output.hard_per_example.detach().sum(),
                 output.labeled.sum().float(),
                 zero if hidden_per_example is None else hidden_per_example.detach().sum(),
-                zero if hidden_per_example is None else zero + hidden_per_example.numel(),
+                zero.new_tensor(num_hidden),
             ]
         )
         self._loss_sums[mode] = sums if self._loss_sums[mode] is None else self._loss_sums[mode] + sums

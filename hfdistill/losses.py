@@ -206,9 +206,9 @@ def distillation_loss(
     if pseudo_labels not in PSEUDO_LABEL_MODES:
         raise ValueError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {pseudo_labels!r}.")
     soft_per_example = soft_loss(student_logits, teacher_logits, loss_type, temperature, reduction="none")
-    gold_missing = torch.ones_like(soft_per_example, dtype=torch.bool) if labels is None else labels.eq(IGNORE_INDEX)
-    pseudo = torch.zeros_like(gold_missing)
+    gold_missing = pseudo = None  # only pseudo-labels need them: this runs on every training step
     if pseudo_labels != "none":
+        gold_missing = torch.ones_like(soft_per_example, dtype=torch.bool) if labels is None else labels.eq(IGNORE_INDEX)
         labels, pseudo = teacher_pseudo_labels(teacher_logits, labels, pseudo_label_threshold)
     if labels is None:
         labeled = torch.zeros_like(soft_per_example, dtype=torch.bool)
@@ -238,5 +238,5 @@ def distillation_loss(
         soft_per_example=soft_per_example.detach(),
         hard_per_example=hard_per_example.detach(),
         labeled=labeled,
-        pseudo_labeled=pseudo,
+        pseudo_labeled=torch.zeros_like(labeled) if pseudo is None else pseudo,
     )
