@@ -60,6 +60,8 @@ def main():
     parser.add_argument("--linear_repeats", type=int, default=5, help="the same for the linear student")
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 5], help="teacher layers the cut keeps")
+    parser.add_argument("--kinds", nargs="+", default=["layers", "linear"], choices=["layers", "linear"],
+                        help="students to time (D and the teacher's pure inference are measured either way)")
     parser.add_argument("--skip_tutorial", action="store_true")
     parser.add_argument("--output", default="bench-out/logit_cache_speed.json")
     args = parser.parse_args()
@@ -107,8 +109,10 @@ def main():
     results["teacher_pure_inference"] = {"seconds": pure, "examples_per_second": len(train) / pure}
     print(json.dumps({k: results[k] for k in ("D_cache_build", "teacher_pure_inference")}), flush=True)
 
-    for kind, build in (("layers", lambda: student_from_teacher(teacher, layers=args.layers)),
-                        ("linear", lambda: linear_student(teacher, embedding_dim=64))):
+    builders = {"layers": lambda: student_from_teacher(teacher, layers=args.layers),
+                "linear": lambda: linear_student(teacher, embedding_dim=64)}
+    for kind in args.kinds:
+        build = builders[kind]
         collator = DataCollatorWithPadding(tokenizer)
         for _ in range(args.linear_repeats if kind == "linear" else args.repeats):
             timed(f"{kind}_A_plain", Trainer(model=build(), args=TrainingArguments(**training_args(kind)), train_dataset=train,

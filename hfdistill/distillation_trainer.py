@@ -165,9 +165,9 @@ class DistillationTrainer(Trainer):
             else []
         )
         self._check_train_dataset(self.train_dataset)
-        # Per mode: [soft-loss sum, examples with a soft term, hard-loss sum, labeled examples, hidden-state-loss
-        # sum, examples with a hidden-state term], summed across processes at log time.
-        self._loss_sums: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
+        # Per mode, each step's detached per-example loss parts since the last log; reduced (and summed across
+        # processes) only at log time, so that the training step itself pays no bookkeeping ops.
+        self._loss_parts: dict[str, list[tuple]] = {"train": [], "eval": []}
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the
@@ -390,24 +390,29 @@ class DistillationTrainer(Trainer):
     # ---- logging: each loss part next to `loss` ------------------------------------------------
 
     def _record_loss_parts(self, mode: str, output, soft_term_weighs: bool = True, hidden_per_example=None) -> None:
-        num_soft = output.soft_per_example.numel() if soft_term_weighs else 0
-        num_hidden = 0 if hidden_per_example is None else hidden_per_example.numel()
-        zero = output.soft_per_example.new_zeros(())
-        sums = torch.stack(
-            [
-                output.soft_per_example.sum() if soft_term_weighs else zero,
-                zero.new_tensor(num_soft),
-                output.hard_per_example.detach().sum(),
-                output.labeled.sum().float(),
-                zero if hidden_per_example is None else hidden_per_example.detach().sum(),
-                zero.new_tensor(num_hidden),
-            ]
-        )
-        self._loss_sums[mode] = sums if self._loss_sums[mode] is None else self._loss_sums[mode] + sums
+        soft = output.soft_per_example if soft_term_weighs else None
+        hidden = None if hidden_per_example is None else hidden_per_example.detach()
+        self._loss_parts[mode].append((soft, output.hard_per_example, output.labeled, hidden))
+
+    def _loss_part_sums(self, mode: str) -> torch.Tensor | None:
+        """[soft-loss sum, examples with a soft term, hard-loss sum, labeled examples, hidden-state-loss sum, examples
+        with a hidden-state term] over the steps recorded since the last log, on this process."""
+        parts, self._loss_parts[mode] = self._loss_parts[mode], []
+        if not parts:
+            return None
+        soft = [p[0] for p in parts if p[0] is not None]
+        hidden = [p[3] for p in parts if p[3] is not None]
+        hard, labeled = torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
+        zero = hard.new_zeros(())
+        return torch.stack([
+            torch.cat(soft).sum() if soft else zero, zero.new_tensor(sum(s.numel() for s in soft)),
+            hard.sum(), labeled.sum().to(hard.dtype),
+            torch.cat(hidden).sum() if hidden else zero, zero.new_tensor(sum(h.numel() for h in hidden)),
+        ])
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if "loss" in logs else "eval" if "eval_loss" in logs else None
-        sums = self._loss_sums.get(mode) if mode else None
+        sums = self._loss_part_sums(mode) if mode else None
         if sums is not None:
             if self.args.world_size > 1:
                 sums = self.accelerator.reduce(sums, reduction="sum")
@@ -420,7 +425,6 @@ class DistillationTrainer(Trainer):
                 logs[f"{prefix}loss_ce"] = hard_sum / num_labeled
             if num_hidden > 0:
                 logs[f"{prefix}loss_hidden"] = hidden_sum / num_hidden
-            self._loss_sums[mode] = None
         super().log(logs, start_time)
 
     # ---- shipping: the student alone, with a distillation model card -----------------------------

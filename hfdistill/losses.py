@@ -223,8 +223,9 @@ def distillation_loss(
         hard_per_example = F.cross_entropy(
             student_logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="none"
         )
-    soft_weight = torch.where(labeled, torch.full_like(soft_per_example, alpha), torch.ones_like(soft_per_example))
-    hard_weight = torch.full_like(soft_per_example, 1.0 - alpha)
+    # Python-scalar weights: this runs on every training step, and each extra tensor op costs as much as the math.
+    soft_weight = torch.where(labeled, alpha, 1.0)
+    hard_weight = 1.0 - alpha
     if pseudo_labels == "hard":
         # The teacher's argmax instead of its soft labels; below the threshold an unlabeled example is left out.
         soft_weight = torch.where(gold_missing, 0.0, soft_weight)

@@ -140,6 +140,27 @@ def test_evaluate_measures_the_student_cross_entropy_and_metrics_get_student_log
     assert "eval_accuracy" in metrics
 
 
+def test_logged_loss_parts_average_every_example_since_the_last_log(tmp_path, teacher, student):
+    # Learning rate 0: the student never changes, so each logged part can be recomputed from the whole dataset.
+    dataset = random_token_dataset(num_examples=32)
+    args = make_args(tmp_path, alpha=0.3, learning_rate=0.0, logging_steps=2, train_sampling_strategy="sequential")
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset)
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logged) == 2  # 4 steps of 8 examples, logged every 2 steps
+
+    inputs = batch_of(dataset, size=32)
+    model_inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+    with torch.no_grad():
+        output = distillation_loss(student(**model_inputs).logits, teacher(**model_inputs).logits, inputs["labels"],
+                                   alpha=0.3, temperature=2.0)
+    for entry, window in zip(logged, (slice(0, 16), slice(16, 32))):
+        assert_close(torch.tensor(entry["loss_kd"]), output.soft_per_example[window].mean(), atol=1e-5, rtol=1e-5)
+        assert_close(torch.tensor(entry["loss_ce"]), output.hard_per_example[window].mean(), atol=1e-5, rtol=1e-5)
+        assert_close(torch.tensor(entry["loss"]), 0.3 * torch.tensor(entry["loss_kd"]) + 0.7 * torch.tensor(entry["loss_ce"]),
+                     atol=1e-4, rtol=1e-4)
+
+
 def test_batches_without_labels_train_on_the_soft_term(tmp_path, teacher, student):
     trainer = DistillationTrainer(
         model=student, teacher_model=teacher, args=make_args(tmp_path),
