@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets, load_dataset
 
@@ -122,6 +122,41 @@ def load_unlabeled(path: str, text_column: str) -> Dataset:
     if len(dataset) == 0:
         raise ValueError(f"The unlabeled file {path!r} has no non-empty text in column {text_column!r}.")
     return dataset.add_column("labels", [IGNORE_INDEX] * len(dataset))
+
+
+@dataclass
+class TransferSetArguments:
+    """Command-line arguments of the transfer set (for `HfArgumentParser`): unlabeled text and augmentation."""
+
+    unlabeled_file: str | None = field(
+        default=None,
+        metadata={"help": "Unlabeled text (.txt, one per line, or CSV/TSV/JSON lines with the text column) added to the "
+                          "transfer set; the teacher's soft labels are its only targets."},
+    )
+    augment_factor: int = field(
+        default=0,
+        metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no "
+                          "hard label."},
+    )
+    augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
+    augment_p_replace: float = field(
+        default=0.1,
+        metadata={"help": "Augmentation: probability of replacing each word by one seen after the same word in the corpus."},
+    )
+    augment_p_ngram: float = field(
+        default=0.25, metadata={"help": "Augmentation: probability of keeping only a random span of the text."}
+    )
+    augment_max_ngram: int = field(default=5, metadata={"help": "Augmentation: longest span n-gram sampling keeps, in words."})
+    augment_seed: int = field(
+        default=0,
+        metadata={"help": "Augmentation seed (part of the teacher-logit cache key through the texts it makes)."},
+    )
+
+    def augmentation(self) -> AugmentationConfig:
+        return AugmentationConfig(
+            self.augment_factor, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
+            self.augment_max_ngram, self.augment_seed,
+        )
 
 
 def build_transfer_set(

@@ -1,7 +1,7 @@
 """Distil a fine-tuned BERT into a small student on SST-2 (or any single-sentence classification data).
 
     accelerate launch recipes/sst2.py --output_dir out/sst2 --student layers
-    accelerate launch recipes/sst2.py config.yaml          # the same flags, from a JSON or YAML file
+    accelerate launch recipes/sst2.py config.yaml --seed 1 # the same flags from a JSON or YAML file, flags overriding it
 
 Steps: fine-tune the teacher (or reuse it), distil the student, evaluate both, write results, ship the student.
 """
@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, HfArgumentParser, IntervalStrategy, set_seed
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, IntervalStrategy, set_seed
 from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.distillation_trainer import check_tokenizer
-from hfdistill.augment import AugmentationConfig
-from hfdistill.data import build_label_map, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
+from hfdistill.data import TransferSetArguments, build_label_map, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
+from hfdistill.parser import DistillationArgumentParser
 from hfdistill.report import build_results, classification_metrics, write_report
 from hfdistill.students import DEFAULT_LEARNING_RATES, STUDENT_KINDS, StudentSpec
 from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
@@ -61,21 +61,6 @@ class DataArguments:
 
 
 @dataclass
-class TransferSetArguments:
-    unlabeled_file: str | None = field(default=None, metadata={"help": "Unlabeled text (.txt, one per line, or CSV/TSV/JSON lines with the text column) added to the transfer set; the teacher's soft labels are its only targets."})
-    augment_factor: int = field(default=0, metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no hard label."})
-    augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
-    augment_p_replace: float = field(default=0.1, metadata={"help": "Augmentation: probability of replacing each word by one seen after the same word in the corpus."})
-    augment_p_ngram: float = field(default=0.25, metadata={"help": "Augmentation: probability of keeping only a random span of the text."})
-    augment_max_ngram: int = field(default=5, metadata={"help": "Augmentation: longest span n-gram sampling keeps, in words."})
-    augment_seed: int = field(default=0, metadata={"help": "Augmentation seed (part of the teacher-logit cache key through the texts it makes)."})
-
-    def augmentation(self) -> AugmentationConfig:
-        return AugmentationConfig(self.augment_factor, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
-                                  self.augment_max_ngram, self.augment_seed)
-
-
-@dataclass
 class RecipeTrainingArguments(DistillationTrainingArguments):
     output_dir: str | None = field(default="out/sst2", metadata={"help": "Where the student, its card, results and the teacher go."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of distillation."})
@@ -92,12 +77,8 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 
 
 def main():
-    parser = HfArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
-    if len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
-        read = parser.parse_json_file if sys.argv[1].endswith(".json") else parser.parse_yaml_file
-        model_args, data_args, transfer_args, training_args = read(os.path.abspath(sys.argv[1]))
-    else:
-        model_args, data_args, transfer_args, training_args = parser.parse_args_into_dataclasses()
+    parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
+    model_args, data_args, transfer_args, training_args = parser.parse_args_and_config()
     if training_args.learning_rate is None:
         training_args.learning_rate = DEFAULT_LEARNING_RATES[model_args.student]
     set_seed(training_args.seed)
