@@ -6,8 +6,10 @@ A: one epoch of plain fine-tuning of the student (no teacher); B: one epoch of d
 C: one epoch of online distillation (teacher forward each step); D: building the cache. Plus the tutorial pattern
 (teacher forward inside compute_loss, padding to max_length) for the 2-layer cut, and A/B/C for the linear student.
 Prints B/A and the 3-epoch job speed-up 3C / (3B + D); ratios, not absolute times, are the result. A, B and C run in
-turn `--repeats` times (the linear student's seconds-long epochs `--linear_repeats` times, as their timings vary by 10%
-from one run to the next on a shared 2-core machine) and each ratio uses the median time.
+turn `--repeats` times (the linear student's seconds-long epochs `--linear_repeats` times, as their timings vary by
+tens of percent from one run to the next on a shared 2-core machine), C only in the first `--online_repeats`. A and B
+run back to back in alternating order; B/A is the median of those pairs' ratios, the other ratios use median times.
+D is built `--cache_repeats` times, median, for the same reason.
 """
 
 import argparse
@@ -57,7 +59,10 @@ def main():
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=None, help="default: each student kind's own")
     parser.add_argument("--repeats", type=int, default=1, help="timed epochs of A, B and C each, for the 2-layer cut")
-    parser.add_argument("--linear_repeats", type=int, default=5, help="the same for the linear student")
+    parser.add_argument("--linear_repeats", type=int, default=9, help="the same for the linear student")
+    parser.add_argument("--online_repeats", type=int, default=3,
+                        help="of those repeats, how many also time C (B/A needs the most repeats; C is long)")
+    parser.add_argument("--cache_repeats", type=int, default=3, help="builds of the cache (D), each from scratch; median")
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 5], help="teacher layers the cut keeps")
     parser.add_argument("--kinds", nargs="+", default=["layers", "linear"], choices=["layers", "linear"],
@@ -92,11 +97,16 @@ def main():
         results[name]["seconds"] = statistics.median(r["seconds"] for r in results[name]["runs"])
         return seconds
 
-    # D: the cache (a fresh folder, so it is built, not loaded), and the teacher's pure inference speed for reference.
-    start = time.perf_counter()
-    cached, info = add_teacher_logits(train, teacher, tokenizer, os.path.join(scratch, "cache"),
-                                      {"max_seq_length": args.max_seq_length}, batch_size=128)
-    results["D_cache_build"] = {"seconds": time.perf_counter() - start, "examples_per_second": info["examples_per_second"]}
+    # D: the cache, built `--cache_repeats` times (each in a fresh folder, so it is built, not loaded), median; and
+    # the teacher's pure inference speed for reference.
+    builds = []
+    for repeat in range(args.cache_repeats):
+        start = time.perf_counter()
+        cached, info = add_teacher_logits(train, teacher, tokenizer, os.path.join(scratch, f"cache{repeat}"),
+                                          {"max_seq_length": args.max_seq_length}, batch_size=128)
+        builds.append(time.perf_counter() - start)
+    d_seconds = statistics.median(builds)
+    results["D_cache_build"] = {"seconds": d_seconds, "runs": builds, "examples_per_second": len(train) / d_seconds}
     order = np.argsort([-len(x) for x in train["input_ids"]], kind="stable")
     collate = DataCollatorWithPadding(tokenizer)
     rows = train.select_columns(["input_ids", "attention_mask", "token_type_ids"])
@@ -114,18 +124,29 @@ def main():
     for kind in args.kinds:
         build = builders[kind]
         collator = DataCollatorWithPadding(tokenizer)
-        for _ in range(args.linear_repeats if kind == "linear" else args.repeats):
-            timed(f"{kind}_A_plain", Trainer(model=build(), args=TrainingArguments(**training_args(kind)), train_dataset=train,
-                                              data_collator=collator, compute_metrics=accuracy))
-            timed(f"{kind}_B_cached", DistillationTrainer(
-                model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
-                train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
-            timed(f"{kind}_C_online", DistillationTrainer(
-                model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
-                train_dataset=train, data_collator=collator, compute_metrics=accuracy))
+        plain = lambda: timed(f"{kind}_A_plain", Trainer(
+            model=build(), args=TrainingArguments(**training_args(kind)), train_dataset=train, data_collator=collator,
+            compute_metrics=accuracy))
+        cached_run = lambda: timed(f"{kind}_B_cached", DistillationTrainer(
+            model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
+            train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
+        pair_ratios = []
+        repeats = args.linear_repeats if kind == "linear" else args.repeats
+        for repeat in range(repeats):
+            # A and B back to back, in alternating order, so that the machine's drift cancels out of each pair.
+            if repeat % 2 == 0:
+                a_seconds, b_seconds = plain(), cached_run()
+            else:
+                b_seconds, a_seconds = cached_run(), plain()
+            pair_ratios.append(b_seconds / a_seconds)
+            if repeat < args.online_repeats or repeat == 0:
+                timed(f"{kind}_C_online", DistillationTrainer(
+                    model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
+                    train_dataset=train, data_collator=collator, compute_metrics=accuracy))
         a, b, c = (results[f"{kind}_{x}"]["seconds"] for x in ("A_plain", "B_cached", "C_online"))
         d = results["D_cache_build"]["seconds"]
-        results[f"{kind}_ratios"] = {"B_over_A": b / a, "job_speedup_3_epochs": 3 * c / (3 * b + d),
+        results[f"{kind}_ratios"] = {"B_over_A": statistics.median(pair_ratios), "B_over_A_pairs": pair_ratios,
+                                     "B_over_A_of_medians": b / a, "job_speedup_3_epochs": 3 * c / (3 * b + d),
                                      "accuracy_cached_minus_online_points": 100 * (results[f"{kind}_B_cached"]["runs"][0]["accuracy"]
                                                                                    - results[f"{kind}_C_online"]["runs"][0]["accuracy"])}
         print(json.dumps({f"{kind}_ratios": results[f"{kind}_ratios"]}), flush=True)
