@@ -22,7 +22,7 @@ from hfdistill.data import TransferSetArguments, build_label_map, build_transfer
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.report import build_results, classification_metrics, write_report
-from hfdistill.students import DEFAULT_LEARNING_RATES, STUDENT_KINDS, StudentSpec
+from hfdistill.students import DEFAULT_LEARNING_RATES, DEFAULT_NUM_TRAIN_EPOCHS, STUDENT_KINDS, StudentSpec
 from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -63,7 +63,7 @@ class DataArguments:
 @dataclass
 class RecipeTrainingArguments(DistillationTrainingArguments):
     output_dir: str | None = field(default="out/sst2", metadata={"help": "Where the student, its card, results and the teacher go."})
-    num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of distillation."})
+    num_train_epochs: float | None = field(default=None, metadata={"help": "Epochs of distillation (default: 3 for 'layers' and 'compact', 1 for 'linear')."})
     learning_rate: float | None = field(default=None, metadata={"help": "Learning rate of the student (default: 1e-4 for 'layers', 5e-4 for 'compact', 1e-3 for 'linear')."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=128, metadata={"help": "Batch size per device for evaluation."})
@@ -79,8 +79,9 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 def main():
     parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
     model_args, data_args, transfer_args, training_args = parser.parse_args_and_config()
-    if training_args.learning_rate is None:
-        training_args.learning_rate = DEFAULT_LEARNING_RATES[model_args.student]
+    for name, defaults in (("learning_rate", DEFAULT_LEARNING_RATES), ("num_train_epochs", DEFAULT_NUM_TRAIN_EPOCHS)):
+        if getattr(training_args, name) is None:  # not given: the student kind's own default (see hfdistill.students)
+            setattr(training_args, name, defaults[model_args.student])
     set_seed(training_args.seed)
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.

@@ -15,7 +15,7 @@ from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from conftest import RECIPE, REPO, SST2
-from hfdistill.students import DEFAULT_LEARNING_RATES
+from hfdistill.students import DEFAULT_LEARNING_RATES, DEFAULT_NUM_TRAIN_EPOCHS
 
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
         "--per_device_train_batch_size", "16", "--logging_steps", "5"]
@@ -115,10 +115,12 @@ def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp
     run_in_process(["--teacher_model_name_or_path", tiny_teacher, "--train_file", str(tmp_path / "train.jsonl"),
                      "--validation_file", str(tmp_path / "validation.jsonl"), "--label_column", "sentiment",
                      "--output_dir", str(output_dir), "--student", "linear", "--student_embedding_dim", "8",
-                     "--cache_teacher_logits", "false", *FAST], monkeypatch)
+                     "--cache_teacher_logits", "false", *FAST[2:]], monkeypatch)  # FAST less --num_train_epochs
     results = json.loads((output_dir / "results.json").read_text())
     assert results["teacher_logits"] is None and not (output_dir / "_cache").exists()
-    assert results["distillation"]["learning_rate"] == DEFAULT_LEARNING_RATES["linear"] == 1e-3  # no --learning_rate given
+    # Neither --learning_rate nor --num_train_epochs given: the linear student's own defaults.
+    assert results["distillation"]["learning_rate"] == DEFAULT_LEARNING_RATES["linear"] == 1e-3
+    assert results["distillation"]["num_train_epochs"] == DEFAULT_NUM_TRAIN_EPOCHS["linear"] == 1.0
     assert results["labels"] == {"0": "neg", "1": "neutral", "2": "pos"}
     assert "f1_macro" in results["student"] and "f1" not in results["student"]
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)
