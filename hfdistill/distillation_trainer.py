@@ -27,6 +27,7 @@ TEACHER_LOGITS_COLUMN = "teacher_logits"
 TEACHER_SUBFOLDER = "teacher"
 HUB_IGNORE_PATTERNS = [f"{TEACHER_SUBFOLDER}/*"]
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
+_LOSS_PARTS_FOLD = 256  # training steps whose loss parts are kept before they are summed
 
 
 def check_model_folder(name_or_path: str) -> None:
@@ -165,9 +166,11 @@ class DistillationTrainer(Trainer):
             else []
         )
         self._check_train_dataset(self.train_dataset)
-        # Per mode, each step's detached per-example loss parts since the last log; reduced (and summed across
-        # processes) only at log time, so that the training step itself pays no bookkeeping ops.
+        # Per mode, each step's detached per-example loss parts since the last log, reduced only every
+        # `_LOSS_PARTS_FOLD` steps and at log time, so that the training step itself pays no bookkeeping ops; and
+        # their sums so far (see `_loss_part_sums`).
         self._loss_parts: dict[str, list[tuple]] = {"train": [], "eval": []}
+        self._loss_sums: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the
@@ -393,22 +396,31 @@ class DistillationTrainer(Trainer):
         soft = output.soft_per_example if soft_term_weighs else None
         hidden = None if hidden_per_example is None else hidden_per_example.detach()
         self._loss_parts[mode].append((soft, output.hard_per_example, output.labeled, hidden))
+        if len(self._loss_parts[mode]) >= _LOSS_PARTS_FOLD:  # bounded memory, even when logging is rare or off
+            self._fold_loss_parts(mode)
 
-    def _loss_part_sums(self, mode: str) -> torch.Tensor | None:
-        """[soft-loss sum, examples with a soft term, hard-loss sum, labeled examples, hidden-state-loss sum, examples
-        with a hidden-state term] over the steps recorded since the last log, on this process."""
+    def _fold_loss_parts(self, mode: str) -> None:
+        """Add the recorded steps to the sums: [soft-loss sum, examples with a soft term, hard-loss sum, labeled
+        examples, hidden-state-loss sum, examples with a hidden-state term], on this process."""
         parts, self._loss_parts[mode] = self._loss_parts[mode], []
         if not parts:
-            return None
+            return
         soft = [p[0] for p in parts if p[0] is not None]
         hidden = [p[3] for p in parts if p[3] is not None]
         hard, labeled = torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
         zero = hard.new_zeros(())
-        return torch.stack([
+        sums = torch.stack([
             torch.cat(soft).sum() if soft else zero, zero.new_tensor(sum(s.numel() for s in soft)),
             hard.sum(), labeled.sum().to(hard.dtype),
             torch.cat(hidden).sum() if hidden else zero, zero.new_tensor(sum(h.numel() for h in hidden)),
         ])
+        self._loss_sums[mode] = sums if self._loss_sums[mode] is None else self._loss_sums[mode] + sums
+
+    def _loss_part_sums(self, mode: str) -> torch.Tensor | None:
+        """The sums since the last log (``None`` if no step was recorded), which starts a new logging window."""
+        self._fold_loss_parts(mode)
+        sums, self._loss_sums[mode] = self._loss_sums[mode], None
+        return sums
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if "loss" in logs else "eval" if "eval_loss" in logs else None

@@ -140,14 +140,17 @@ def test_evaluate_measures_the_student_cross_entropy_and_metrics_get_student_log
     assert "eval_accuracy" in metrics
 
 
-def test_logged_loss_parts_average_every_example_since_the_last_log(tmp_path, teacher, student):
+@pytest.mark.parametrize("fold_every", [256, 3])  # 3: the parts are summed in the middle of a logging window too
+def test_logged_loss_parts_average_every_example_since_the_last_log(tmp_path, teacher, student, monkeypatch, fold_every):
+    monkeypatch.setattr("hfdistill.distillation_trainer._LOSS_PARTS_FOLD", fold_every)
     # Learning rate 0: the student never changes, so each logged part can be recomputed from the whole dataset.
     dataset = random_token_dataset(num_examples=32)
-    args = make_args(tmp_path, alpha=0.3, learning_rate=0.0, logging_steps=2, train_sampling_strategy="sequential")
+    args = make_args(tmp_path, alpha=0.3, learning_rate=0.0, logging_steps=4, per_device_train_batch_size=4,
+                     train_sampling_strategy="sequential")
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset)
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]
-    assert len(logged) == 2  # 4 steps of 8 examples, logged every 2 steps
+    assert len(logged) == 2  # 8 steps of 4 examples, logged every 4 steps
 
     inputs = batch_of(dataset, size=32)
     model_inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
