@@ -166,11 +166,11 @@ class DistillationTrainer(Trainer):
             else []
         )
         self._check_train_dataset(self.train_dataset)
-        # Per mode, each step's detached per-example loss parts since the last log, reduced only every
-        # `_LOSS_PARTS_FOLD` steps and at log time, so that the training step itself pays no bookkeeping ops; and
-        # their sums so far (see `_loss_part_sums`).
-        self._loss_parts: dict[str, list[tuple]] = {"train": [], "eval": []}
-        self._loss_sums: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
+        # Each training step's detached per-example loss parts since the last log, summed only every
+        # `_LOSS_PARTS_FOLD` steps and at log time, so that the step itself pays no bookkeeping ops; and their sums so
+        # far (see `_fold_loss_parts`). Evaluation measures the student alone and records none.
+        self._loss_parts: list[tuple] = []
+        self._loss_sums: torch.Tensor | None = None
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the
@@ -328,17 +328,17 @@ class DistillationTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ):
-        mode = "train" if model.training else "eval"
+        training = model.training
         labels = inputs.get("labels")
         student_inputs = {k: v for k, v in inputs.items() if k in self._student_arg_names and k not in self.label_names}
         # Only in training: evaluation's outputs become predictions, which must stay the logits alone.
-        match_hidden_states = mode == "train" and bool(self._hidden_state_pairs)
+        match_hidden_states = training and bool(self._hidden_state_pairs)
         if match_hidden_states:
             student_inputs["output_hidden_states"] = True
         student_outputs = model(**student_inputs)
         student_logits = student_outputs["logits"] if isinstance(student_outputs, dict) else student_outputs[0]
 
-        if mode == "eval":
+        if not training:
             # Evaluation measures the student alone: its cross-entropy on the labels.
             loss = F.cross_entropy(student_logits.float(), labels, ignore_index=IGNORE_INDEX)
             return (loss, student_outputs) if return_outputs else loss
@@ -382,7 +382,7 @@ class DistillationTrainer(Trainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None and self.args.world_size > 1:
             # Divided by the examples of all processes, while DDP averages gradients over processes: undo that mean.
             loss = loss * self.accelerator.num_processes
-        self._record_loss_parts(mode, output, soft_term_weighs, hidden_per_example)
+        self._record_loss_parts(output, soft_term_weighs, hidden_per_example)
         return (loss, student_outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -392,17 +392,17 @@ class DistillationTrainer(Trainer):
 
     # ---- logging: each loss part next to `loss` ------------------------------------------------
 
-    def _record_loss_parts(self, mode: str, output, soft_term_weighs: bool = True, hidden_per_example=None) -> None:
+    def _record_loss_parts(self, output, soft_term_weighs: bool = True, hidden_per_example=None) -> None:
         soft = output.soft_per_example if soft_term_weighs else None
         hidden = None if hidden_per_example is None else hidden_per_example.detach()
-        self._loss_parts[mode].append((soft, output.hard_per_example, output.labeled, hidden))
-        if len(self._loss_parts[mode]) >= _LOSS_PARTS_FOLD:  # bounded memory, even when logging is rare or off
-            self._fold_loss_parts(mode)
+        self._loss_parts.append((soft, output.hard_per_example, output.labeled, hidden))
+        if len(self._loss_parts) >= _LOSS_PARTS_FOLD:  # bounded memory, even when logging is rare or off
+            self._fold_loss_parts()
 
-    def _fold_loss_parts(self, mode: str) -> None:
+    def _fold_loss_parts(self) -> None:
         """Add the recorded steps to the sums: [soft-loss sum, examples with a soft term, hard-loss sum, labeled
         examples, hidden-state-loss sum, examples with a hidden-state term], on this process."""
-        parts, self._loss_parts[mode] = self._loss_parts[mode], []
+        parts, self._loss_parts = self._loss_parts, []
         if not parts:
             return
         soft = [p[0] for p in parts if p[0] is not None]
@@ -414,29 +414,23 @@ class DistillationTrainer(Trainer):
             hard.sum(), labeled.sum().to(hard.dtype),
             torch.cat(hidden).sum() if hidden else zero, zero.new_tensor(sum(h.numel() for h in hidden)),
         ])
-        self._loss_sums[mode] = sums if self._loss_sums[mode] is None else self._loss_sums[mode] + sums
-
-    def _loss_part_sums(self, mode: str) -> torch.Tensor | None:
-        """The sums since the last log (``None`` if no step was recorded), which starts a new logging window."""
-        self._fold_loss_parts(mode)
-        sums, self._loss_sums[mode] = self._loss_sums[mode], None
-        return sums
+        self._loss_sums = sums if self._loss_sums is None else self._loss_sums + sums
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "train" if "loss" in logs else "eval" if "eval_loss" in logs else None
-        sums = self._loss_part_sums(mode) if mode else None
-        if sums is not None:
-            if self.args.world_size > 1:
-                sums = self.accelerator.reduce(sums, reduction="sum")
-            soft_sum, num_soft, hard_sum, num_labeled, hidden_sum, num_hidden = sums.tolist()
-            prefix = "" if mode == "train" else "eval_"
-            logs = dict(logs)
-            if num_soft > 0:
-                logs[f"{prefix}loss_kd"] = soft_sum / num_soft
-            if num_labeled > 0:
-                logs[f"{prefix}loss_ce"] = hard_sum / num_labeled
-            if num_hidden > 0:
-                logs[f"{prefix}loss_hidden"] = hidden_sum / num_hidden
+        if "loss" in logs:  # a training log: the loss parts since the last one, which starts a new window
+            self._fold_loss_parts()
+            sums, self._loss_sums = self._loss_sums, None
+            if sums is not None:
+                if self.args.world_size > 1:
+                    sums = self.accelerator.reduce(sums, reduction="sum")
+                soft_sum, num_soft, hard_sum, num_labeled, hidden_sum, num_hidden = sums.tolist()
+                logs = dict(logs)
+                if num_soft > 0:
+                    logs["loss_kd"] = soft_sum / num_soft
+                if num_labeled > 0:
+                    logs["loss_ce"] = hard_sum / num_labeled
+                if num_hidden > 0:
+                    logs["loss_hidden"] = hidden_sum / num_hidden
         super().log(logs, start_time)
 
     # ---- shipping: the student alone, with a distillation model card -----------------------------
