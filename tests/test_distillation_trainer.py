@@ -237,6 +237,30 @@ def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher
     trainer.train()  # the column survives remove_unused_columns and replaces the teacher's forward pass
 
 
+def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_decoding_rows(tmp_path, teacher, student, monkeypatch):
+    import random
+
+    from transformers import Trainer
+
+    rng = random.Random(0)
+    rows = [[2] + [rng.randrange(5, 20) for _ in range(rng.randrange(1, 12))] + [3] for _ in range(64)]
+    dataset = Dataset.from_dict({"input_ids": rows, "labels": [i % 2 for i in range(64)],
+                                 "teacher_logits": [[0.5, -0.5]] * 64}).shuffle(seed=1).select(range(48))
+    args = make_args(tmp_path, train_sampling_strategy="group_by_length")
+    expected_lengths = [len(ids) for ids in dataset["input_ids"]]
+    torch.manual_seed(0)
+    expected = list(Trainer(model=student, args=args)._get_train_sampler(dataset))
+
+    def no_row_decoding(self):
+        raise AssertionError("the sampler decoded the dataset row by row")
+
+    monkeypatch.setattr(Dataset, "__iter__", no_row_decoding)
+    sampler = DistillationTrainer(model=student, teacher_model=teacher, args=args)._get_train_sampler(dataset)
+    assert sampler.lengths == expected_lengths
+    torch.manual_seed(0)
+    assert list(sampler) == expected
+
+
 def test_hidden_state_term_matches_each_student_layer_to_the_teacher_layer_it_was_copied_from(tmp_path, teacher):
     student = student_from_teacher(teacher, layers=[1])  # its layer 0 is the teacher's layer 1
     dataset = random_token_dataset(num_examples=16)
