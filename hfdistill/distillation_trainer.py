@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import datasets
@@ -122,6 +123,22 @@ def _batch_size(batch: dict[str, Any]) -> int:
     raise ValueError(f"Cannot tell the batch size: no tensor in the batch (keys: {sorted(batch)}).")
 
 
+class TeacherLogitsCollator:
+    """Wraps a data collator: stacks the stored `teacher_logits` of a batch itself and hands the other columns to
+    ``collator``. A tokenizer's padding walks every value of every feature, and the logits need no padding."""
+
+    def __init__(self, collator: Callable):
+        self.collator = collator
+
+    def __call__(self, features: list) -> dict:
+        if not features or not isinstance(features[0], Mapping) or TEACHER_LOGITS_COLUMN not in features[0]:
+            return self.collator(features)
+        teacher_logits = torch.tensor([feature[TEACHER_LOGITS_COLUMN] for feature in features], dtype=torch.float32)
+        batch = self.collator([{k: v for k, v in feature.items() if k != TEACHER_LOGITS_COLUMN} for feature in features])
+        batch[TEACHER_LOGITS_COLUMN] = teacher_logits
+        return batch
+
+
 class DistillationTrainer(Trainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
@@ -160,6 +177,8 @@ class DistillationTrainer(Trainer):
             raise ValueError("model (the student) is required; see hfdistill.student_from_teacher to build one.")
 
         super().__init__(model=model, args=args, **kwargs)
+        if not isinstance(self.data_collator, TeacherLogitsCollator):
+            self.data_collator = TeacherLogitsCollator(self.data_collator)
 
         launched = int(os.environ.get("WORLD_SIZE", "1"))
         if launched > 1 and self.args.world_size == 1:

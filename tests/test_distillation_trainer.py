@@ -237,6 +237,27 @@ def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher
     trainer.train()  # the column survives remove_unused_columns and replaces the teacher's forward pass
 
 
+def test_stored_logits_are_stacked_beside_the_users_collator_not_padded_by_it(tmp_path, teacher, student, tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    rows = [[2, 7, 3], [2, 8, 9, 10, 3]]
+    dataset = Dataset.from_dict({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows], "labels": [0, 1],
+                                 "teacher_logits": [[0.25, -1.5], [2.0, 0.125]]})
+    seen = []
+
+    def padding_collator(features):
+        seen.append(sorted(features[0]))
+        return DataCollatorWithPadding(tokenizer)(features)
+
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, train_dataset=dataset, data_collator=padding_collator,
+                                  args=make_args(tmp_path, per_device_train_batch_size=2, train_sampling_strategy="sequential"))
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert seen == [["attention_mask", "input_ids", "labels"]]
+    assert batch["teacher_logits"].dtype == torch.float32
+    assert_close(batch["teacher_logits"], torch.tensor([[0.25, -1.5], [2.0, 0.125]]))
+    assert batch["input_ids"].tolist() == [[2, 7, 3, 0, 0], [2, 8, 9, 10, 3]]
+
+
 def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_decoding_rows(tmp_path, teacher, student, monkeypatch):
     import random
 
