@@ -133,7 +133,11 @@ class TeacherLogitsCollator:
     def __call__(self, features: list) -> dict:
         if not features or not isinstance(features[0], Mapping) or TEACHER_LOGITS_COLUMN not in features[0]:
             return self.collator(features)
-        teacher_logits = torch.tensor([feature[TEACHER_LOGITS_COLUMN] for feature in features], dtype=torch.float32)
+        values = [feature[TEACHER_LOGITS_COLUMN] for feature in features]
+        if isinstance(values[0], list):
+            teacher_logits = torch.tensor(values, dtype=torch.float32)
+        else:  # tensors or arrays, from a dataset formatted for torch or numpy
+            teacher_logits = torch.stack([torch.as_tensor(value, dtype=torch.float32) for value in values])
         batch = self.collator([{k: v for k, v in feature.items() if k != TEACHER_LOGITS_COLUMN} for feature in features])
         batch[TEACHER_LOGITS_COLUMN] = teacher_logits
         return batch
@@ -306,8 +310,8 @@ class DistillationTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         # For group_by_length without a length column, Trainer measures each example by decoding every row of every
-        # column, cached logits included: seconds per epoch's worth of setup on SST-2, more on an augmented set. The
-        # same lengths come straight from the input column's Arrow offsets.
+        # column, cached logits included: about 0.1 s per 4,000 rows before the first step, every run. The same
+        # lengths come straight from the input column's Arrow offsets.
         train_dataset = train_dataset if train_dataset is not None else self.train_dataset
         if self.args.train_sampling_strategy == "group_by_length" and isinstance(train_dataset, datasets.Dataset):
             input_name = self.processing_class.model_input_names[0] if self.processing_class is not None else "input_ids"

@@ -257,6 +257,9 @@ def test_stored_logits_are_stacked_beside_the_users_collator_not_padded_by_it(tm
     assert_close(batch["teacher_logits"], torch.tensor([[0.25, -1.5], [2.0, 0.125]]))
     assert batch["input_ids"].tolist() == [[2, 7, 3, 0, 0], [2, 8, 9, 10, 3]]
 
+    as_tensors = trainer.data_collator([{k: torch.tensor(v) for k, v in dataset[i].items()} for i in range(2)])
+    assert_close(as_tensors["teacher_logits"], batch["teacher_logits"])
+
 
 def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_decoding_rows(tmp_path, teacher, student, monkeypatch):
     import random
