@@ -125,10 +125,16 @@ def _batch_size(batch: dict[str, Any]) -> int:
 
 class TeacherLogitsCollator:
     """Wraps a data collator: stacks the stored `teacher_logits` of a batch itself and hands the other columns to
-    ``collator``. A tokenizer's padding walks every value of every feature, and the logits need no padding."""
+    ``collator``, which therefore never sees them. A tokenizer's padding walks every value of every feature, and the
+    logits need no padding. Any other attribute is the wrapped collator's (Trainer saves ``collator.tokenizer``)."""
 
     def __init__(self, collator: Callable):
         self.collator = collator
+
+    def __getattr__(self, name: str):
+        if name == "collator":  # not set yet, e.g. while unpickling in a dataloader worker: no recursion
+            raise AttributeError(name)
+        return getattr(self.collator, name)
 
     def __call__(self, features: list) -> dict:
         if not features or not isinstance(features[0], Mapping) or TEACHER_LOGITS_COLUMN not in features[0]:
@@ -139,6 +145,11 @@ class TeacherLogitsCollator:
         else:  # tensors or arrays, from a dataset formatted for torch or numpy
             teacher_logits = torch.stack([torch.as_tensor(value, dtype=torch.float32) for value in values])
         batch = self.collator([{k: v for k, v in feature.items() if k != TEACHER_LOGITS_COLUMN} for feature in features])
+        if not isinstance(batch, Mapping):
+            raise TypeError(
+                f"The data collator returned a {type(batch).__name__}; DistillationTrainer needs a dict of tensors "
+                "(e.g. from DataCollatorWithPadding) to add the batch's teacher_logits to."
+            )
         batch[TEACHER_LOGITS_COLUMN] = teacher_logits
         return batch
 
@@ -181,8 +192,6 @@ class DistillationTrainer(Trainer):
             raise ValueError("model (the student) is required; see hfdistill.student_from_teacher to build one.")
 
         super().__init__(model=model, args=args, **kwargs)
-        if not isinstance(self.data_collator, TeacherLogitsCollator):
-            self.data_collator = TeacherLogitsCollator(self.data_collator)
 
         launched = int(os.environ.get("WORLD_SIZE", "1"))
         if launched > 1 and self.args.world_size == 1:
@@ -209,6 +218,17 @@ class DistillationTrainer(Trainer):
         # far (see `_fold_loss_parts`). Evaluation measures the student alone and records none.
         self._loss_parts: list[tuple] = []
         self._loss_sums: torch.Tensor | None = None
+
+    @property
+    def data_collator(self) -> Callable:
+        return self._data_collator
+
+    @data_collator.setter
+    def data_collator(self, collator: Callable) -> None:
+        # Wrapped whenever it is set, by Trainer's __init__ or later by the user: see TeacherLogitsCollator.
+        # Not a collator that is not callable: Trainer's own check then explains the old `collate_batch` API.
+        wrap = callable(collator) and not isinstance(collator, TeacherLogitsCollator)
+        self._data_collator = TeacherLogitsCollator(collator) if wrap else collator
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the
@@ -313,10 +333,17 @@ class DistillationTrainer(Trainer):
         # column, cached logits included: about 0.1 s per 4,000 rows before the first step, every run. The same
         # lengths come straight from the input column's Arrow offsets.
         train_dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy == "group_by_length" and isinstance(train_dataset, datasets.Dataset):
+        if (
+            self.args.train_sampling_strategy == "group_by_length"
+            and isinstance(train_dataset, datasets.Dataset)
+            # A transform (or pandas/polars rows) may change what Trainer would measure: leave those to it.
+            and train_dataset.format["type"] in (None, "python", "numpy", "torch", "arrow")
+        ):
             input_name = self.processing_class.model_input_names[0] if self.processing_class is not None else "input_ids"
+            format_columns = train_dataset.format["columns"]
+            measurable = format_columns is None or input_name in format_columns
             has_length_column = self.args.length_column_name in train_dataset.column_names
-            lengths = None if has_length_column else arrow_lengths(train_dataset, input_name)
+            lengths = arrow_lengths(train_dataset, input_name) if measurable and not has_length_column else None
             if lengths is not None:
                 return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
         return super()._get_train_sampler(train_dataset)

@@ -261,6 +261,21 @@ def test_stored_logits_are_stacked_beside_the_users_collator_not_padded_by_it(tm
     assert_close(as_tensors["teacher_logits"], batch["teacher_logits"])
 
 
+def test_the_wrapped_collator_keeps_its_attributes_and_later_collators_are_wrapped(tmp_path, teacher, student, tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path),
+                                  data_collator=DataCollatorWithPadding(tokenizer))
+    assert trainer.data_collator.tokenizer is tokenizer
+    trainer.save_model(str(tmp_path / "student"))  # without processing_class, Trainer saves the collator's tokenizer
+    assert os.path.isfile(tmp_path / "student" / "tokenizer_config.json")
+
+    seen = []
+    trainer.data_collator = lambda features: seen.append(sorted(features[0])) or {"labels": torch.tensor([0])}
+    batch = trainer.data_collator([{"labels": 0, "teacher_logits": [1.0, 2.0]}])
+    assert seen == [["labels"]] and batch["teacher_logits"].tolist() == [[1.0, 2.0]]
+
+
 def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_decoding_rows(tmp_path, teacher, student, monkeypatch):
     import random
 
@@ -272,8 +287,7 @@ def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_deco
                                  "teacher_logits": [[0.5, -0.5]] * 64}).shuffle(seed=1).select(range(48))
     args = make_args(tmp_path, train_sampling_strategy="group_by_length")
     expected_lengths = [len(ids) for ids in dataset["input_ids"]]
-    torch.manual_seed(0)
-    expected = list(Trainer(model=student, args=args)._get_train_sampler(dataset))
+    trainers_sampler = Trainer(model=student, args=args)._get_train_sampler(dataset)
 
     def no_row_decoding(self):
         raise AssertionError("the sampler decoded the dataset row by row")
@@ -282,7 +296,18 @@ def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_deco
     sampler = DistillationTrainer(model=student, teacher_model=teacher, args=args)._get_train_sampler(dataset)
     assert sampler.lengths == expected_lengths
     torch.manual_seed(0)
+    expected = list(trainers_sampler)
+    torch.manual_seed(0)
     assert list(sampler) == expected
+    monkeypatch.undo()
+
+    # A transform changes what Trainer measures: such a dataset is left to Trainer, whose lengths it gets.
+    def first_four(batch):
+        return {"input_ids": [ids[:4] for ids in batch["input_ids"]]}
+
+    transformed = dataset.with_transform(first_four)
+    sampler = DistillationTrainer(model=student, teacher_model=teacher, args=args)._get_train_sampler(transformed)
+    assert sampler.lengths == [min(4, n) for n in expected_lengths]
 
 
 def test_hidden_state_term_matches_each_student_layer_to_the_teacher_layer_it_was_copied_from(tmp_path, teacher):
