@@ -225,6 +225,7 @@ class StudentSpec:
     intermediate_size: int = 512  # compact
     embedding_dim: int = 64  # linear
     num_bigram_buckets: int = 0  # linear
+    freeze_word_embeddings: bool = False  # any kind: keep the (teacher-derived) word embeddings as built
 
     def check(self, teacher_config, match_hidden_states: bool = False) -> None:
         """``match_hidden_states``: whether training will compare hidden states (`hidden_state_weight > 0`)."""
@@ -265,9 +266,15 @@ class StudentSpec:
     def build(self, teacher: PreTrainedModel) -> PreTrainedModel:
         self.check(teacher.config)
         if self.kind == "layers":
-            return student_from_teacher(teacher, num_layers=None if self.layers else self.num_layers, layers=self.layers)
-        if self.kind == "compact":
-            return compact_student(
+            student = student_from_teacher(teacher, num_layers=None if self.layers else self.num_layers, layers=self.layers)
+        elif self.kind == "compact":
+            student = compact_student(
                 teacher, self.num_layers, self.hidden_size, self.num_attention_heads, self.intermediate_size
             )
-        return linear_student(teacher, embedding_dim=self.embedding_dim, num_bigram_buckets=self.num_bigram_buckets)
+        else:
+            student = linear_student(teacher, embedding_dim=self.embedding_dim, num_bigram_buckets=self.num_bigram_buckets)
+        if self.freeze_word_embeddings:
+            # The vocabulary-sized matrix is most of a small student's parameters: on a CPU, its dense gradient and
+            # AdamW update are a third of a 2-layer student's step (benchmarks/student_step_profile.py).
+            student.get_input_embeddings().requires_grad_(False)
+        return student

@@ -257,6 +257,30 @@ def test_student_spec_checks_before_building(fine_tuned_teacher):
         assert spec.build(fine_tuned_teacher).config.num_labels == 2
 
 
+@pytest.mark.parametrize("kind", ["layers", "compact", "linear"])
+def test_frozen_word_embeddings_stay_as_built_while_the_rest_trains(kind, fine_tuned_teacher, tokenizer, tmp_path):
+    from hfdistill import StudentSpec
+
+    spec = StudentSpec(kind, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8, embedding_dim=4,
+                       freeze_word_embeddings=True)
+    student = spec.build(fine_tuned_teacher)
+    embeddings = student.get_input_embeddings().weight
+    before = {name: p.detach().clone() for name, p in student.named_parameters()}
+    sentences, labels = sentiment_sentences(32)
+    dataset = [{**tokenizer(s), "labels": y} for s, y in zip(sentences, labels)]
+    args = DistillationTrainingArguments(
+        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
+        report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
+    )
+    DistillationTrainer(
+        model=student, teacher_model=fine_tuned_teacher, args=args, train_dataset=dataset, processing_class=tokenizer
+    ).train()
+    changed = {name for name, p in student.named_parameters() if not torch.equal(p, before[name])}
+    frozen = {name for name, p in student.named_parameters() if p is embeddings}
+    assert frozen and not changed & frozen
+    assert changed, "nothing but the word embeddings should be frozen"
+
+
 def test_student_spec_refuses_hidden_state_matching_for_students_without_the_teachers_layers(fine_tuned_teacher):
     from hfdistill import StudentSpec
 
