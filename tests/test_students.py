@@ -72,19 +72,23 @@ def test_each_student_is_an_ordinary_transformers_model(kind, fine_tuned_teacher
     assert {p["label"] for p in predictions} <= {"negative", "positive"}
 
 
+def _distil_three_steps(student, teacher, tokenizer, output_dir) -> None:
+    sentences, labels = sentiment_sentences(32)
+    dataset = [{**tokenizer(s), "labels": y} for s, y in zip(sentences, labels)]
+    args = DistillationTrainingArguments(
+        output_dir=str(output_dir), max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
+        report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
+    )
+    DistillationTrainer(
+        model=student, teacher_model=teacher, args=args, train_dataset=dataset, processing_class=tokenizer
+    ).train()
+
+
 @pytest.mark.parametrize("kind", BUILDERS)
 def test_each_student_trains_with_the_distillation_trainer(kind, fine_tuned_teacher, tokenizer, tmp_path):
     student = BUILDERS[kind](fine_tuned_teacher)
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    sentences, labels = sentiment_sentences(32)
-    dataset = [{**tokenizer(s), "labels": y} for s, y in zip(sentences, labels)]
-    args = DistillationTrainingArguments(
-        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
-        report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
-    )
-    DistillationTrainer(
-        model=student, teacher_model=fine_tuned_teacher, args=args, train_dataset=dataset, processing_class=tokenizer
-    ).train()
+    _distil_three_steps(student, fine_tuned_teacher, tokenizer, tmp_path)
     assert any(not torch.equal(v, before[k]) for k, v in student.state_dict().items())
 
 
@@ -266,15 +270,7 @@ def test_frozen_word_embeddings_stay_as_built_while_the_rest_trains(kind, fine_t
     student = spec.build(fine_tuned_teacher)
     embeddings = student.get_input_embeddings().weight
     before = {name: p.detach().clone() for name, p in student.named_parameters()}
-    sentences, labels = sentiment_sentences(32)
-    dataset = [{**tokenizer(s), "labels": y} for s, y in zip(sentences, labels)]
-    args = DistillationTrainingArguments(
-        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
-        report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
-    )
-    DistillationTrainer(
-        model=student, teacher_model=fine_tuned_teacher, args=args, train_dataset=dataset, processing_class=tokenizer
-    ).train()
+    _distil_three_steps(student, fine_tuned_teacher, tokenizer, tmp_path)
     changed = {name for name, p in student.named_parameters() if not torch.equal(p, before[name])}
     frozen = {name for name, p in student.named_parameters() if p is embeddings}
     assert frozen and not changed & frozen
