@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
 from _sst2 import load_sst2
-from hfdistill import DistillationTrainer, DistillationTrainingArguments, linear_student, student_from_teacher
+from hfdistill import DistillationTrainer, DistillationTrainingArguments, StudentSpec
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.students import DEFAULT_LEARNING_RATES
 
@@ -66,6 +66,8 @@ def main():
     parser.add_argument("--cache_repeats", type=int, default=3, help="builds of the cache (D), each from scratch; median")
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 5], help="teacher layers the cut keeps")
+    parser.add_argument("--freeze_word_embeddings", action="store_true",
+                        help="students with frozen word embeddings (StudentSpec.freeze_word_embeddings), in A, B and C alike")
     parser.add_argument("--kinds", nargs="+", default=["layers", "linear"], choices=["layers", "linear"],
                         help="students to time (D and the teacher's pure inference are measured either way)")
     parser.add_argument("--skip_tutorial", action="store_true")
@@ -123,8 +125,9 @@ def main():
     results["teacher_pure_inference"] = {"seconds": pure, "examples_per_second": len(train) / pure}
     print(json.dumps({k: results[k] for k in ("D_cache_build", "teacher_pure_inference")}), flush=True)
 
-    builders = {"layers": lambda: student_from_teacher(teacher, layers=args.layers),
-                "linear": lambda: linear_student(teacher, embedding_dim=64)}
+    specs = {"layers": StudentSpec("layers", layers=args.layers, freeze_word_embeddings=args.freeze_word_embeddings),
+             "linear": StudentSpec("linear", embedding_dim=64, freeze_word_embeddings=args.freeze_word_embeddings)}
+    builders = {kind: (lambda spec=spec: spec.build(teacher)) for kind, spec in specs.items()}
     for kind in args.kinds:
         build = builders[kind]
         collator = DataCollatorWithPadding(tokenizer)
