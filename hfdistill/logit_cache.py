@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 from transformers.utils import logging
 
-from .distillation_trainer import TEACHER_LOGITS_COLUMN, forward_arg_names
+from .distillation_trainer import TEACHER_LOGITS_COLUMN, arrow_lengths, forward_arg_names
 
 logger = logging.get_logger(__name__)
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -106,7 +106,7 @@ def compute_teacher_logits(
             autocast = torch.autocast("cuda", dtype=_DTYPES[dtype])
         else:
             logger.warning(f"teacher_inference_dtype={dtype} applies on CUDA only; the CPU keeps float32.")
-    lengths = torch.tensor([len(ids) for ids in dataset["input_ids"]])
+    lengths = torch.tensor(arrow_lengths(dataset, "input_ids"))
     order = torch.argsort(lengths, descending=True, stable=True)
     collator = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     rows = dataset.select_columns(input_columns)
