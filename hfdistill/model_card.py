@@ -20,6 +20,18 @@ def _ratio(value) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
+def _transfer_set_rows(transfer_set: dict | None) -> list[str]:
+    """What the student learned from beyond the labeled rows, which only the teacher labelled."""
+    if not transfer_set or not (transfer_set.get("unlabeled") or transfer_set.get("augmented")):
+        return []
+    rows = [f"| transfer set | {transfer_set['labeled']:,} labeled, {transfer_set.get('unlabeled', 0):,} unlabeled, "
+            f"{transfer_set.get('augmented', 0):,} augmented (teacher soft labels only) |"]
+    augmentation = transfer_set.get("augmentation")
+    if augmentation:
+        rows.append("| augmentation | " + ", ".join(f"{key} {value}" for key, value in augmentation.items()) + " |")
+    return rows
+
+
 def render_model_card(info: dict) -> str:
     """Markdown with YAML front matter for the Hub. ``info`` holds the distillation settings and, when known, the
     recipe's results (see `hfdistill.report.build_results`)."""
@@ -59,6 +71,7 @@ def render_model_card(info: dict) -> str:
         f"| epochs | {info.get('num_train_epochs')} |",
         f"| learning rate | {info.get('learning_rate')} |",
         f"| seed | {info.get('seed')} |",
+        *_transfer_set_rows(results.get("transfer_set")),
         "",
         "Objective per labeled example: `alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)`.",
     ]

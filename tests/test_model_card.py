@@ -24,3 +24,14 @@ def test_card_states_settings_results_and_how_to_load():
                      "| student | 85.50% |", "Accuracy kept: **95.00%**", "50.00× higher throughput",
                      "accelerate launch recipes/sst2.py", 'model="me/student", trust_remote_code=True'):
         assert expected in card, expected
+
+
+def test_card_states_the_transfer_set_when_the_teacher_labelled_more_than_the_labeled_rows():
+    augmented = {"labeled": 67349, "unlabeled": 0, "augmented": 269396,
+                 "augmentation": {"factor": 4, "p_mask": 0.1, "seed": 0}}
+    card = render_model_card({"teacher": "t", "student_kind": "layers", "results": {"transfer_set": augmented}})
+    assert "| transfer set | 67,349 labeled, 0 unlabeled, 269,396 augmented (teacher soft labels only) |" in card
+    assert "| augmentation | factor 4, p_mask 0.1, seed 0 |" in card
+    plain = render_model_card({"teacher": "t", "student_kind": "layers",
+                               "results": {"transfer_set": {"labeled": 100, "unlabeled": 0, "augmented": 0}}})
+    assert "transfer set" not in plain
