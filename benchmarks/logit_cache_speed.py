@@ -28,7 +28,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, StudentSpec
 from hfdistill.logit_cache import add_teacher_logits
-from hfdistill.students import DEFAULT_LEARNING_RATES
+from hfdistill.students import KIND_DEFAULTS
 
 
 def accuracy(p):
@@ -83,7 +83,7 @@ def main():
     scratch = tempfile.mkdtemp()
 
     def training_args(kind, **extra):
-        common = dict(output_dir=scratch, num_train_epochs=1, learning_rate=args.learning_rate or DEFAULT_LEARNING_RATES[kind], warmup_steps=0.1,
+        common = dict(output_dir=scratch, num_train_epochs=1, learning_rate=args.learning_rate or KIND_DEFAULTS["learning_rate"][kind], warmup_steps=0.1,
                       per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, seed=0,
                       save_strategy="no", report_to="none", logging_steps=500, use_cpu=True, disable_tqdm=True,
                       train_sampling_strategy="group_by_length")

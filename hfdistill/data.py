@@ -133,10 +133,11 @@ class TransferSetArguments:
         metadata={"help": "Unlabeled text (.txt, one per line, or CSV/TSV/JSON lines with the text column) added to the "
                           "transfer set; the teacher's soft labels are its only targets."},
     )
-    augment_factor: int = field(
-        default=0,
+    augment_factor: int | None = field(
+        default=None,
         metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no "
-                          "hard label."},
+                          "hard label. Default: 4 for a 'layers' student unless it learns from hard labels only "
+                          "(alpha 0, no pseudo-labels), else 0 (hfdistill.students.kind_defaults)."},
     )
     augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
     augment_p_replace: float = field(
@@ -154,7 +155,7 @@ class TransferSetArguments:
 
     def augmentation(self) -> AugmentationConfig:
         return AugmentationConfig(
-            self.augment_factor, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
+            self.augment_factor or 0, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
             self.augment_max_ngram, self.augment_seed,
         )
 

@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, IntervalStrategy, set_seed
@@ -22,7 +22,7 @@ from hfdistill.data import TransferSetArguments, build_label_map, build_transfer
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.report import build_results, classification_metrics, write_report
-from hfdistill.students import DEFAULT_LEARNING_RATES, DEFAULT_NUM_TRAIN_EPOCHS, STUDENT_KINDS, StudentSpec
+from hfdistill.students import STUDENT_KINDS, StudentSpec, kind_defaults
 from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -44,7 +44,7 @@ class ModelArguments:
     student_intermediate_size: int = field(default=512, metadata={"help": "Feed-forward size of a 'compact' student."})
     student_embedding_dim: int = field(default=64, metadata={"help": "Embedding width of a 'linear' student."})
     student_num_bigram_buckets: int = field(default=0, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only)."})
-    student_freeze_word_embeddings: bool = field(default=False, metadata={"help": "Keep the student's word embeddings (derived from the teacher's) frozen: a faster step on CPU, fewer weights to fit."})
+    student_freeze_word_embeddings: bool | None = field(default=None, metadata={"help": "Keep the student's word embeddings (derived from the teacher's) frozen: a faster step on CPU, fewer weights to fit (default: true for 'layers')."})
 
 
 @dataclass
@@ -64,7 +64,7 @@ class DataArguments:
 @dataclass
 class RecipeTrainingArguments(DistillationTrainingArguments):
     output_dir: str | None = field(default="out/sst2", metadata={"help": "Where the student, its card, results and the teacher go."})
-    num_train_epochs: float | None = field(default=None, metadata={"help": "Epochs of distillation (default: 3 for 'layers' and 'compact', 1 for 'linear')."})
+    num_train_epochs: float | None = field(default=None, metadata={"help": "Epochs of distillation (default: 3 for 'compact', 1 for 'layers' and 'linear')."})
     learning_rate: float | None = field(default=None, metadata={"help": "Learning rate of the student (default: 1e-4 for 'layers', 5e-4 for 'compact', 1e-3 for 'linear')."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=128, metadata={"help": "Batch size per device for evaluation."})
@@ -80,9 +80,10 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 def main():
     parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
     model_args, data_args, transfer_args, training_args = parser.parse_args_and_config()
-    for name, defaults in (("learning_rate", DEFAULT_LEARNING_RATES), ("num_train_epochs", DEFAULT_NUM_TRAIN_EPOCHS)):
-        if getattr(training_args, name) is None:  # not given: the student kind's own default (see hfdistill.students)
-            setattr(training_args, name, defaults[model_args.student])
+    for name, default in kind_defaults(model_args.student, training_args.alpha, training_args.pseudo_labels).items():
+        for arguments in (model_args, transfer_args, training_args):  # not given: the student kind's own default
+            if hasattr(arguments, name) and getattr(arguments, name) is None:
+                setattr(arguments, name, default)
     set_seed(training_args.seed)
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
@@ -151,7 +152,7 @@ def main():
         card["results"] = build_results(
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
-            eval_examples=len(validation), timings=timings, command=card["command"],
+            eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
             distillation=training_args.distillation_settings(),
         )
         print(write_report(card["results"], training_args.output_dir))

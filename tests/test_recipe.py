@@ -15,7 +15,7 @@ from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from conftest import RECIPE, REPO, SST2
-from hfdistill.students import DEFAULT_LEARNING_RATES, DEFAULT_NUM_TRAIN_EPOCHS
+from hfdistill.students import KIND_DEFAULTS
 
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
         "--per_device_train_batch_size", "16", "--logging_steps", "5"]
@@ -59,6 +59,9 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
     assert results["timings"]["teacher_fine_tuning_s"] > 0
     assert results["teacher_source"]["source"] == "fine_tuned"
     assert results["teacher_logits"]["source"] == "built" and results["timings"]["teacher_logits_s"] > 0
+    # The 'layers' student's defaults: 4 augmented copies of each text (soft labels only), frozen word embeddings.
+    assert results["transfer_set"]["augmented"] == 1200 and results["train_examples"] == 1500
+    assert results["student_settings"]["freeze_word_embeddings"] is True
     assert results["distillation"] == {"temperature": 2.0, "alpha": 0.5, "distillation_loss": "kl",
                                        "num_train_epochs": 1.0, "learning_rate": 1e-4, "seed": 42,
                                        "pseudo_labels": "none", "pseudo_label_threshold": 0.0,
@@ -90,8 +93,8 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
 
 def test_recipe_with_two_processes(tiny_teacher, sst2_files, tmp_path):
     output_dir = tmp_path / "out"
-    result = launch(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST],
-                     num_processes=2)
+    result = launch(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
+                     "--augment_factor", "0"], num_processes=2)
     results = json.loads((output_dir / "results.json").read_text())
     assert results["student"]["accuracy"] >= 0 and results["train_examples"] == 300
     # 300 examples, 16 per process, 2 processes: 10 optimizer steps (one process alone would take 19).
@@ -119,8 +122,8 @@ def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp
     results = json.loads((output_dir / "results.json").read_text())
     assert results["teacher_logits"] is None and not (output_dir / "_cache").exists()
     # Neither --learning_rate nor --num_train_epochs given: the linear student's own defaults.
-    assert results["distillation"]["learning_rate"] == DEFAULT_LEARNING_RATES["linear"] == 1e-3
-    assert results["distillation"]["num_train_epochs"] == DEFAULT_NUM_TRAIN_EPOCHS["linear"] == 1.0
+    assert results["distillation"]["learning_rate"] == KIND_DEFAULTS["learning_rate"]["linear"] == 1e-3
+    assert results["distillation"]["num_train_epochs"] == KIND_DEFAULTS["num_train_epochs"]["linear"] == 1.0
     assert results["labels"] == {"0": "neg", "1": "neutral", "2": "pos"}
     assert "f1_macro" in results["student"] and "f1" not in results["student"]
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)

@@ -31,7 +31,7 @@ from hfdistill import (
     model_stats,
     student_from_teacher,
 )
-from hfdistill.students import pca_projection
+from hfdistill.students import KIND_DEFAULTS, kind_defaults, pca_projection
 
 BUILDERS = {
     "layers": lambda teacher: student_from_teacher(teacher, num_layers=1),
@@ -284,3 +284,16 @@ def test_student_spec_refuses_hidden_state_matching_for_students_without_the_tea
     for kind in ("compact", "linear"):
         with pytest.raises(ValueError, match=f"a '{kind}' student cannot. Use --student layers"):
             StudentSpec(kind).check(fine_tuned_teacher.config, match_hidden_states=True)
+
+
+def test_kind_defaults_augment_distillation_runs_only():
+    distilled = kind_defaults("layers", alpha=0.5)
+    assert distilled == {name: by_kind["layers"] for name, by_kind in KIND_DEFAULTS.items()}
+    assert distilled["augment_factor"] == 4 and distilled["num_train_epochs"] == 1.0
+    # Hard labels only: augmented copies would carry nothing but the teacher's soft labels, so none by default...
+    assert kind_defaults("layers", alpha=0.0)["augment_factor"] == 0
+    # ...unless they learn the teacher's argmax.
+    assert kind_defaults("layers", alpha=0.0, pseudo_labels="hard")["augment_factor"] == 4
+    assert kind_defaults("linear", alpha=0.5)["augment_factor"] == 0
+    with pytest.raises(ValueError, match="choose one of layers, compact, linear"):
+        kind_defaults("lstm", alpha=0.5)
