@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.utils import filter_repo_objects
-from transformers import AutoModelForSequenceClassification, pipeline
+from transformers import AutoModelForSequenceClassification, HfArgumentParser, pipeline
 
 from conftest import RECIPE, REPO, SST2
 from hfdistill.students import KIND_DEFAULTS
@@ -208,3 +208,15 @@ def test_hidden_state_distillation_through_the_recipe(tiny_teacher, sst2_files, 
     state = json.loads(next(output_dir.glob("checkpoint-*/trainer_state.json")).read_text())
     assert any("loss_hidden" in entry for entry in state["log_history"])
     assert "Plus 1.0 x the mse distance between each student layer's output" in (output_dir / "README.md").read_text()
+
+
+def test_freeze_flag_is_unset_by_default_and_a_bare_switch_means_true():
+    spec = importlib.util.spec_from_file_location("sst2_recipe_flags", RECIPE)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    parser = HfArgumentParser(recipe.ModelArguments)
+    # Unset: None, for the student kind's default to fill in; a bare switch still means true, as for any bool flag.
+    for flags, expected in (([], None), (["--student_freeze_word_embeddings"], True),
+                            (["--student_freeze_word_embeddings", "false"], False)):
+        (model_args,) = parser.parse_args_into_dataclasses(flags)
+        assert model_args.student_freeze_word_embeddings is expected, flags
