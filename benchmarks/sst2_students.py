@@ -4,6 +4,9 @@ Runs the real recipe (`recipes/sst2.py`) once per (student, alpha, seed). The fi
 `--teacher` is a backbone, and builds the teacher-logit cache; the others use that teacher as is and a copy of the
 cache (the recipe finds it by fingerprint), `--jobs` at a time. Prints accuracy, accuracy kept, speed-ups and the
 distilled - hard gap (mean over seeds). Speed-ups measured beside parallel jobs are not clean: time them alone.
+At the recipe's defaults a 'layers' student distils on an augmented transfer set and its alpha-0 run trains on the
+labeled rows alone (hfdistill.students.kind_defaults): the gap is that of the defaults. `--extra --augment_factor 0`
+compares the two on the labeled rows alone.
 
     python benchmarks/sst2_students.py --teacher bench-out/teacher --students layers linear --seeds 0 1 2
 """

@@ -136,8 +136,9 @@ class TransferSetArguments:
     augment_factor: int | None = field(
         default=None,
         metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no "
-                          "hard label. Default: 4 for a 'layers' student unless it learns from hard labels only "
-                          "(alpha 0, no pseudo-labels), else 0 (hfdistill.students.kind_defaults)."},
+                          "hard label. None (the default): the recipe picks it by student kind "
+                          "(hfdistill.students.kind_defaults: 4 for 'layers' unless on hard labels only, else 0); "
+                          "anywhere else, none."},
     )
     augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
     augment_p_replace: float = field(

@@ -219,16 +219,16 @@ KIND_DEFAULTS = {
 }
 
 
-def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none") -> dict:
+def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_state_weight: float = 0.0) -> dict:
     """The recipe's default for each flag of `KIND_DEFAULTS`, for a student of ``kind``.
 
-    A run on hard labels only (``alpha`` 0, no pseudo-labels) gets no augmented copies by default: they carry no label,
-    so only the teacher could teach them, and the run is meant to go without it.
+    A run on hard labels only (``alpha`` 0, no pseudo-labels, no hidden-state term) gets no augmented copies by
+    default: they carry no label, so they would bring the teacher back into a run meant to go without it.
     """
     if kind not in STUDENT_KINDS:
         raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
     defaults = {name: by_kind[kind] for name, by_kind in KIND_DEFAULTS.items()}
-    if alpha == 0 and pseudo_labels == "none":
+    if alpha == 0 and pseudo_labels == "none" and hidden_state_weight == 0:
         defaults["augment_factor"] = 0
     return defaults
 

@@ -80,7 +80,8 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 def main():
     parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
     model_args, data_args, transfer_args, training_args = parser.parse_args_and_config()
-    for name, default in kind_defaults(model_args.student, training_args.alpha, training_args.pseudo_labels).items():
+    for name, default in kind_defaults(model_args.student, training_args.alpha, training_args.pseudo_labels,
+                                         training_args.hidden_state_weight).items():
         for arguments in (model_args, transfer_args, training_args):  # not given: the student kind's own default
             if hasattr(arguments, name) and getattr(arguments, name) is None:
                 setattr(arguments, name, default)

@@ -30,7 +30,7 @@ def test_card_states_the_transfer_set_when_the_teacher_labelled_more_than_the_la
     augmented = {"labeled": 67349, "unlabeled": 0, "augmented": 269396,
                  "augmentation": {"factor": 4, "p_mask": 0.1, "seed": 0}}
     card = render_model_card({"teacher": "t", "student_kind": "layers", "results": {"transfer_set": augmented}})
-    assert "| transfer set | 67,349 labeled, 0 unlabeled, 269,396 augmented (teacher soft labels only) |" in card
+    assert "| transfer set | 67,349 labeled, 0 unlabeled, 269,396 augmented (labelled by the teacher alone) |" in card
     assert "| augmentation | factor 4, p_mask 0.1, seed 0 |" in card
     plain = render_model_card({"teacher": "t", "student_kind": "layers",
                                "results": {"transfer_set": {"labeled": 100, "unlabeled": 0, "augmented": 0}}})

@@ -44,7 +44,8 @@ def run_in_process(arguments: list[str], monkeypatch) -> None:
 
 def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tiny_teacher, sst2_files, tmp_path):
     output_dir = tmp_path / "out"
-    arguments = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST]
+    # FAST less --num_train_epochs: the 'layers' student's own default (1 epoch over its augmented transfer set).
+    arguments = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST[2:]]
     launch(arguments)
 
     results = json.loads((output_dir / "results.json").read_text())
@@ -220,3 +221,14 @@ def test_freeze_flag_is_unset_by_default_and_a_bare_switch_means_true():
                             (["--student_freeze_word_embeddings", "false"], False)):
         (model_args,) = parser.parse_args_into_dataclasses(flags)
         assert model_args.student_freeze_word_embeddings is expected, flags
+
+
+def test_hard_label_run_gets_no_augmented_copies_by_default(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
+                    "--alpha", "0", *FAST], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    # The same 'layers' defaults otherwise, but the transfer set is the labeled rows alone: nothing the teacher labels.
+    assert results["transfer_set"]["augmented"] == 0 and results["train_examples"] == 300
+    assert results["student_settings"]["freeze_word_embeddings"] is True and results["distillation"]["alpha"] == 0.0

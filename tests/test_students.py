@@ -294,6 +294,7 @@ def test_kind_defaults_augment_distillation_runs_only():
     assert kind_defaults("layers", alpha=0.0)["augment_factor"] == 0
     # ...unless they learn the teacher's argmax.
     assert kind_defaults("layers", alpha=0.0, pseudo_labels="hard")["augment_factor"] == 4
+    assert kind_defaults("layers", alpha=0.0, hidden_state_weight=1.0)["augment_factor"] == 4
     assert kind_defaults("linear", alpha=0.5)["augment_factor"] == 0
     with pytest.raises(ValueError, match="choose one of layers, compact, linear"):
         kind_defaults("lstm", alpha=0.5)
