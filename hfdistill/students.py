@@ -199,6 +199,13 @@ def linear_student(
 
 
 STUDENT_KINDS = ("layers", "compact", "linear")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in STUDENT_KINDS:
+        raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+
+
 # The recipe's default for each of these flags, by student kind, where the flag is not given; each from measurements
 # on SST-2 (README, "Measured on SST-2").
 KIND_DEFAULTS = {
@@ -225,8 +232,7 @@ def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_s
     A run on hard labels only (``alpha`` 0, no pseudo-labels, no hidden-state term) gets no augmented copies by
     default: they carry no label, so they would bring the teacher back into a run meant to go without it.
     """
-    if kind not in STUDENT_KINDS:
-        raise ValueError(f"Unknown student kind {kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+    _check_kind(kind)
     defaults = {name: by_kind[kind] for name, by_kind in KIND_DEFAULTS.items()}
     if alpha == 0 and pseudo_labels == "none" and hidden_state_weight == 0:
         defaults["augment_factor"] = 0
@@ -253,8 +259,7 @@ class StudentSpec:
 
     def check(self, teacher_config, match_hidden_states: bool = False) -> None:
         """``match_hidden_states``: whether training will compare hidden states (`hidden_state_weight > 0`)."""
-        if self.kind not in STUDENT_KINDS:
-            raise ValueError(f"Unknown student kind {self.kind!r}: choose one of {', '.join(STUDENT_KINDS)}.")
+        _check_kind(self.kind)
         if match_hidden_states and self.kind != "layers":
             raise ValueError(
                 f"hidden_state_weight > 0 compares each student layer with the teacher layer it was copied from, which "
