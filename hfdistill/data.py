@@ -137,8 +137,7 @@ class TransferSetArguments:
         default=None,
         metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no "
                           "hard label. None (the default): the recipe picks it by student kind "
-                          "(hfdistill.students.kind_defaults: 4 for 'layers' unless on hard labels only, else 0); "
-                          "anywhere else, none."},
+                          "(hfdistill.students.kind_defaults: none on hard labels only); anywhere else, none."},
     )
     augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
     augment_p_replace: float = field(

@@ -226,6 +226,11 @@ KIND_DEFAULTS = {
 }
 
 
+def describe_kind_defaults(name: str) -> str:
+    """``KIND_DEFAULTS[name]`` for a help text, e.g. ``"layers: 1.0, compact: 3.0, linear: 1.0"``."""
+    return ", ".join(f"{kind}: {value}" for kind, value in KIND_DEFAULTS[name].items())
+
+
 def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_state_weight: float = 0.0) -> dict:
     """The recipe's default for each flag of `KIND_DEFAULTS`, for a student of ``kind``.
 

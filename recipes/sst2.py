@@ -22,7 +22,7 @@ from hfdistill.data import TransferSetArguments, build_label_map, build_transfer
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.report import build_results, classification_metrics, write_report
-from hfdistill.students import STUDENT_KINDS, StudentSpec, kind_defaults
+from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
 from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -44,7 +44,7 @@ class ModelArguments:
     student_intermediate_size: int = field(default=512, metadata={"help": "Feed-forward size of a 'compact' student."})
     student_embedding_dim: int = field(default=64, metadata={"help": "Embedding width of a 'linear' student."})
     student_num_bigram_buckets: int = field(default=0, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only)."})
-    student_freeze_word_embeddings: bool | None = field(default=None, metadata={"help": "Keep the student's word embeddings (derived from the teacher's) frozen: a faster step on CPU, fewer weights to fit (default: true for 'layers').", "nargs": "?", "const": True})
+    student_freeze_word_embeddings: bool | None = field(default=None, metadata={"help": "Keep the student's word embeddings (derived from the teacher's) frozen: a faster step on CPU, fewer weights to fit (default by kind: " + describe_kind_defaults("student_freeze_word_embeddings") + ").", "nargs": "?", "const": True})
 
 
 @dataclass
@@ -64,8 +64,8 @@ class DataArguments:
 @dataclass
 class RecipeTrainingArguments(DistillationTrainingArguments):
     output_dir: str | None = field(default="out/sst2", metadata={"help": "Where the student, its card, results and the teacher go."})
-    num_train_epochs: float | None = field(default=None, metadata={"help": "Epochs of distillation (default: 3 for 'compact', 1 for 'layers' and 'linear')."})
-    learning_rate: float | None = field(default=None, metadata={"help": "Learning rate of the student (default: 1e-4 for 'layers', 5e-4 for 'compact', 1e-3 for 'linear')."})
+    num_train_epochs: float | None = field(default=None, metadata={"help": "Epochs of distillation (default by student kind: " + describe_kind_defaults("num_train_epochs") + ")."})
+    learning_rate: float | None = field(default=None, metadata={"help": "Learning rate of the student (default by student kind: " + describe_kind_defaults("learning_rate") + ")."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=128, metadata={"help": "Batch size per device for evaluation."})
     warmup_steps: float = field(default=0.1, metadata={"help": "Warmup: a fraction of the steps if < 1, else a step count."})

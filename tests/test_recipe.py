@@ -221,6 +221,11 @@ def test_freeze_flag_is_unset_by_default_and_a_bare_switch_means_true():
                             (["--student_freeze_word_embeddings", "false"], False)):
         (model_args,) = parser.parse_args_into_dataclasses(flags)
         assert model_args.student_freeze_word_embeddings is expected, flags
+    # The per-kind defaults named in --help are read from KIND_DEFAULTS, so they cannot drift from what is applied.
+    help_text = " ".join(HfArgumentParser((recipe.ModelArguments, recipe.RecipeTrainingArguments)).format_help().split())
+    for expected in ("layers: 1.0, compact: 3.0, linear: 1.0", "layers: 0.0001, compact: 0.0005, linear: 0.001",
+                     "layers: True, compact: False, linear: False"):
+        assert expected in help_text, expected
 
 
 def test_hard_label_run_gets_no_augmented_copies_by_default(tiny_teacher, sst2_files, tmp_path, monkeypatch):
