@@ -26,6 +26,7 @@ from transformers.utils.hub import hf_api
 from .distillation_config import DistillationTrainingArguments
 from .losses import IGNORE_INDEX, distillation_loss, hidden_state_loss
 from .model_card import render_model_card
+from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, check_same_vocabulary
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
 # Kept in output_dir beside the student (e.g. by the recipe) but never uploaded with it.
@@ -56,8 +57,25 @@ def load_teacher(name_or_path: str, **from_pretrained_kwargs) -> PreTrainedModel
         ) from error
 
 
-def check_tokenizer(tokenizer, model_config) -> None:
-    """A tokenizer whose ids the model cannot embed fails here, not as an IndexError inside the forward pass."""
+def load_tokenizer_if_saved(name_or_path: str | None):
+    """The tokenizer saved in a local model folder, or ``None`` when there is none (nothing is downloaded)."""
+    if not name_or_path or not os.path.isdir(name_or_path):
+        return None
+    if not any(os.path.isfile(os.path.join(name_or_path, name)) for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError):
+        return None
+
+
+def check_tokenizer(tokenizer, model_config, teacher_tokenizer=None) -> None:
+    """A tokenizer whose ids the model cannot embed fails here, not as an IndexError inside the forward pass; given
+    the teacher's own tokenizer, one that maps tokens to other ids fails too, even at the same size."""
+    if teacher_tokenizer is not None and hasattr(tokenizer, "get_vocab") and hasattr(teacher_tokenizer, "get_vocab"):
+        check_same_vocabulary(tokenizer, teacher_tokenizer)
     vocab_size = getattr(model_config, "vocab_size", None)
     tokenizer_size = len(tokenizer) if hasattr(tokenizer, "__len__") else None
     if tokenizer_size is not None and vocab_size is not None and tokenizer_size > vocab_size:
@@ -65,6 +83,18 @@ def check_tokenizer(tokenizer, model_config) -> None:
             f"The tokenizer has {tokenizer_size} tokens but the teacher's vocab_size is {vocab_size}: it is not the "
             "teacher's tokenizer. Teacher and student must share the teacher's tokenizer (saved in the teacher's folder)."
         )
+
+
+def model_code_files(folder: str) -> list[str]:
+    """The Python files of ``folder`` that its config's ``auto_map`` loads with ``trust_remote_code=True``."""
+    try:
+        with open(os.path.join(folder, CONFIG_NAME), encoding="utf-8") as f:
+            auto_map = json.load(f).get("auto_map") or {}
+    except (OSError, ValueError):
+        return []
+    references = [value for entry in auto_map.values() for value in (entry if isinstance(entry, list) else [entry]) if value]
+    modules = {reference.split("--")[-1].rsplit(".", 1)[0] for reference in references}
+    return sorted(f"{module}.py" for module in modules if os.path.isfile(os.path.join(folder, f"{module}.py")))
 
 
 def last_complete_checkpoint(output_dir: str) -> str | None:
@@ -154,15 +184,25 @@ class TeacherLogitsCollator:
         return batch
 
 
-class DistillationTrainer(Trainer):
+class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
 
     Takes every [`~transformers.Trainer`] argument, plus `teacher_model`: a model, or a Hub name / local folder
     loaded with `AutoModelForSequenceClassification`. The loss is the one of
     [`DistillationTrainingArguments`]; each batch's teacher logits are taken from its `teacher_logits` column when it
-    has one, and computed by the teacher otherwise. Evaluation and prediction measure the student alone (its
-    cross-entropy and logits); `save_model` and checkpoints hold the student alone.
+    has one, and computed by the teacher otherwise. `teacher_model` may be `None` when every training row carries
+    `teacher_logits` (soft labels from another framework, an API or an earlier run). Evaluation and prediction
+    measure the student alone (its cross-entropy and logits), in the eval dataset's row order whatever the training
+    sampler; `save_model` and checkpoints hold the student alone.
+
+    `teacher_processing_class` is the teacher's tokenizer; when it is not given, the one saved in the teacher's
+    local folder (if any) is used. When both tokenizers are known, their token-to-id maps must be equal.
+
+    Raises `ValueError` before any training step for what would fail or silently go wrong later: teacher and student
+    disagreeing on classes, labels or vocabulary, a tokenizer that maps tokens to other ids than the teacher's,
+    inputs longer than either model's position table, an empty or untokenized training set, and, without a teacher,
+    a training row without `teacher_logits` or logits of the wrong width.
     """
 
     _tag_names = ["hfdistill", "knowledge-distillation"]
@@ -175,6 +215,7 @@ class DistillationTrainer(Trainer):
         model: PreTrainedModel | nn.Module | None = None,
         teacher_model: PreTrainedModel | nn.Module | str | None = None,
         args: DistillationTrainingArguments | None = None,
+        teacher_processing_class=None,
         **kwargs,
     ):
         if args is None:
@@ -184,8 +225,7 @@ class DistillationTrainer(Trainer):
                 f"args must be a DistillationTrainingArguments, got {type(args).__name__}. It adds temperature, alpha "
                 "and distillation_loss to TrainingArguments: build it with the same keyword arguments."
             )
-        if teacher_model is None:
-            raise ValueError("teacher_model is required: pass the fine-tuned teacher, or its Hub name or local folder.")
+        teacher_path = teacher_model if isinstance(teacher_model, str) else None
         if isinstance(teacher_model, str):
             teacher_model = load_teacher(teacher_model)
         if model is None:
@@ -201,18 +241,30 @@ class DistillationTrainer(Trainer):
                 "together on the CPU: `accelerate launch --multi_gpu --num_processes N script.py --use_cpu true`."
             )
 
+        student = self.accelerator.unwrap_model(self.model)
         # Frozen for good: no dropout, no gradients, and not an attribute of the student, so it is never saved.
-        self.teacher_model = teacher_model.eval().requires_grad_(False)
+        self.teacher_model = None if teacher_model is None else teacher_model.eval().requires_grad_(False)
         self._teacher_prepared = False
-        self._student_arg_names = forward_arg_names(self.accelerator.unwrap_model(self.model))
-        self._teacher_arg_names = forward_arg_names(self.teacher_model)
-        self._check_models(self.accelerator.unwrap_model(self.model), self.teacher_model, self.processing_class)
+        self._student_arg_names = forward_arg_names(student)
+        self._teacher_arg_names = set() if teacher_model is None else forward_arg_names(self.teacher_model)
+        if teacher_model is not None:
+            if teacher_processing_class is None:
+                teacher_processing_class = load_tokenizer_if_saved(
+                    teacher_path or getattr(getattr(teacher_model, "config", None), "_name_or_path", None))
+            self._check_models(student, self.teacher_model, self.processing_class, teacher_processing_class)
+        if self.args.hidden_state_weight > 0 and teacher_model is None:
+            raise ValueError(
+                "hidden_state_weight > 0 matches the teacher's hidden states, which stored teacher_logits do not carry: "
+                "pass teacher_model, or set hidden_state_weight to 0."
+            )
         self._hidden_state_pairs = (
-            self._check_hidden_state_pairs(self.accelerator.unwrap_model(self.model), self.teacher_model)
-            if self.args.hidden_state_weight > 0
-            else []
+            self._check_hidden_state_pairs(student, self.teacher_model) if self.args.hidden_state_weight > 0 else []
         )
         self._check_train_dataset(self.train_dataset)
+        self._check_stored_teacher_logits(self.train_dataset, student, required=self.teacher_model is None)
+        eval_datasets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
+        for split, dataset in {"training": self.train_dataset, **eval_datasets}.items():
+            self._check_input_lengths(dataset, split)
         # Each training step's detached per-example loss parts since the last log, summed only every
         # `_LOSS_PARTS_FOLD` steps and at log time, so that the step itself pays no bookkeeping ops; and their sums so
         # far (see `_fold_loss_parts`). Evaluation measures the student alone and records none.
@@ -247,7 +299,7 @@ class DistillationTrainer(Trainer):
     # ---- checks before any training step -------------------------------------------------------
 
     @staticmethod
-    def _check_models(student: nn.Module, teacher: nn.Module, processing_class=None) -> None:
+    def _check_models(student: nn.Module, teacher: nn.Module, processing_class=None, teacher_processing_class=None) -> None:
         student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
         if student_config is None or teacher_config is None:
             return
@@ -272,7 +324,7 @@ class DistillationTrainer(Trainer):
                 "both: build the student with the teacher's tokenizer."
             )
         if processing_class is not None:
-            check_tokenizer(processing_class, teacher_config)
+            check_tokenizer(processing_class, teacher_config, teacher_processing_class)
 
     @staticmethod
     def _check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[int, int]]:
@@ -318,6 +370,60 @@ class DistillationTrainer(Trainer):
                 "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
                 + ("" if labeled else " It also has no 'label' or 'labels' column.")
             )
+
+    @staticmethod
+    def _check_stored_teacher_logits(dataset, student: nn.Module, required: bool) -> None:
+        """Stored logits must exist on every row (when there is no teacher to fill gaps) and have one value per class."""
+        columns = _column_names(dataset)
+        if required and (columns is None or TEACHER_LOGITS_COLUMN not in columns):
+            raise ValueError(
+                "teacher_model is None, so every training row must carry the teacher's logits in a "
+                f"'{TEACHER_LOGITS_COLUMN}' column (one float per class); "
+                + ("there is no train_dataset." if dataset is None else f"the training set has columns {columns}.")
+                + " Add that column, or pass teacher_model to compute them."
+            )
+        if columns is None or TEACHER_LOGITS_COLUMN not in columns or not isinstance(dataset, datasets.Dataset):
+            return
+        values = dataset.with_format("arrow")[TEACHER_LOGITS_COLUMN]
+        missing = [index for index, valid in enumerate(pc.is_valid(values).to_pylist()) if not valid]
+        if missing and required:
+            raise ValueError(
+                f"{len(missing)} training row(s) have no {TEACHER_LOGITS_COLUMN} (e.g. rows {missing[:5]}), and there is "
+                "no teacher_model to compute them. Fill them in, drop those rows, or pass teacher_model."
+            )
+        if missing:
+            raise ValueError(
+                f"{len(missing)} training row(s) have an empty {TEACHER_LOGITS_COLUMN} (e.g. rows {missing[:5]}). Fill "
+                f"them in, or drop the column to let the teacher compute every row."
+            )
+        num_labels = getattr(getattr(student, "config", None), "num_labels", None)
+        if num_labels is None or not pa.types.is_list(values.type) and not pa.types.is_large_list(values.type):
+            return
+        widths = pc.list_value_length(values)
+        wrong = [index for index, width in enumerate(widths.to_pylist()) if width != num_labels]
+        if wrong:
+            raise ValueError(
+                f"{TEACHER_LOGITS_COLUMN} must hold one logit per class ({num_labels} for this student); row {wrong[0]} "
+                f"has {widths[wrong[0]].as_py()} ({len(wrong)} row(s) differ). Store the teacher's logits for the "
+                "student's classes, in the student's id2label order."
+            )
+
+    def _check_input_lengths(self, dataset, split: str) -> None:
+        input_name = self.processing_class.model_input_names[0] if self.processing_class is not None and hasattr(
+            self.processing_class, "model_input_names") else "input_ids"
+        models = [("student", self.accelerator.unwrap_model(self.model)), ("teacher", self.teacher_model)]
+        check_input_lengths(dataset, models, split, input_name)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """[`Trainer.evaluate`] of the student, with rows in dataset order and inputs checked against its positions."""
+        if eval_dataset is not None and not isinstance(eval_dataset, (str, dict)):
+            self._check_input_lengths(eval_dataset, "evaluation")
+        return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
+        """[`Trainer.predict`] of the student: ``predictions[i]`` is row ``i`` of ``test_dataset``."""
+        self._check_input_lengths(test_dataset, "prediction")
+        return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
 
     # ---- data: keep what either model (or the loss) reads ---------------------------------------
 
@@ -370,6 +476,11 @@ class DistillationTrainer(Trainer):
     # ---- the loss -------------------------------------------------------------------------------
 
     def _prepare_teacher(self) -> nn.Module:
+        if self.teacher_model is None:  # unreachable after the checks in __init__, unless the data changed since
+            raise ValueError(
+                f"A training batch has no {TEACHER_LOGITS_COLUMN} and there is no teacher_model to compute them. Give "
+                "every row stored logits, or pass teacher_model."
+            )
         # Lazily, so that a run whose batches all carry cached logits never places the teacher on the device, and
         # so that Trainer still prepares the student itself for an evaluation before training.
         if not self._teacher_prepared:
@@ -560,6 +671,15 @@ class DistillationTrainer(Trainer):
             return super().push_to_hub(*args, **kwargs)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """Trainer's push during training (``hub_strategy="every_save"`` etc.), uploading a folder that loads.
+
+        Trainer copies only config, weights and tokenizer from the checkpoint into ``output_dir`` before uploading it,
+        so a student whose config names its own code (``auto_map``, e.g. the linear student) would reach the Hub
+        without that code until the final push. Every file the checkpoint's ``auto_map`` needs goes along.
+        """
+        if self.is_world_process_zero() and os.path.isdir(self.args.output_dir):
+            for name in model_code_files(checkpoint_folder):
+                shutil.copy(os.path.join(checkpoint_folder, name), os.path.join(self.args.output_dir, name))
         with self._uploads_without_teacher():
             return super()._push_from_checkpoint(checkpoint_folder)
 
@@ -567,8 +687,10 @@ class DistillationTrainer(Trainer):
         """What the model card says: the distillation settings, plus any `results=`/`command=`/... given."""
         teacher_config = getattr(self.teacher_model, "config", None)
         student = self.accelerator.unwrap_model(self.model)
+        teacher = (f"stored {TEACHER_LOGITS_COLUMN}" if self.teacher_model is None
+                   else getattr(teacher_config, "_name_or_path", None) or type(self.teacher_model).__name__)
         info = {
-            "teacher": getattr(teacher_config, "_name_or_path", None) or type(self.teacher_model).__name__,
+            "teacher": teacher,
             "student_kind": getattr(getattr(student, "config", None), "model_type", type(student).__name__),
             **self.args.distillation_settings(),
             "model_id": self.args.hub_model_id,

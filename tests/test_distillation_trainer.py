@@ -473,3 +473,172 @@ def test_save_is_atomic_an_interrupted_save_leaves_no_loadable_mix(tmp_path, tea
     trainer.save_model(str(folder))
     reloaded = AutoModelForSequenceClassification.from_pretrained(folder)
     assert torch.equal(reloaded.classifier.weight, student.classifier.weight)
+
+
+# ---- field reports (issue 15): silent wrong results and raw tracebacks at the edges ----------------
+
+
+def mixed_length_dataset(num_examples: int = 40, seed: int = 0) -> Dataset:
+    """Rows of 3 to 20 tokens with labels, so that length grouping would reorder them."""
+    import random
+
+    rng = random.Random(seed)
+    rows = {"input_ids": [], "attention_mask": [], "labels": []}
+    for _ in range(num_examples):
+        length = rng.randrange(3, 21)
+        rows["input_ids"].append([2] + [rng.randrange(5, 40) for _ in range(length - 2)] + [3])
+        rows["attention_mask"].append([1] * length)
+        rows["labels"].append(rng.randrange(2))
+    return Dataset.from_dict(rows)
+
+
+@pytest.mark.parametrize("sampling", ["group_by_length", "random"])
+def test_predict_and_evaluate_return_rows_in_dataset_order_whatever_the_training_sampler(tmp_path, teacher, student, tokenizer, sampling):
+    from transformers import DataCollatorWithPadding
+
+    dataset = mixed_length_dataset()
+    seen = {}
+
+    def compute_metrics(prediction):
+        seen["label_ids"], seen["predictions"] = prediction.label_ids, prediction.predictions
+        return {}
+
+    args = make_args(tmp_path, train_sampling_strategy=sampling, per_device_eval_batch_size=4)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, processing_class=tokenizer,
+                                  data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
+    predictions = trainer.predict(dataset).predictions
+    student.eval()
+    with torch.no_grad():
+        expected = torch.cat([student(input_ids=torch.tensor([row["input_ids"]])).logits for row in dataset]).numpy()
+    assert predictions.shape == expected.shape
+    assert_close(torch.tensor(predictions), torch.tensor(expected), atol=1e-5, rtol=1e-4)
+    trainer.evaluate(dataset)
+    assert seen["label_ids"].tolist() == dataset["labels"]
+    assert_close(torch.tensor(seen["predictions"]), torch.tensor(expected), atol=1e-5, rtol=1e-4)
+
+
+def test_a_tokenizer_of_the_same_size_with_other_ids_is_refused(tmp_path, teacher, student, tokenizer_dir):
+    from transformers import BertTokenizerFast
+
+    from conftest import SPECIAL_TOKENS, WORDS
+
+    teacher_tokenizer = BertTokenizerFast.from_pretrained(tokenizer_dir)
+    shuffled = SPECIAL_TOKENS + list(reversed(WORDS))  # same size, same tokens, other ids
+    other = BertTokenizerFast(vocab={token: index for index, token in enumerate(shuffled)}, do_lower_case=True)
+    assert len(other) == len(teacher_tokenizer)
+    with pytest.raises(ValueError, match="map tokens to different ids \\(34 tokens differ.*'good': 39 vs 5"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), processing_class=other,
+                            teacher_processing_class=teacher_tokenizer)
+    # Known through the teacher's folder, too.
+    teacher.save_pretrained(tmp_path / "teacher")
+    teacher_tokenizer.save_pretrained(tmp_path / "teacher")
+    with pytest.raises(ValueError, match="map tokens to different ids"):
+        DistillationTrainer(model=student, teacher_model=str(tmp_path / "teacher"), args=make_args(tmp_path),
+                            processing_class=other)
+    # The teacher's own tokenizer passes.
+    DistillationTrainer(model=student, teacher_model=str(tmp_path / "teacher"), args=make_args(tmp_path),
+                        processing_class=teacher_tokenizer)
+
+
+@pytest.mark.parametrize("split", ["train", "eval", "predict"])
+def test_inputs_longer_than_the_position_table_are_refused_before_the_forward_pass(tmp_path, teacher, student, split):
+    long = random_token_dataset(num_examples=8, seq_len=40)  # the tiny models have 32 positions
+    short = random_token_dataset(num_examples=8)
+    kwargs = {"train_dataset": long if split == "train" else short, "eval_dataset": long if split == "eval" else None}
+    message = "longer than the student's 32 positions.*row 0 with 40 tokens.*truncation=True, max_length=32"
+    if split == "predict":
+        trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), **kwargs)
+        with pytest.raises(ValueError, match=message):
+            trainer.predict(long)
+        with pytest.raises(ValueError, match=message):
+            trainer.evaluate(long)
+    else:
+        with pytest.raises(ValueError, match=message):
+            DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), **kwargs)
+
+
+def test_the_teacher_limit_counts_too_and_roberta_positions_are_offset():
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from hfdistill.trainer_utils import check_input_lengths, position_limit
+
+    roberta = RobertaForSequenceClassification(RobertaConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                                                             num_attention_heads=2, intermediate_size=16,
+                                                             max_position_embeddings=34, pad_token_id=1))
+    assert position_limit(roberta) == 32 and position_limit(tiny_bert()) == 32
+    with pytest.raises(ValueError, match="longer than the teacher's 16 positions"):
+        check_input_lengths(random_token_dataset(seq_len=20), [("student", tiny_bert()),
+                                                              ("teacher", tiny_bert(max_position_embeddings=16))], "training")
+
+
+def test_stored_soft_labels_need_no_teacher_model(tmp_path, teacher, student):
+    dataset = random_token_dataset(num_examples=16)
+    with torch.no_grad():
+        logits = teacher(input_ids=torch.tensor(dataset["input_ids"])).logits
+    cached = dataset.add_column("teacher_logits", logits.tolist())
+    trainer = DistillationTrainer(model=student, teacher_model=None, args=make_args(tmp_path), train_dataset=cached)
+    batch = batch_of(cached)
+    student.train()
+    with_teacher = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path))
+    online = with_teacher.compute_loss(student, {k: v for k, v in batch.items() if k != "teacher_logits"})
+    assert_close(trainer.compute_loss(student, dict(batch)), online, atol=1e-5, rtol=1e-5)
+    trainer.train()
+    assert trainer.model_card_info()["teacher"] == "stored teacher_logits"
+
+
+def test_without_a_teacher_every_row_needs_stored_logits_of_the_right_width(tmp_path, student):
+    dataset = random_token_dataset(num_examples=4)
+    with pytest.raises(ValueError, match="teacher_model is None.*'teacher_logits' column.*has columns"):
+        DistillationTrainer(model=student, args=make_args(tmp_path), train_dataset=dataset)
+    gaps = dataset.add_column("teacher_logits", [[0.1, 0.2], None, [0.3, 0.1], None])
+    with pytest.raises(ValueError, match=r"2 training row\(s\) have no teacher_logits \(e.g. rows \[1, 3\]\)"):
+        DistillationTrainer(model=student, args=make_args(tmp_path), train_dataset=gaps)
+    wide = dataset.add_column("teacher_logits", [[0.1, 0.2, 0.3]] * 4)
+    with pytest.raises(ValueError, match="one logit per class \\(2 for this student\\); row 0 has 3"):
+        DistillationTrainer(model=student, args=make_args(tmp_path), train_dataset=wide)
+    with pytest.raises(ValueError, match="hidden_state_weight > 0.*stored teacher_logits do not carry"):
+        DistillationTrainer(model=student, args=make_args(tmp_path, hidden_state_weight=1.0),
+                            train_dataset=dataset.add_column("teacher_logits", [[0.1, 0.2]] * 4))
+
+
+def test_every_push_during_training_uploads_a_folder_that_loads(tmp_path, teacher, monkeypatch):
+    """hub_strategy="every_save": the intermediate upload of a linear student must carry its code (auto_map)."""
+    import concurrent.futures
+    import shutil
+
+    from huggingface_hub import HfApi, RepoUrl
+
+    from hfdistill import linear_student
+
+    snapshots = []
+
+    def upload_folder(self, *, repo_id, folder_path, commit_message="", ignore_patterns=None, run_as_future=False, **kwargs):
+        snapshot = tmp_path / f"upload{len(snapshots)}"
+        shutil.copytree(folder_path, snapshot, ignore=shutil.ignore_patterns("checkpoint-*", "_*", "teacher"))
+        snapshots.append((commit_message, snapshot))
+        if run_as_future:
+            future = concurrent.futures.Future()
+            future.set_result(None)
+            return future
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: RepoUrl(f"https://huggingface.co/{repo_id}"))
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    student = linear_student(teacher, embedding_dim=4)
+    args = make_args(tmp_path / "out", push_to_hub=True, hub_model_id="someone/linear", hub_strategy="every_save",
+                     save_strategy="steps", save_steps=2, max_steps=2)
+    DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=random_token_dataset()).train()
+
+    commit_message, first = snapshots[0]
+    assert commit_message.startswith("Training in progress")
+    assert {"configuration_linear_student.py", "modeling_linear_student.py"} <= {p.name for p in first.iterdir()}
+    # Where hfdistill is not installed (a fresh process that never imports it): the uploaded code alone.
+    import subprocess
+    import sys
+
+    load = ("import torch; from transformers import AutoModelForSequenceClassification as Auto; "
+            f"model = Auto.from_pretrained({str(first)!r}, trust_remote_code=True); "
+            "print(type(model).__module__.split('.')[0], tuple(model(input_ids=torch.tensor([[2, 9, 3]])).logits.shape))")
+    result = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["transformers_modules", "(1,", "2)"]
