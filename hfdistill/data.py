@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -34,9 +36,32 @@ class LabelMap:
         return len(self.id2label)
 
 
-def _check_delimited_rows(path: str, delimiter: str, quoting: int) -> None:
+def file_encoding(path: str, encoding: str = "utf-8") -> str:
+    """The encoding to read ``path`` with: ``encoding``, or ``"utf-8-sig"`` when a UTF-8 file starts with a byte-order
+    mark (GLUE's MRPC files do). Raises ``ValueError`` naming the line and bytes that ``encoding`` cannot decode
+    (e.g. a file saved as Latin-1/cp1252 by a spreadsheet), with the fix."""
+    with open(path, "rb") as f:
+        start = f.read(3)
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8") and start == b"\xef\xbb\xbf":
+        encoding = "utf-8-sig"
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as f:
+        for line_number, line in enumerate(f, start=1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError as error:
+                bad = line[error.start:error.end + 3]
+                raise ValueError(
+                    f"{path}, line {line_number}: bytes {bad!r} at column {error.start + 1} are not valid {encoding} "
+                    f"({error.reason}). The file was probably saved in another encoding (a spreadsheet's Latin-1 or "
+                    "cp1252, say). Re-save it as UTF-8, or pass the encoding it was saved in, e.g. --encoding cp1252."
+                ) from None
+    return encoding
+
+
+def _check_delimited_rows(path: str, delimiter: str, quoting: int, encoding: str = "utf-8") -> None:
     """Rows with the wrong number of fields, reported by line number before the CSV reader trips on them."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding=encoding) as f:
         reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
         header = next(reader, None)
         if header is None:
@@ -57,10 +82,42 @@ def _check_delimited_rows(path: str, delimiter: str, quoting: int) -> None:
         )
 
 
-def load_files(data_files: dict[str, str]) -> DatasetDict:
+def _delimited_options(path: str) -> dict:
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".tsv":
+        return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    if extension == ".csv":
+        return {"delimiter": ",", "quoting": csv.QUOTE_MINIMAL}
+    return {}
+
+
+def row_line_numbers(path: str, encoding: str = "utf-8") -> list[int]:
+    """The line of ``path`` on which each data row starts (row 0 is the first row after a CSV/TSV header, or the first
+    non-blank line of a JSON lines or text file), as the loaders of :func:`load_files` number rows."""
+    encoding = file_encoding(path, encoding)
+    options = _delimited_options(path)
+    with open(path, newline="", encoding=encoding) as f:
+        if path.lower().endswith(".txt"):  # the text loader keeps blank lines as rows
+            return [number for number, _ in enumerate(f, start=1)]
+        if not options:
+            return [number for number, line in enumerate(f, start=1) if line.strip()]
+        reader = csv.reader(f, **options)
+        next(reader, None)
+        lines, previous = [], reader.line_num
+        for row in reader:
+            if row:  # blank lines are skipped by the loader, so they are no row
+                lines.append(previous + 1)
+            previous = reader.line_num
+        return lines
+
+
+def load_files(data_files: dict[str, str], encoding: str = "utf-8") -> DatasetDict:
     """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl.
 
-    A .txt file is one text per line (column ``text``), for unlabeled data.
+    A .txt file is one text per line (column ``text``), for unlabeled data. Files are read in ``encoding`` (a UTF-8
+    byte-order mark is skipped); an empty CSV/TSV field is missing (``None``), while text such as ``NA`` or ``null``
+    stays text. Raises ``ValueError`` naming the file (and line) for a missing, empty or undecodable file and for
+    rows with the wrong number of fields.
     """
     splits = {}
     for split, path in data_files.items():
@@ -69,16 +126,53 @@ def load_files(data_files: dict[str, str]) -> DatasetDict:
         extension = os.path.splitext(path)[1].lower()
         if extension not in _FORMATS:
             raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines) file, or .txt for text alone.")
-        kwargs = {}
         if os.path.getsize(path) == 0:
             raise ValueError(f"The {split} file {path!r} is empty: it needs at least one example.")
-        if extension == ".tsv":
-            kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
-            _check_delimited_rows(path, "\t", csv.QUOTE_NONE)
-        elif extension == ".csv":
-            _check_delimited_rows(path, ",", csv.QUOTE_MINIMAL)
+        file_encoding_ = file_encoding(path, encoding)
+        kwargs = {"encoding": file_encoding_}
+        options = _delimited_options(path)
+        if options:
+            _check_delimited_rows(path, options["delimiter"], options["quoting"], file_encoding_)
+            # pandas would otherwise read the texts "NA", "null", "nan", ... as missing values.
+            kwargs.update(options, keep_default_na=False, na_values=[""])
         splits[split] = load_dataset(_FORMATS[extension], data_files={split: path}, split=split, **kwargs)
     return DatasetDict(splits)
+
+
+def _is_blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def check_required_fields(data: DatasetDict, columns: list[str], data_files: dict[str, str] | None = None,
+                          encoding: str = "utf-8") -> None:
+    """Raise ``ValueError`` when a row of any split has an empty or missing value in one of ``columns`` (an empty text
+    would reach the tokenizer as ``None``, an empty label ``int()``), naming the file and line of each (the row
+    index for a Hub dataset) and the fix. ``data_files`` maps a split to the file it was read from."""
+    problems = []
+    for split, dataset in data.items():
+        for column in columns:
+            if column not in dataset.column_names:
+                continue
+            blank = [index for index, value in enumerate(dataset[column]) if _is_blank(value)]
+            if blank:
+                problems.append((split, column, blank))
+    if not problems:
+        return
+    messages = []
+    for split, column, rows in problems:
+        path = (data_files or {}).get(split)
+        if path is not None and os.path.isfile(path):
+            lines = row_line_numbers(path, encoding)
+            where = ", ".join(f"line {lines[index]}" if index < len(lines) else f"row {index}" for index in rows[:10])
+            source = path
+        else:
+            where, source = ", ".join(f"row {index}" for index in rows[:10]), f"the {split} split"
+        more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+        messages.append(f"{source}: empty {column!r} on {where}{more}")
+    raise ValueError(
+        "Rows with an empty field: " + "; ".join(messages) + ". Every row needs its text and its label: fill them in "
+        "or delete those rows (use --unlabeled_file for text without a label)."
+    )
 
 
 def load_text_classification(
@@ -88,9 +182,11 @@ def load_text_classification(
     dataset_config_name: str | None = None,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
+    encoding: str = "utf-8",
 ) -> DatasetDict:
-    """A DatasetDict with `train` and `validation` splits (their first N rows, if limited), from files or the Hub."""
-    data = _load_splits(train_file, validation_file, dataset_name, dataset_config_name)
+    """A DatasetDict with `train` and `validation` splits (their first N rows, if limited), from files (read in
+    ``encoding``) or the Hub."""
+    data = _load_splits(train_file, validation_file, dataset_name, dataset_config_name, encoding)
     for split, limit in (("train", max_train_samples), ("validation", max_eval_samples)):
         if limit is not None:
             if limit < 1:
@@ -99,7 +195,7 @@ def load_text_classification(
     return data
 
 
-def _load_splits(train_file, validation_file, dataset_name, dataset_config_name) -> DatasetDict:
+def _load_splits(train_file, validation_file, dataset_name, dataset_config_name, encoding="utf-8") -> DatasetDict:
     if dataset_name is not None:
         data = load_dataset(dataset_name, dataset_config_name)
         missing = {"train", "validation"} - set(data)
@@ -108,12 +204,12 @@ def _load_splits(train_file, validation_file, dataset_name, dataset_config_name)
         return DatasetDict({"train": data["train"], "validation": data["validation"]})
     if train_file is None or validation_file is None:
         raise ValueError("Pass --train_file and --validation_file (CSV, TSV or JSON lines), or --dataset_name.")
-    return load_files({"train": train_file, "validation": validation_file})
+    return load_files({"train": train_file, "validation": validation_file}, encoding)
 
 
-def load_unlabeled(path: str, text_column: str) -> Dataset:
+def load_unlabeled(path: str, text_column: str, encoding: str = "utf-8") -> Dataset:
     """Unlabeled text as rows of ``text_column`` with ``labels = IGNORE_INDEX`` (blank lines of a .txt dropped)."""
-    dataset = load_files({"unlabeled": path})["unlabeled"]
+    dataset = load_files({"unlabeled": path}, encoding)["unlabeled"]
     source_column = resolve_text_column(dataset, text_column if text_column in dataset.column_names else None)
     dataset = dataset.select_columns([source_column])
     if source_column != text_column:
@@ -166,6 +262,7 @@ def build_transfer_set(
     unlabeled_file: str | None = None,
     augmentation: AugmentationConfig | None = None,
     mask_token: str | None = None,
+    encoding: str = "utf-8",
 ) -> tuple[Dataset, dict]:
     """The student's training set: the labeled rows first, then unlabeled text, then augmented copies of the labeled
     texts (Tang et al., 2019). Only the labeled rows have labels; the others are distilled from the teacher alone.
@@ -175,7 +272,7 @@ def build_transfer_set(
     parts = [labeled.select_columns([text_column, "labels"])]
     info = {"labeled": len(labeled), "unlabeled": 0, "augmented": 0}
     if unlabeled_file:
-        parts.append(load_unlabeled(unlabeled_file, text_column).cast(parts[0].features))
+        parts.append(load_unlabeled(unlabeled_file, text_column, encoding).cast(parts[0].features))
         info["unlabeled"] = len(parts[-1])
     if augmentation is not None and augmentation.factor > 0:
         if mask_token is None and augmentation.p_mask > 0:

@@ -18,7 +18,7 @@ from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.distillation_trainer import check_tokenizer
-from hfdistill.data import TransferSetArguments, build_label_map, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
+from hfdistill.data import TransferSetArguments, build_label_map, check_required_fields, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.report import build_results, classification_metrics, write_report
@@ -59,6 +59,7 @@ class DataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation examples."})
     max_seq_length: int = field(default=64, metadata={"help": "Truncate texts to this many tokens."})
+    encoding: str = field(default="utf-8", metadata={"help": "Encoding of the data files, e.g. cp1252 for a spreadsheet's export (a UTF-8 byte-order mark is skipped)."})
 
 
 @dataclass
@@ -95,14 +96,18 @@ def main():
     augmentation = transfer_args.augmentation()
 
     data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
-                                    data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples)
+                                    data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples,
+                                    data_args.encoding)
     text_column = resolve_text_column(data["train"], data_args.text_column)
+    check_required_fields(data, [text_column, data_args.label_column], None if data_args.dataset_name else
+                          {"train": data_args.train_file, "validation": data_args.validation_file}, data_args.encoding)
     label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_labels)
     data = encode_labels(data, label_map, data_args.label_column)
     tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
     check_tokenizer(tokenizer, teacher_config)
     step = time.perf_counter()
-    transfer, transfer_info = build_transfer_set(data["train"], text_column, transfer_args.unlabeled_file, augmentation, tokenizer.mask_token)
+    transfer, transfer_info = build_transfer_set(data["train"], text_column, transfer_args.unlabeled_file, augmentation, tokenizer.mask_token,
+                                                       data_args.encoding)
     timings["augmentation_s"] = time.perf_counter() - step
     with training_args.main_process_first(desc="tokenizing"):
         train, validation = (tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config)

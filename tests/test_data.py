@@ -163,3 +163,66 @@ def test_a_tokenizer_larger_than_the_teachers_vocabulary(tokenizer):
     check_tokenizer(tokenizer, BertConfig(vocab_size=len(tokenizer)))
     with pytest.raises(ValueError, match="is not the teacher's tokenizer"):
         check_tokenizer(tokenizer, BertConfig(vocab_size=len(tokenizer) - 1))
+
+
+# ---- field reports (issue 15): empty fields and encodings, named by file and line ----------------
+
+
+@pytest.mark.parametrize("name, content, column, line", [
+    ("train.csv", "text,label\ngood film,1\n,0\nbad film,0\n", "text", 3),
+    ("train.csv", 'text,label\n"a quoted\nmulti-line text",1\nbad film,\n', "label", 4),
+    ("train.tsv", "sentence\tlabel\ngood\t1\n\nbad\t\n", "label", 4),
+    ("train.tsv", "sentence\tlabel\ngood\t1\n   \t0\n", "sentence", 3),
+    ("train.jsonl", '{"text": "good", "label": 1}\n\n{"text": "", "label": 0}\n', "text", 3),
+    ("train.jsonl", '{"text": "good", "label": 1}\n{"text": "bad"}\n', "label", 2),
+])
+def test_an_empty_text_or_label_field_names_the_file_and_line(tmp_path, name, content, column, line):
+    from hfdistill.data import check_required_fields
+
+    path = _write(tmp_path / name, content)
+    data = load_files({"train": path})
+    text_column = resolve_text_column(data["train"], None)
+    with pytest.raises(ValueError, match=rf"{path}: empty '{column}' on line {line}\..*fill them in or delete"):
+        check_required_fields(data, [text_column, "label"], {"train": path})
+
+
+def test_text_that_reads_like_a_missing_value_stays_text(tmp_path):
+    from hfdistill.data import check_required_fields
+
+    path = _write(tmp_path / "train.tsv", "sentence\tlabel\nNA\t1\nnull\t0\nnan\t1\n")
+    data = load_files({"train": path})
+    assert list(data["train"]["sentence"]) == ["NA", "null", "nan"]
+    check_required_fields(data, ["sentence", "label"], {"train": path})
+
+
+@pytest.mark.parametrize("name, header, row", [("train.csv", "text,label", "café crème,1"),
+                                                ("train.tsv", "text\tlabel", "café crème\t1"),
+                                                ("train.jsonl", None, '{"text": "café crème", "label": 1}')])
+def test_a_file_that_is_not_utf8_names_the_line_and_the_fix_and_loads_with_its_encoding(tmp_path, name, header, row):
+    lines = ([header] if header else []) + ['{"text": "good", "label": 0}' if header is None else row.replace("café crème", "good"), row]
+    path = tmp_path / name
+    path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+    with pytest.raises(ValueError, match=rf"{path}, line 3: bytes .* not valid utf-8.*--encoding cp1252" if header else
+                       rf"{path}, line 2: bytes .* not valid utf-8.*--encoding cp1252"):
+        load_files({"train": str(path)})
+    data = load_files({"train": str(path)}, encoding="cp1252")
+    assert data["train"]["text"][-1] == "café crème"
+
+
+@pytest.mark.parametrize("name, content", [("train.csv", "text,label\ngood,1\n"), ("train.tsv", "text\tlabel\ngood\t1\n"),
+                                           ("train.jsonl", '{"text": "good", "label": 1}\n')])
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+    data = load_files({"train": str(path)})
+    assert data["train"].column_names == ["text", "label"] and data["train"]["text"] == ["good"]
+
+
+def test_glue_mrpc_with_its_byte_order_mark_and_quotes_loads_every_row():
+    from conftest import REPO
+
+    mrpc = REPO.parent / "shared" / "data" / "mrpc" / "dev.tsv"
+    if not mrpc.is_file():
+        pytest.skip("needs ../shared/data/mrpc")
+    data = load_files({"validation": str(mrpc)})["validation"]
+    assert data.column_names[0] == "Quality" and len(data) == 408

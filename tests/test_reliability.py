@@ -121,3 +121,18 @@ def test_hfdistill_never_loads_pickles_or_turns_on_remote_code():
         enabled = [kw for call in calls for kw in call.keywords if kw.arg == "trust_remote_code"
                    and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)]
         assert not enabled, f"{path} passes trust_remote_code"
+
+
+@pytest.mark.parametrize("case", ["empty text", "empty label", "cp1252"])
+def test_bad_data_files_fail_before_any_training_naming_file_and_line(case, tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    rows = {"empty text": "sentence\tlabel\na fine film\t1\n\t0\n", "empty label": "sentence\tlabel\na fine film\t1\ndull\t\n",
+            "cp1252": "sentence\tlabel\na fine film\t1\na café film\t0\n"}[case]
+    train = tmp_path / "train.tsv"
+    train.write_bytes(rows.encode("cp1252"))
+    message = {"empty text": rf"{train}: empty 'sentence' on line 3", "empty label": rf"{train}: empty 'label' on line 3",
+               "cp1252": rf"{train}, line 3: .* not valid utf-8.*--encoding cp1252"}[case]
+    output_dir = tmp_path / "out"
+    with pytest.raises(ValueError, match=message):
+        run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--train_file", str(train),
+                        "--output_dir", str(output_dir), *FAST], monkeypatch)
+    assert not (output_dir / "teacher").exists()
