@@ -298,3 +298,19 @@ def test_kind_defaults_augment_distillation_runs_only():
     assert kind_defaults("linear", alpha=0.5)["augment_factor"] == 0
     with pytest.raises(ValueError, match="choose one of layers, compact, linear"):
         kind_defaults("lstm", alpha=0.5)
+
+
+@pytest.mark.parametrize("vocab_size, hidden_size", [(15, 16), (3, 8), (40, 8)])
+def test_compact_and_linear_students_build_from_a_vocabulary_smaller_than_their_width(vocab_size, hidden_size):
+    """Character- or nucleotide-level vocabularies have fewer tokens than the student has dimensions."""
+    from hfdistill.students import pca_projection
+
+    teacher = tiny_bert(seed=0, vocab_size=vocab_size, hidden_size=32, num_attention_heads=2, intermediate_size=16)
+    compact = compact_student(teacher, num_layers=1, hidden_size=hidden_size, num_attention_heads=2, intermediate_size=16)
+    linear = linear_student(teacher, embedding_dim=hidden_size)
+    input_ids = torch.tensor([[0, 1, 2, vocab_size - 1]])
+    for student in (compact, linear):
+        assert student(input_ids=input_ids).logits.shape == (1, 2)
+    projection = pca_projection(teacher.get_input_embeddings().weight, hidden_size)
+    assert projection.shape == (32, hidden_size)
+    assert torch.allclose(projection.T @ projection, torch.eye(hidden_size), atol=1e-5)  # orthonormal columns
