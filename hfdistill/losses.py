@@ -12,6 +12,7 @@ silently divides the loss by C). ``"sum"`` sums over examples, ``"none"`` return
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +21,31 @@ import torch.nn.functional as F
 
 IGNORE_INDEX = -100
 Reduction = Literal["batchmean", "sum", "none"]
-SOFT_LOSSES = ("kl", "mse", "cosine")
+
+
+@dataclass(frozen=True)
+class SoftLoss:
+    """A soft (teacher-matching) term: ``function(student_logits, teacher_logits, temperature, reduction)``, and how
+    the model card states it (``formula``, in ``s`` and ``t`` for the student's and teacher's logits and ``T``)."""
+
+    function: Callable[..., torch.Tensor]
+    formula: str
+    uses_temperature: bool
+    source: str
+
+
+# The soft terms by name (`DistillationTrainingArguments.distillation_loss`); `register_soft_loss` adds one.
+SOFT_LOSSES: dict[str, SoftLoss] = {}
+
+
+def register_soft_loss(name: str, formula: str, uses_temperature: bool, source: str):
+    """Decorator: make a ``(student_logits, teacher_logits, temperature, reduction)`` loss selectable by ``name``."""
+
+    def register(function):
+        SOFT_LOSSES[name] = SoftLoss(function, formula, uses_temperature, source)
+        return function
+
+    return register
 
 
 def _reduce(per_example: torch.Tensor, reduction: Reduction) -> torch.Tensor:
@@ -75,6 +100,13 @@ def cosine_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, redu
     return _reduce(per_example, reduction)
 
 
+register_soft_loss("kl", "T^2 * KL(softmax(t/T) || softmax(s/T))", True, "Hinton et al., 2015")(kl_divergence_loss)
+register_soft_loss("mse", "||s - t||^2", False, "Ba & Caruana, 2014; Tang et al., 2019")(
+    lambda student_logits, teacher_logits, temperature, reduction: mse_loss(student_logits, teacher_logits, reduction))
+register_soft_loss("cosine", "(1 - cos(s, t))", False, "cosine embedding loss on logit vectors")(
+    lambda student_logits, teacher_logits, temperature, reduction: cosine_loss(student_logits, teacher_logits, reduction))
+
+
 def soft_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -82,14 +114,24 @@ def soft_loss(
     temperature: float = 1.0,
     reduction: Reduction = "batchmean",
 ) -> torch.Tensor:
-    """The soft (teacher-matching) term named by ``loss_type``: ``"kl"`` (with ``T^2``), ``"mse"`` or ``"cosine"``."""
-    if loss_type == "kl":
-        return kl_divergence_loss(student_logits, teacher_logits, temperature, reduction)
-    if loss_type == "mse":
-        return mse_loss(student_logits, teacher_logits, reduction)
-    if loss_type == "cosine":
-        return cosine_loss(student_logits, teacher_logits, reduction)
-    raise ValueError(f"loss_type must be one of {SOFT_LOSSES}, got {loss_type!r}.")
+    """The soft (teacher-matching) term registered as ``loss_type`` in `SOFT_LOSSES`: ``"kl"`` (with ``T^2``),
+    ``"mse"`` or ``"cosine"``. Raises ``ValueError`` for an unknown name."""
+    if loss_type not in SOFT_LOSSES:
+        raise ValueError(f"loss_type must be one of {', '.join(SOFT_LOSSES)}, got {loss_type!r}.")
+    return SOFT_LOSSES[loss_type].function(student_logits, teacher_logits, temperature, reduction)
+
+
+def describe_objective(loss_type: str = "kl", pseudo_labels: str = "none") -> list[str]:
+    """The objective :func:`distillation_loss` optimises with these settings, as lines for a model card: per labeled
+    example, and per example without a label (unlabeled or augmented text)."""
+    soft = SOFT_LOSSES[loss_type].formula
+    labeled = f"alpha * {soft} + (1 - alpha) * CE(s, y)"
+    unlabeled = {
+        "none": soft,
+        "hard": "CE(s, argmax t) where the teacher is confident enough, else nothing",
+        "both": f"alpha * {soft} + (1 - alpha) * CE(s, argmax t) where the teacher is confident enough, else {soft}",
+    }[pseudo_labels]
+    return [f"per labeled example: `{labeled}`", f"per example without a label: `{unlabeled}`"]
 
 
 HIDDEN_STATE_LOSSES = ("mse", "cosine")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from .losses import SOFT_LOSSES, describe_objective
+
 _KIND_DESCRIPTIONS = {
     "layers": "transformer cut from the teacher (fewer of its layers)",
     "compact": "compact transformer (narrower and shallower than the teacher)",
@@ -73,8 +75,12 @@ def render_model_card(info: dict) -> str:
         f"| seed | {info.get('seed')} |",
         *_transfer_set_rows(results.get("transfer_set")),
         "",
-        "Objective per labeled example: `alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)`.",
+        "Objective:",
+        "",
+        *(f"- {line}" for line in describe_objective(info.get("distillation_loss") or "kl", info.get("pseudo_labels") or "none")),
     ]
+    if info.get("distillation_loss") in SOFT_LOSSES and not SOFT_LOSSES[info["distillation_loss"]].uses_temperature:
+        lines.append("The temperature T does not enter this soft term.")
     if info.get("hidden_state_weight"):
         lines.append(
             f"Plus {info['hidden_state_weight']} x the {info.get('hidden_state_loss')} distance between each student "
@@ -109,5 +115,6 @@ def render_model_card(info: dict) -> str:
     lines += ["", "## Use", "", "```python", "from transformers import pipeline",
               f"classifier = pipeline(\"text-classification\", model=\"{info.get('model_id') or 'path/to/this/folder'}\""
               + (", trust_remote_code=True)" if info.get("student_kind") == "linear" else ")"),
-              "classifier(\"a gripping, beautifully acted film\")", "```", ""]
+              "classifier(\"a gripping, beautifully acted film\", truncation=True)  # truncation: longer texts would not fit",
+              "```", ""]
     return "\n".join(lines)

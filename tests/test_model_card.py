@@ -35,3 +35,23 @@ def test_card_states_the_transfer_set_when_the_teacher_labelled_more_than_the_la
     plain = render_model_card({"teacher": "t", "student_kind": "layers",
                                "results": {"transfer_set": {"labeled": 100, "unlabeled": 0, "augmented": 0}}})
     assert "transfer set" not in plain
+
+
+def test_card_states_the_objective_that_ran():
+    from hfdistill.losses import SOFT_LOSSES
+
+    kl = render_model_card({"teacher": "t", "distillation_loss": "kl"})
+    assert "per labeled example: `alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)`" in kl
+    assert "per example without a label: `T^2 * KL(softmax(t/T) || softmax(s/T))`" in kl
+    mse = render_model_card({"teacher": "t", "distillation_loss": "mse"})
+    assert "per labeled example: `alpha * ||s - t||^2 + (1 - alpha) * CE(s, y)`" in mse
+    assert "KL" not in mse and "T does not enter this soft term" in mse
+    cosine = render_model_card({"teacher": "t", "distillation_loss": "cosine", "pseudo_labels": "hard"})
+    assert "`alpha * (1 - cos(s, t)) + (1 - alpha) * CE(s, y)`" in cosine and "KL" not in cosine
+    assert "per example without a label: `CE(s, argmax t) where the teacher is confident enough" in cosine
+    for name, loss in SOFT_LOSSES.items():  # every registered loss is stated as itself
+        assert loss.formula in render_model_card({"teacher": "t", "distillation_loss": name})
+
+
+def test_card_usage_truncates_long_texts():
+    assert "truncation=True)" in render_model_card({"teacher": "t", "student_kind": "layers"})
