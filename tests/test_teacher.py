@@ -7,7 +7,9 @@ from conftest import sentiment_sentences, tiny_bert
 from hfdistill import DistillationTrainingArguments
 from hfdistill.data import LabelMap
 from hfdistill import teacher as teacher_module
-from hfdistill.teacher import default_teacher, fine_tuned_labels, prepare_teacher
+import pytest
+
+from hfdistill.teacher import default_teacher, inspect_teacher, prepare_teacher
 
 
 def test_default_teacher_is_a_plain_string_path():
@@ -16,9 +18,9 @@ def test_default_teacher_is_a_plain_string_path():
 
 def test_prepare_teacher_fine_tunes_once_then_reuses(tmp_path, tokenizer, monkeypatch):
     backbone = tmp_path / "backbone"
-    tiny_bert(seed=0, id2label=None, label2id=None).save_pretrained(backbone)  # placeholder LABEL_0/LABEL_1: untrained
+    tiny_bert(seed=0, id2label=None, label2id=None).bert.save_pretrained(backbone)  # no classification head
     tokenizer.save_pretrained(backbone)
-    assert fine_tuned_labels(str(backbone)) is None
+    assert not inspect_teacher(str(backbone)).has_classifier
     sentences, labels = sentiment_sentences(32)
     train = Dataset.from_dict({"text": sentences, "labels": labels}).map(
         lambda b: tokenizer(b["text"]), batched=True, remove_columns=["text"])
@@ -30,7 +32,8 @@ def test_prepare_teacher_fine_tunes_once_then_reuses(tmp_path, tokenizer, monkey
     teacher, info = prepare_teacher(str(backbone), label_map, args.output_dir, train, tokenizer, args, settings,
                                     num_train_epochs=1, learning_rate=1e-3)
     assert info["source"] == "fine_tuned" and info["fine_tuning_s"] > 0
-    assert fine_tuned_labels(info["path"]) == {0: "negative", 1: "positive"}
+    fine_tuned = inspect_teacher(info["path"])
+    assert fine_tuned.has_classifier and fine_tuned.id2label == {0: "negative", 1: "positive"}
 
     again, reused = prepare_teacher(str(backbone), label_map, args.output_dir, train, tokenizer, args, settings,
                                     num_train_epochs=1, learning_rate=1e-3)
@@ -42,7 +45,7 @@ def test_prepare_teacher_fine_tunes_once_then_reuses(tmp_path, tokenizer, monkey
     assert changed["source"] == "fine_tuned"  # other settings: fine-tuned again, not silently reused
 
     seen = {}
-    monkeypatch.setattr(teacher_module.Trainer, "train", lambda self, *a, **k: seen.setdefault("args", self.args))
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "train", lambda self, *a, **k: seen.setdefault("args", self.args))
     grouped = DistillationTrainingArguments(output_dir=str(tmp_path / "grouped"), report_to="none", use_cpu=True,
                                             train_sampling_strategy="group_by_length")
     prepare_teacher(str(backbone), label_map, grouped.output_dir, train, tokenizer, grouped, settings,
@@ -52,3 +55,45 @@ def test_prepare_teacher_fine_tunes_once_then_reuses(tmp_path, tokenizer, monkey
 
     as_is, used = prepare_teacher(info["path"], label_map, str(tmp_path / "other"), train, tokenizer, args, settings)
     assert used["source"] == "as_is"  # an already fine-tuned teacher is used as it is
+
+
+def test_a_trained_head_with_placeholder_names_is_used_as_is_and_gets_the_datas_names(tmp_path, tokenizer, caplog):
+    """Decided from the checkpoint's weights, not from its label names (transformers' LABEL_0, LABEL_1)."""
+    trained = tmp_path / "trained"
+    tiny_bert(seed=0, id2label=None, label2id=None).save_pretrained(trained)
+    checkpoint = inspect_teacher(str(trained))
+    assert checkpoint.has_classifier and checkpoint.id2label is None
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
+    label_map = LabelMap({0: "negative", 1: "positive"})
+    with caplog.at_level("WARNING"):
+        teacher, info = prepare_teacher(checkpoint, label_map, args.output_dir, None, tokenizer, args, {})
+    assert info["source"] == "as_is" and info["classes_matched"] == "by_index"
+    assert teacher.config.id2label == {0: "negative", 1: "positive"}
+    assert not (tmp_path / "out" / "teacher").exists()
+    assert "used as is, not fine-tuned. Classes matched by index" in caplog.text and "--teacher_fine_tuning always" in caplog.text
+
+
+def test_fine_tuning_can_be_forced_either_way(tmp_path, tokenizer, monkeypatch):
+    trained, backbone = tmp_path / "trained", tmp_path / "backbone"
+    tiny_bert(seed=0).save_pretrained(trained)
+    tiny_bert(seed=0).bert.save_pretrained(backbone)
+    assert inspect_teacher(str(trained)).use_as_is("auto") and not inspect_teacher(str(trained)).use_as_is("always")
+    assert not inspect_teacher(str(backbone)).use_as_is("auto")
+    with pytest.raises(ValueError, match="--teacher_fine_tuning never, but .* has no trained classification head"):
+        inspect_teacher(str(backbone)).use_as_is("never")
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "train", lambda self, *a, **k: None)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
+    _, info = prepare_teacher(str(trained), LabelMap({0: "negative", 1: "positive"}), args.output_dir, [], tokenizer,
+                              args, {}, fine_tuning="always")
+    assert info["source"] == "fine_tuned"
+
+
+def test_a_head_for_other_classes_than_the_configs_is_no_trained_head(tmp_path):
+    folder = tmp_path / "mismatch"
+    tiny_bert(seed=0).save_pretrained(folder)
+    import json
+
+    settings = json.loads((folder / "config.json").read_text())
+    settings.update(id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2})
+    (folder / "config.json").write_text(json.dumps(settings))
+    assert not inspect_teacher(str(folder)).has_classifier
