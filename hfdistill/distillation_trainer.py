@@ -24,7 +24,7 @@ from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import hf_api
 
 from .distillation_config import DistillationTrainingArguments
-from .losses import IGNORE_INDEX, distillation_loss, hidden_state_loss
+from .losses import HARD_LOSSES, IGNORE_INDEX, PSEUDO_LABELERS, distillation_loss, get_soft_loss, hidden_state_loss, problem_type_of
 from .model_card import render_model_card
 from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, check_same_vocabulary
 
@@ -257,10 +257,14 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
                 "hidden_state_weight > 0 matches the teacher's hidden states, which stored teacher_logits do not carry: "
                 "pass teacher_model, or set hidden_state_weight to 0."
             )
+        self.problem_type = self._check_problem_type(student, self.teacher_model)
         self._hidden_state_pairs = (
             self._check_hidden_state_pairs(student, self.teacher_model) if self.args.hidden_state_weight > 0 else []
         )
         self._check_train_dataset(self.train_dataset)
+        eval_sets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
+        for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
+            self._check_label_shape(dataset, split, getattr(getattr(student, "config", None), "num_labels", None))
         self._check_stored_teacher_logits(self.train_dataset, student, required=self.teacher_model is None)
         eval_datasets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
         for split, dataset in {"training": self.train_dataset, **eval_datasets}.items():
@@ -326,6 +330,28 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
         if processing_class is not None:
             check_tokenizer(processing_class, teacher_config, teacher_processing_class)
 
+    def _check_problem_type(self, student: nn.Module, teacher: nn.Module | None) -> str:
+        """The task shape both models were built for (``problem_type``: single-label, multi-label or regression), from
+        the teacher's config (the student's without a teacher); they must agree, and the settings must fit it."""
+        student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
+        if student_config is None and teacher_config is None:
+            return "single_label_classification"
+        problem_type = problem_type_of(teacher_config if teacher_config is not None else student_config)
+        if student_config is not None and teacher_config is not None and problem_type_of(student_config) != problem_type:
+            raise ValueError(
+                f"The teacher is a {problem_type} model (problem_type={teacher_config.problem_type!r}, num_labels="
+                f"{teacher_config.num_labels}) but the student a {problem_type_of(student_config)} one. Build the student "
+                "from the teacher (hfdistill.student_from_teacher / compact_student / linear_student copy its "
+                "problem_type), or set the student's config.problem_type to the teacher's."
+            )
+        get_soft_loss(self.args.distillation_loss, problem_type)  # ValueError when that loss does not fit the task
+        if self.args.pseudo_labels != "none" and problem_type not in PSEUDO_LABELERS:
+            raise ValueError(
+                f"pseudo_labels={self.args.pseudo_labels!r} needs classes, and a {problem_type} teacher has none: set "
+                "pseudo_labels to 'none' (unlabeled rows then learn the teacher's scores)."
+            )
+        return problem_type
+
     @staticmethod
     def _check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[int, int]]:
         """(student, teacher) indices into `hidden_states` (0 is the embeddings' output, i the output of layer i)."""
@@ -369,6 +395,28 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
                 "the student or teacher takes as input. Tokenize the text first, e.g. "
                 "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
                 + ("" if labeled else " It also has no 'label' or 'labels' column.")
+            )
+
+    def _check_label_shape(self, dataset, split: str, num_labels: int | None) -> None:
+        """The labels' shape must fit the task: a class index (single-label), a 0/1 vector of num_labels values
+        (multi-label) or a number (regression), as read from the Arrow column type."""
+        if not isinstance(dataset, datasets.Dataset) or "labels" not in dataset.column_names:
+            return
+        feature = dataset.features["labels"]
+        is_list = isinstance(feature, (datasets.Sequence, datasets.List, datasets.LargeList)) if hasattr(datasets, "List") \
+            else isinstance(feature, datasets.Sequence)
+        dtype = getattr(feature, "dtype", None)
+        expected = {
+            "multi_label_classification": (is_list, f"a list of {num_labels} 0/1 values per row"),
+            "single_label_classification": (not is_list and dtype is not None and "int" in dtype, "one class index per row"),
+            "regression": (not is_list and dtype is not None and ("float" in dtype or "int" in dtype), "one number per row"),
+        }
+        ok, what = expected[self.problem_type]
+        if not ok:
+            raise ValueError(
+                f"The {split} set's labels ({feature}) do not fit a {self.problem_type} model, which takes {what}. "
+                "Give the data the teacher's task shape (e.g. multi-hot label vectors for a multi-label teacher), or use "
+                "a teacher of the data's shape."
             )
 
     @staticmethod
@@ -529,7 +577,8 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
 
         if not training:
             # Evaluation measures the student alone: its cross-entropy on the labels.
-            loss = F.cross_entropy(student_logits.float(), labels, ignore_index=IGNORE_INDEX)
+            per_example, labeled = HARD_LOSSES[self.problem_type].function(student_logits, labels)
+            loss = per_example.sum() / labeled.sum().clamp(min=1)
             return (loss, student_outputs) if return_outputs else loss
 
         teacher_logits = inputs.get(TEACHER_LOGITS_COLUMN)
@@ -561,6 +610,7 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
             num_items=num_items_in_batch,
             pseudo_labels=self.args.pseudo_labels,
             pseudo_label_threshold=self.args.pseudo_label_threshold,
+            problem_type=self.problem_type,
         )
         loss = output.loss
         hidden_per_example = None
@@ -693,6 +743,7 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
             "teacher": teacher,
             "student_kind": getattr(getattr(student, "config", None), "model_type", type(student).__name__),
             **self.args.distillation_settings(),
+            "problem_type": self.problem_type,
             "model_id": self.args.hub_model_id,
         }
         info.update({key: value for key, value in extra.items() if value is not None})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from .losses import SOFT_LOSSES, describe_objective
+from .losses import REGRESSION, SINGLE_LABEL, describe_objective, get_soft_loss
 
 _KIND_DESCRIPTIONS = {
     "layers": "transformer cut from the teacher (fewer of its layers)",
@@ -38,6 +38,7 @@ def render_model_card(info: dict) -> str:
     """Markdown with YAML front matter for the Hub. ``info`` holds the distillation settings and, when known, the
     recipe's results (see `hfdistill.report.build_results`)."""
     results = info.get("results") or {}
+    loss_type, problem_type = info.get("distillation_loss") or "kl", info.get("problem_type") or SINGLE_LABEL
     teacher, student = results.get("teacher", {}), results.get("student", {})
     metadata = {
         "library_name": "transformers",
@@ -77,10 +78,11 @@ def render_model_card(info: dict) -> str:
         "",
         "Objective:",
         "",
-        *(f"- {line}" for line in describe_objective(info.get("distillation_loss") or "kl", info.get("pseudo_labels") or "none")),
+        *(f"- {line}" for line in describe_objective(loss_type, info.get("pseudo_labels") or "none", problem_type)),
     ]
-    if info.get("distillation_loss") in SOFT_LOSSES and not SOFT_LOSSES[info["distillation_loss"]].uses_temperature:
-        lines.append("The temperature T does not enter this soft term.")
+    if not get_soft_loss(loss_type, problem_type).uses_temperature:
+        lines += ["", "The temperature T does not enter this soft term" + (
+            " (a regression's output is a score, not a distribution)." if problem_type == REGRESSION else ".")]
     if info.get("hidden_state_weight"):
         lines.append(
             f"Plus {info['hidden_state_weight']} x the {info.get('hidden_state_loss')} distance between each student "

@@ -642,3 +642,73 @@ def test_every_push_during_training_uploads_a_folder_that_loads(tmp_path, teache
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["transformers_modules", "(1,", "2)"]
+
+
+# ---- task shapes (issue 17): the trainer's loss is the formula of each shape ------------------------
+
+
+@pytest.mark.parametrize("problem_type, num_labels", [("multi_label_classification", 3), ("regression", 1)])
+def test_compute_loss_equals_the_task_formula_on_a_fixed_batch(tmp_path, problem_type, num_labels):
+    from hfdistill.losses import binary_kl_loss
+
+    shape = dict(num_labels=num_labels, problem_type=problem_type, id2label=None, label2id=None)
+    teacher, student = tiny_bert(seed=0, **shape), tiny_bert(seed=1, num_hidden_layers=1, **shape)
+    dataset = random_token_dataset(num_examples=8, labeled=False)
+    generator = torch.Generator().manual_seed(0)
+    labels = (torch.rand(8, 3, generator=generator).round() if num_labels == 3 else torch.rand(8, generator=generator) * 5)
+    batch = {**batch_of(dataset), "labels": labels}
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path, alpha=0.3, temperature=2.0))
+    assert trainer.problem_type == problem_type
+    student.train()
+    loss = trainer.compute_loss(student, dict(batch))
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        t = teacher(**inputs).logits
+    s = student(**inputs).logits
+    if num_labels == 3:
+        soft = binary_kl_loss(s, t, 2.0)
+        hard = F.binary_cross_entropy_with_logits(s, labels)
+    else:
+        soft, hard = F.mse_loss(s, t), F.mse_loss(s.squeeze(-1), labels)  # no temperature for a score
+    assert_close(loss, 0.3 * soft + 0.7 * hard)
+    student.eval()
+    eval_loss = trainer.compute_loss(student, dict(batch))
+    assert_close(eval_loss, hard.detach() if num_labels == 1 else F.binary_cross_entropy_with_logits(student(**inputs).logits, labels))
+
+
+def test_an_alpha_one_regression_run_moves_the_student_toward_the_teacher(tmp_path):
+    """The soft term of a regression teacher is not 0 (a softmax over one output would be)."""
+    shape = dict(num_labels=1, problem_type="regression", id2label=None, label2id=None)
+    teacher, student = tiny_bert(seed=0, **shape), tiny_bert(seed=1, num_hidden_layers=1, **shape)
+    with torch.no_grad():
+        teacher.classifier.bias.fill_(3.0)  # scores around 3, the student's around 0
+    dataset = random_token_dataset(num_examples=32, labeled=False)
+    inputs = batch_of(dataset, size=32)
+    with torch.no_grad():
+        target = teacher(**inputs).logits
+        before = F.mse_loss(student(**inputs).logits, target)
+    DistillationTrainer(model=student, teacher_model=teacher, train_dataset=dataset,
+                        args=make_args(tmp_path, alpha=1.0, num_train_epochs=10, learning_rate=0.1)).train()
+    with torch.no_grad():
+        after = F.mse_loss(student.eval()(**inputs).logits, target)
+    assert before > 5.0 and after < 0.5 * before
+
+
+def test_task_shape_mismatches_are_errors_before_training(tmp_path):
+    regression = tiny_bert(seed=0, num_labels=1, problem_type="regression", id2label=None, label2id=None)
+    multi_label = tiny_bert(seed=0, problem_type="multi_label_classification")
+    with pytest.raises(ValueError, match="The teacher is a regression model .* but the student a single_label_classification"):
+        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="single_label_classification",
+                                            id2label=None, label2id=None),
+                            teacher_model=regression, args=make_args(tmp_path))
+    single_label_data = random_token_dataset(num_examples=8)  # one class index per row
+    with pytest.raises(ValueError, match="training set's labels .* do not fit a multi_label_classification model, which "
+                                         "takes a list of 2 0/1 values per row"):
+        DistillationTrainer(model=tiny_bert(seed=1, problem_type="multi_label_classification"), teacher_model=multi_label,
+                            args=make_args(tmp_path), train_dataset=single_label_data)
+    with pytest.raises(ValueError, match="needs classes, and a regression teacher has none"):
+        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None, label2id=None),
+                            teacher_model=regression, args=make_args(tmp_path, pseudo_labels="hard"))
+    with pytest.raises(ValueError, match="'cosine' is not defined for regression"):
+        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None, label2id=None),
+                            teacher_model=regression, args=make_args(tmp_path, distillation_loss="cosine"))

@@ -184,3 +184,83 @@ def test_hidden_state_loss_refuses_different_widths_and_unknown_distances():
         hidden_state_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, 8))
     with pytest.raises(ValueError, match="loss_type must be one of"):
         hidden_state_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), loss_type="l1")
+
+
+# ---- task shapes: multi-label and regression (issue 17) ----------------------------------------------
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def _binary_kl_by_hand(student_row, teacher_row, temperature):
+    total = 0.0
+    for s, t in zip(student_row, teacher_row):
+        p, q = _sigmoid(t / temperature), _sigmoid(s / temperature)
+        total += p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+    return temperature**2 * total / len(student_row)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_multi_label_soft_term_is_the_per_label_binary_kl_times_t_squared(temperature):
+    from hfdistill.losses import MULTI_LABEL, binary_kl_loss
+
+    expected = [_binary_kl_by_hand(s, t, temperature) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())]
+    assert_close(binary_kl_loss(STUDENT, TEACHER, temperature, reduction="none"), torch.tensor(expected))
+    assert_close(soft_loss(STUDENT, TEACHER, "kl", temperature, "batchmean", MULTI_LABEL),
+                 torch.tensor(sum(expected) / 2, dtype=torch.float32))
+    assert_close(binary_kl_loss(TEACHER.clone(), TEACHER, temperature), torch.tensor(0.0), atol=1e-6, rtol=0)
+
+
+def test_multi_label_objective_by_hand_with_bce_against_the_gold_vector():
+    from hfdistill.losses import MULTI_LABEL
+
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    output = distillation_loss(STUDENT, TEACHER, labels, alpha=0.4, temperature=2.0, problem_type=MULTI_LABEL)
+    soft = [_binary_kl_by_hand(s, t, 2.0) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())]
+    bce = [sum(-(y * math.log(_sigmoid(s)) + (1 - y) * math.log(1 - _sigmoid(s))) for s, y in zip(srow, yrow)) / 3
+           for srow, yrow in zip(STUDENT.tolist(), labels.tolist())]
+    expected = sum(0.4 * a + 0.6 * b for a, b in zip(soft, bce)) / 2
+    assert_close(output.loss, torch.tensor(expected, dtype=torch.float32))
+    assert output.labeled.tolist() == [True, True]
+
+
+def test_regression_objective_by_hand_has_no_temperature():
+    from hfdistill.losses import REGRESSION
+
+    student, teacher, scores = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [2.5]]), torch.tensor([1.5, IGNORE_INDEX])
+    for temperature in (1.0, 4.0):
+        output = distillation_loss(student, teacher, scores, alpha=0.3, temperature=temperature, problem_type=REGRESSION)
+        # row 0: 0.3 * (1 - 2)^2 + 0.7 * (1 - 1.5)^2 = 0.475; row 1, unlabeled: (3 - 2.5)^2 = 0.25
+        assert_close(output.loss, torch.tensor((0.475 + 0.25) / 2))
+    assert_close(soft_loss(teacher.clone(), teacher, "kl", 2.0, "batchmean", REGRESSION), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="pseudo_labels='hard' needs classes, and a regression has none"):
+        distillation_loss(student, teacher, scores, pseudo_labels="hard", problem_type=REGRESSION)
+    with pytest.raises(ValueError, match="'cosine' is not defined for regression; use one of kl, mse"):
+        distillation_loss(student, teacher, scores, loss_type="cosine", problem_type=REGRESSION)
+
+
+def test_multi_label_pseudo_labels_threshold_each_label():
+    from hfdistill.losses import MULTI_LABEL, multi_label_pseudo_labels
+
+    teacher = torch.tensor([[3.0, -3.0, 0.1], [0.0, 0.0, 0.0]])  # sigmoid: 0.95, 0.05, 0.52 / 0.5, 0.5, 0.5
+    gold = torch.tensor([[float(IGNORE_INDEX)] * 3, [1.0, 0.0, 1.0]])
+    labels, pseudo = multi_label_pseudo_labels(teacher, gold, threshold=0.9)
+    assert labels.tolist() == [[1.0, 0.0, IGNORE_INDEX], [1.0, 0.0, 1.0]] and pseudo.tolist() == [True, False]
+    student = torch.zeros(2, 3)
+    output = distillation_loss(student, teacher, gold, alpha=0.5, pseudo_labels="hard", pseudo_label_threshold=0.9,
+                               problem_type=MULTI_LABEL)
+    # Row 0: its two confident labels, BCE of logit 0 = ln 2 each, over 3 labels, weight 1; row 1: gold.
+    row0 = 2 * math.log(2) / 3
+    row1 = 0.5 * _binary_kl_by_hand([0, 0, 0], [0, 0, 0], 2.0) + 0.5 * math.log(2)
+    assert_close(output.loss, torch.tensor((row0 + row1) / 2))
+
+
+def test_problem_type_of_reads_transformers_conventions():
+    from transformers import BertConfig
+
+    from hfdistill.losses import problem_type_of
+
+    assert problem_type_of(BertConfig(num_labels=1)) == "regression"
+    assert problem_type_of(BertConfig(num_labels=3)) == "single_label_classification"
+    assert problem_type_of(BertConfig(num_labels=3, problem_type="multi_label_classification")) == "multi_label_classification"
