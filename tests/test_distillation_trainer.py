@@ -697,8 +697,8 @@ def test_an_alpha_one_regression_run_moves_the_student_toward_the_teacher(tmp_pa
 def test_task_shape_mismatches_are_errors_before_training(tmp_path):
     regression = tiny_bert(seed=0, num_labels=1, problem_type="regression", id2label=None, label2id=None)
     multi_label = tiny_bert(seed=0, problem_type="multi_label_classification")
-    with pytest.raises(ValueError, match="The teacher is a regression model .* but the student a single_label_classification"):
-        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="single_label_classification",
+    with pytest.raises(ValueError, match="The teacher is a regression model .* but the student a multi_label_classification"):
+        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="multi_label_classification",
                                             id2label=None, label2id=None),
                             teacher_model=regression, args=make_args(tmp_path))
     single_label_data = random_token_dataset(num_examples=8)  # one class index per row
