@@ -99,17 +99,28 @@ def augment_text(text: str, rng: random.Random, config: AugmentationConfig, voca
     return " ".join(mask_token if i == position else word for i, word in enumerate(words))
 
 
-def augment_dataset(dataset: Dataset, text_column: str, config: AugmentationConfig, mask_token: str) -> Dataset:
-    """``config.factor`` augmented copies of every row of ``dataset`` (text column only), labels set to -100."""
+def augment_dataset(dataset: Dataset, text_column: str | list[str], config: AugmentationConfig, mask_token: str,
+                    unlabeled=IGNORE_INDEX) -> Dataset:
+    """``config.factor`` augmented copies of every row of ``dataset`` (its text column, or each text of a sentence
+    pair on its own, ``text_column=[text, text_pair]``), labels set to ``unlabeled`` (no hard label).
+
+    The first column's random streams are those of a single-text data set, so adding a pair column leaves the first
+    texts' augmentations as they were; the pair column draws from streams of its own.
+    """
+    columns = [text_column] if isinstance(text_column, str) else list(text_column)
     if config.factor == 0:
         return dataset.select([])
-    texts = dataset[text_column]
-    vocabulary = ContextVocabulary(texts)
-    new_texts = []
-    for index, text in enumerate(texts):
-        rng = random.Random(f"{config.seed}:{index}")
-        new_texts.extend(augment_text(text, rng, config, vocabulary, mask_token) for _ in range(config.factor))
-    columns = {text_column: new_texts}
+    new_columns = {}
+    for position, column in enumerate(columns):
+        texts = dataset[column]
+        vocabulary = ContextVocabulary(texts)
+        stream = "" if position == 0 else f":{column}"
+        new_texts = []
+        for index, text in enumerate(texts):
+            rng = random.Random(f"{config.seed}:{index}{stream}")
+            new_texts.extend(augment_text(text, rng, config, vocabulary, mask_token) for _ in range(config.factor))
+        new_columns[column] = new_texts
     if "labels" in dataset.column_names:
-        columns["labels"] = [IGNORE_INDEX] * len(new_texts)  # never invent a hard label for an augmented text
-    return Dataset.from_dict(columns)
+        # never invent a hard label for an augmented text
+        new_columns["labels"] = [unlabeled] * (len(dataset) * config.factor)
+    return Dataset.from_dict(new_columns)

@@ -37,11 +37,14 @@ def disk_size_bytes(model: nn.Module) -> int:
         )
 
 
-def _batches(tokenizer, texts: list[str], batch_size: int, max_length: int) -> list[dict[str, torch.Tensor]]:
-    return [
-        dict(tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
-        for start in range(0, len(texts), batch_size)
-    ]
+def _batches(tokenizer, texts: list, batch_size: int, max_length: int) -> list[dict[str, torch.Tensor]]:
+    """Tokenized batches of single texts, or of sentence pairs given as ``(text, text_pair)`` tuples."""
+    batches = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        arguments = (list(chunk),) if isinstance(chunk[0], str) else tuple(map(list, zip(*chunk)))
+        batches.append(dict(tokenizer(*arguments, padding=True, truncation=True, max_length=max_length, return_tensors="pt")))
+    return batches
 
 
 def _model_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -59,7 +62,8 @@ def measure_cpu_speed(
     num_latency_examples: int = 200,
     warmup: int = 3,
 ) -> tuple[float, float]:
-    """``(median ms per single text, examples per second at batch_size)`` on the CPU, with real tokenized texts.
+    """``(median ms per single text, examples per second at batch_size)`` on the CPU, with real tokenized texts
+    (strings, or ``(text, text_pair)`` tuples for a sentence-pair task).
 
     The model is measured in eval mode on a CPU copy when it lives elsewhere; tokenization is excluded.
     """

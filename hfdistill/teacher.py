@@ -159,6 +159,7 @@ def prepare_teacher(
 
     teacher_dir = os.path.join(output_dir, TEACHER_SUBFOLDER)
     settings = {"teacher": name_or_path, "id2label": {str(k): v for k, v in label_map.id2label.items()},
+                "problem_type": label_map.problem_type,
                 "num_train_epochs": num_train_epochs, "learning_rate": learning_rate,
                 "per_device_train_batch_size": per_device_train_batch_size, "train_sampling_strategy": train_sampling_strategy,
                 "seed": args.seed, **settings}
@@ -177,7 +178,7 @@ def prepare_teacher(
     # A new head for these classes; any head in the checkpoint is not trained for them, whatever its size.
     teacher = AutoModelForSequenceClassification.from_pretrained(
         name_or_path, num_labels=label_map.num_labels, id2label=label_map.id2label, label2id=label_map.label2id,
-        ignore_mismatched_sizes=True,
+        problem_type=label_map.problem_type, ignore_mismatched_sizes=True,
     )
     teacher_args = _teacher_arguments(
         args, teacher_dir, num_train_epochs=num_train_epochs,

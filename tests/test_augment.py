@@ -70,3 +70,30 @@ def test_a_text_that_would_not_change_by_chance_still_changes():
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AugmentationConfig(**kwargs)
+
+
+def test_each_text_of_a_pair_is_augmented_on_its_own_and_the_first_column_as_if_alone():
+    from datasets import Dataset
+
+    from hfdistill.augment import AugmentationConfig, augment_dataset
+
+    pairs = Dataset.from_dict({"s1": ["a fine and moving film", "dull plot"], "s2": ["the acting is good", "weak"],
+                               "labels": [1, 0]})
+    config = AugmentationConfig(factor=2, seed=3)
+    both = augment_dataset(pairs, ["s1", "s2"], config, "[MASK]")
+    alone = augment_dataset(pairs.remove_columns("s2"), "s1", config, "[MASK]")
+    assert both["s1"] == alone["s1"] and len(both) == 4 and both["labels"] == [-100] * 4
+    assert all(new != old for new, old in zip(both["s2"], ["the acting is good"] * 2 + ["weak"] * 2))
+
+
+def test_a_pair_transfer_set_and_multi_label_unlabeled_rows():
+    from datasets import Dataset
+
+    from hfdistill.augment import AugmentationConfig
+    from hfdistill.data import build_transfer_set
+
+    labeled = Dataset.from_dict({"s1": ["good", "bad"], "s2": ["fine", "awful"], "labels": [[1.0, 0.0], [0.0, 1.0]]})
+    transfer, info = build_transfer_set(labeled, "s1", augmentation=AugmentationConfig(factor=1), mask_token="[MASK]",
+                                        text_pair_column="s2", unlabeled=[-100.0, -100.0])
+    assert info["augmented"] == 2 and transfer.column_names == ["s1", "s2", "labels"]
+    assert transfer["labels"][2:] == [[-100.0, -100.0]] * 2

@@ -264,3 +264,117 @@ def test_glue_mrpc_with_its_byte_order_mark_and_quotes_loads_every_row():
         pytest.skip("needs ../shared/data/mrpc")
     data = load_files({"validation": str(mrpc)})["validation"]
     assert data.column_names[0] == "Quality" and len(data) == 408
+
+
+# ---- every task shape (issue 17): pairs, multi-label, regression, header-less and gzip files ------------
+
+
+def test_sentence_pair_columns_are_detected_as_glue_and_mrpc_name_them():
+    from hfdistill.data import resolve_text_columns
+
+    for first, second in (("sentence1", "sentence2"), ("#1 String", "#2 String"), ("premise", "hypothesis"),
+                          ("question", "sentence"), ("sentence_A", "sentence_B")):
+        assert resolve_text_columns(Dataset.from_dict({first: ["a"], second: ["b"], "label": [0]})) == (first, second)
+    assert resolve_text_columns(Dataset.from_dict({"sentence": ["a"], "label": [0]})) == ("sentence", None)
+    assert resolve_text_columns(Dataset.from_dict({"a": ["x"], "b": ["y"]}), "a", "b") == ("a", "b")
+    with pytest.raises(ValueError, match="Text pair column 'c' not found"):
+        resolve_text_columns(Dataset.from_dict({"a": ["x"], "b": ["y"]}), "a", "c")
+
+
+def test_pairs_are_tokenized_as_pairs(tokenizer):
+    from hfdistill.data import tokenize
+
+    pairs = Dataset.from_dict({"s1": ["good film"], "s2": ["bad plot"], "labels": [1]})
+    encoded = tokenize(pairs, tokenizer, "s1", 32, text_pair_column="s2")
+    assert encoded[0]["input_ids"] == tokenizer("good film", "bad plot")["input_ids"]
+    assert encoded[0]["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1]
+
+
+def _task(train_labels, validation_labels, **features):
+    return DatasetDict({"train": Dataset.from_dict({"text": ["x"] * len(train_labels), "label": train_labels}),
+                        "validation": Dataset.from_dict({"text": ["x"] * len(validation_labels), "label": validation_labels})})
+
+
+def test_fractional_scores_are_a_regression():
+    data = _task([3.8, 0.0, 5.0], [2.5])
+    label_map = build_label_map(data, "label")
+    assert label_map.problem_type == "regression" and label_map.id2label == {0: "label"}
+    assert encode_labels(data, label_map)["train"]["labels"] == [3.8, 0.0, 5.0]
+
+
+def test_comma_separated_ids_with_names_from_a_file_are_multi_label(tmp_path):
+    from hfdistill.data import read_class_names
+
+    names = read_class_names(_write(tmp_path / "labels.txt", "admiration\namusement\nanger\n"))
+    data = _task(["0,2", "1", "2"], ["0"])
+    label_map = build_label_map(data, "label", class_names=names)
+    assert label_map.problem_type == "multi_label_classification" and label_map.num_labels == 3
+    assert encode_labels(data, label_map)["train"]["labels"] == [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    by_name = _task(["anger,amusement", "admiration"], ["anger"])
+    label_map = build_label_map(by_name, "label")
+    assert label_map.id2label == {0: "admiration", 1: "amusement", 2: "anger"}
+    assert encode_labels(by_name, label_map)["train"]["labels"] == [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match=r"integer labels \[7\] outside 0..2"):
+        encode_labels(_task(["0,7", "1,2"], ["0"]), build_label_map(_task(["0,2", "1"], ["0"]), "label", class_names=names))
+
+
+def test_several_zero_one_columns_are_multi_label():
+    data = DatasetDict({split: Dataset.from_dict({"text": ["a", "b"], "toxic": [1, 0], "insult": [1, 1]})
+                        for split in ("train", "validation")})
+    label_map = build_label_map(data, label_columns=["toxic", "insult"])
+    assert label_map.problem_type == "multi_label_classification" and label_map.id2label == {0: "toxic", 1: "insult"}
+    assert encode_labels(data, label_map, label_columns=["toxic", "insult"])["train"]["labels"] == [[1.0, 1.0], [0.0, 1.0]]
+
+
+def test_problem_type_can_be_said_and_a_teacher_of_another_shape_is_an_error():
+    data = _task([0, 1, 2], [1])  # no commas in this sample: integer ids, which --problem_type says are multi-label
+    assert build_label_map(data, "label", problem_type="multi_label_classification").problem_type == "multi_label_classification"
+    with pytest.raises(ValueError, match="fine-tuned teacher is a multi_label_classification model but the data's labels "
+                                         "make a single_label_classification task.*--problem_type multi_label_classification"):
+        build_label_map(data, "label", teacher_num_labels=3, teacher_problem_type="multi_label_classification")
+
+
+def test_a_header_less_gzip_tsv_reads_with_column_names(tmp_path):
+    import gzip
+
+    from hfdistill.data import load_text_classification
+
+    for split in ("train", "dev"):
+        with gzip.open(tmp_path / f"{split}.tsv.gz", "wt") as f:
+            f.write('My "favourite" food\t27\teebbqej\nWHY\t2,4\teezlygj\n')
+    data = load_text_classification(str(tmp_path / "train.tsv.gz"), str(tmp_path / "dev.tsv.gz"),
+                                    column_names=["text", "labels", "id"])
+    assert data["train"]["text"] == ['My "favourite" food', "WHY"] and data["train"]["labels"] == ["27", "2,4"]
+    label_map = build_label_map(data, "labels")
+    assert label_map.problem_type == "multi_label_classification" and label_map.num_labels == 28
+    assert encode_labels(data, label_map, "labels")["train"]["labels"][1][2] == 1.0
+    with pytest.raises(ValueError, match="do not have the --column_names' 2 fields"):
+        load_text_classification(str(tmp_path / "train.tsv.gz"), str(tmp_path / "dev.tsv.gz"), column_names=["text", "labels"])
+
+
+@pytest.mark.parametrize("name, rows", [("goemotions/train.tsv", 43410), ("stsb/dev.tsv", 1500), ("rte/dev.tsv", 277)])
+def test_the_shipped_data_sets_read_right(name, rows):
+    from conftest import REPO
+    from hfdistill.data import load_files, resolve_text_columns
+
+    path = REPO.parent / "shared" / "data" / name
+    if not path.is_file():
+        pytest.skip(f"needs ../shared/data/{name}")
+    column_names = ["text", "labels", "id"] if name.startswith("goemotions") else None
+    data = load_files({"train": str(path)}, column_names=column_names)
+    assert len(data["train"]) == rows
+    label_column = "labels" if column_names else "score" if "stsb" in name else "label"
+    expected = {"goemotions": "multi_label_classification", "stsb": "regression", "rte": "single_label_classification"}
+    assert build_label_map(DatasetDict({"train": data["train"]}), label_column).problem_type == expected[name.split("/")[0]]
+    if not column_names:
+        assert resolve_text_columns(data["train"]) == ("sentence1", "sentence2")
+
+
+def test_unlabeled_text_can_be_gzip(tmp_path):
+    import gzip
+
+    from hfdistill.data import load_unlabeled
+
+    with gzip.open(tmp_path / "u.txt.gz", "wt") as f:
+        f.write("one sentence\n\nanother one\n")
+    assert load_unlabeled(str(tmp_path / "u.txt.gz"), "sentence")["sentence"] == ["one sentence", "another one"]

@@ -314,3 +314,13 @@ def test_compact_and_linear_students_build_from_a_vocabulary_smaller_than_their_
     projection = pca_projection(teacher.get_input_embeddings().weight, hidden_size)
     assert projection.shape == (32, hidden_size)
     assert torch.allclose(projection.T @ projection, torch.eye(hidden_size), atol=1e-5)  # orthonormal columns
+
+
+def test_model_stats_time_sentence_pairs(tokenizer):
+    from hfdistill.profiling import _batches
+
+    pairs = [("good film", "bad plot"), ("a fine story", "weak")] * 3
+    batches = _batches(tokenizer, pairs, batch_size=4, max_length=16)
+    assert batches[0]["input_ids"].shape[0] == 4 and batches[0]["token_type_ids"].max() == 1
+    stats = model_stats(tiny_bert(seed=0), tokenizer, pairs, max_length=16, num_latency_examples=4)
+    assert stats.throughput_batch32 > 0 and stats.latency_ms_batch1 > 0

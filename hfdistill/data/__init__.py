@@ -1,0 +1,92 @@
+"""Text-classification data for hfdistill: local files (CSV, TSV, JSON lines, text; gzip; with or without a header)
+or Hub datasets; single texts or sentence pairs; single-label, multi-label or regression labels; all checked before
+training. See `files` (reading), `tasks` (columns, task shape, labels) and `transfer` (transfer sets)."""
+
+from __future__ import annotations
+
+from datasets import Dataset, DatasetDict, load_dataset
+
+from .files import check_required_fields, data_format, file_encoding, load_files, row_line_numbers
+from .tasks import (
+    TEXT_COLUMN_DEFAULTS, TEXT_PAIR_COLUMN_DEFAULTS, LabelMap, build_label_map, encode_labels, infer_problem_type,
+    resolve_text_column, resolve_text_columns, unlabeled_value,
+)
+from .transfer import TransferSetArguments, build_transfer_set, load_unlabeled
+
+__all__ = [
+    "LabelMap", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS", "TransferSetArguments", "build_label_map",
+    "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding", "infer_problem_type",
+    "load_files", "load_text_classification", "load_unlabeled", "read_class_names", "resolve_text_column",
+    "resolve_text_columns", "row_line_numbers", "tokenize", "unlabeled_value",
+]
+
+
+def load_text_classification(
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    encoding: str = "utf-8",
+    column_names: list[str] | None = None,
+) -> DatasetDict:
+    """A DatasetDict with `train` and `validation` splits (their first N rows, if limited), from files (read in
+    ``encoding``; ``column_names`` for CSV/TSV files without a header) or the Hub."""
+    data = _load_splits(train_file, validation_file, dataset_name, dataset_config_name, encoding, column_names)
+    for split, limit in (("train", max_train_samples), ("validation", max_eval_samples)):
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"max_{'train' if split == 'train' else 'eval'}_samples must be >= 1, got {limit}.")
+            data[split] = data[split].select(range(min(limit, len(data[split]))))
+    return data
+
+
+def _load_splits(train_file, validation_file, dataset_name, dataset_config_name, encoding="utf-8",
+                 column_names=None) -> DatasetDict:
+    if dataset_name is not None:
+        data = load_dataset(dataset_name, dataset_config_name)
+        missing = {"train", "validation"} - set(data)
+        if missing:
+            raise ValueError(f"{dataset_name} has splits {sorted(data)}; the recipe needs 'train' and 'validation'.")
+        return DatasetDict({"train": data["train"], "validation": data["validation"]})
+    if train_file is None or validation_file is None:
+        raise ValueError("Pass --train_file and --validation_file (CSV, TSV or JSON lines), or --dataset_name.")
+    return load_files({"train": train_file, "validation": validation_file}, encoding, column_names)
+
+
+def read_class_names(path: str, encoding: str = "utf-8") -> list[str]:
+    """Class names from a text file, one per line, line i naming class i (GoEmotions' ``labels.txt``)."""
+    with open(path, encoding=file_encoding(path, encoding)) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ValueError(f"The class names file {path!r} is empty: write one class name per line.")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"The class names file {path!r} names {duplicates} twice: each line must name another class.")
+    return names
+
+
+def tokenize(
+    dataset: Dataset, tokenizer, text_column: str, max_seq_length: int, keep: tuple[str, ...] = ("labels",),
+    model_config=None, text_pair_column: str | None = None,
+) -> Dataset:
+    """Tokenize without padding (batches are padded to their longest example by the collator); a sentence pair as
+    ``tokenizer(text, text_pair)`` (``[CLS] a [SEP] b [SEP]`` with ``token_type_ids`` for BERT), truncating the longer
+    text first.
+
+    ``max_seq_length`` is checked against the tokenizer's limit and, given ``model_config``, the model's positions.
+    """
+    limits = [tokenizer.model_max_length, getattr(model_config, "max_position_embeddings", None)]
+    limit = min((value for value in limits if value and value < 1_000_000), default=None)
+    if limit is not None and max_seq_length > limit:
+        raise ValueError(
+            f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; set --max_seq_length {limit} or less."
+        )
+    drop = [column for column in dataset.column_names if column not in keep]
+
+    def encode(batch):
+        pairs = batch[text_pair_column] if text_pair_column is not None else None
+        return tokenizer(batch[text_column], pairs, truncation=True, max_length=max_seq_length)
+
+    return dataset.map(encode, batched=True, remove_columns=drop, desc="Tokenizing")

@@ -1,0 +1,108 @@
+"""The transfer set (Tang et al., 2019): the labeled rows, plus unlabeled text and augmented copies that only the
+teacher labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from datasets import Dataset, concatenate_datasets
+
+from ..augment import AugmentationConfig, augment_dataset
+from ..losses import IGNORE_INDEX
+from .files import load_files
+from .tasks import resolve_text_column
+
+
+def load_unlabeled(path: str, text_column: str, encoding: str = "utf-8", text_pair_column: str | None = None,
+                   unlabeled=IGNORE_INDEX) -> Dataset:
+    """Unlabeled text as rows of ``text_column`` (and ``text_pair_column`` for a sentence-pair task) with ``labels =
+    unlabeled`` (`IGNORE_INDEX`, or a vector of it for multi-label); blank lines of a .txt are dropped. A file may be
+    gzip-compressed (``.txt.gz``)."""
+    dataset = load_files({"unlabeled": path}, encoding)["unlabeled"]
+    if text_pair_column is not None:
+        missing = [column for column in (text_column, text_pair_column) if column not in dataset.column_names]
+        if missing:
+            raise ValueError(
+                f"The unlabeled file {path!r} lacks the pair column(s) {missing} (it has {dataset.column_names}): a "
+                "sentence-pair task needs unlabeled pairs, e.g. a TSV with both columns."
+            )
+        columns = [text_column, text_pair_column]
+    else:
+        source_column = resolve_text_column(dataset, text_column if text_column in dataset.column_names else None)
+        dataset = dataset.select_columns([source_column])
+        if source_column != text_column:
+            dataset = dataset.rename_column(source_column, text_column)
+        columns = [text_column]
+    dataset = dataset.select_columns(columns).filter(
+        lambda batch: [all(t and t.strip() for t in row) for row in zip(*(batch[c] for c in columns))], batched=True)
+    if len(dataset) == 0:
+        raise ValueError(f"The unlabeled file {path!r} has no non-empty text in column(s) {columns}.")
+    return dataset.add_column("labels", [unlabeled] * len(dataset))
+
+
+@dataclass
+class TransferSetArguments:
+    """Command-line arguments of the transfer set (for `HfArgumentParser`): unlabeled text and augmentation."""
+
+    unlabeled_file: str | None = field(
+        default=None,
+        metadata={"help": "Unlabeled text (.txt, one per line, or CSV/TSV/JSON lines with the text column(s); gzip "
+                          "allowed) added to the transfer set; the teacher's soft labels are its only targets."},
+    )
+    augment_factor: int | None = field(
+        default=None,
+        metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no "
+                          "hard label. None (the default): the recipe picks it by student kind "
+                          "(hfdistill.students.kind_defaults: none on hard labels only); anywhere else, none."},
+    )
+    augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
+    augment_p_replace: float = field(
+        default=0.1,
+        metadata={"help": "Augmentation: probability of replacing each word by one seen after the same word in the corpus."},
+    )
+    augment_p_ngram: float = field(
+        default=0.25, metadata={"help": "Augmentation: probability of keeping only a random span of the text."}
+    )
+    augment_max_ngram: int = field(default=5, metadata={"help": "Augmentation: longest span n-gram sampling keeps, in words."})
+    augment_seed: int = field(
+        default=0,
+        metadata={"help": "Augmentation seed (part of the teacher-logit cache key through the texts it makes)."},
+    )
+
+    def augmentation(self) -> AugmentationConfig:
+        return AugmentationConfig(
+            self.augment_factor or 0, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
+            self.augment_max_ngram, self.augment_seed,
+        )
+
+
+def build_transfer_set(
+    labeled: Dataset,
+    text_column: str,
+    unlabeled_file: str | None = None,
+    augmentation: AugmentationConfig | None = None,
+    mask_token: str | None = None,
+    encoding: str = "utf-8",
+    text_pair_column: str | None = None,
+    unlabeled=IGNORE_INDEX,
+) -> tuple[Dataset, dict]:
+    """The student's training set: the labeled rows first, then unlabeled text, then augmented copies of the labeled
+    texts (Tang et al., 2019; each text of a pair augmented on its own). Only the labeled rows have gold labels; the
+    others carry ``unlabeled`` (see `hfdistill.data.unlabeled_value`) and are distilled from the teacher alone.
+
+    Returns ``(dataset, info)``; ``dataset`` has the text column(s) and ``labels``, ``info`` counts each part.
+    """
+    text_columns = [text_column] if text_pair_column is None else [text_column, text_pair_column]
+    parts = [labeled.select_columns([*text_columns, "labels"])]
+    info = {"labeled": len(labeled), "unlabeled": 0, "augmented": 0}
+    if unlabeled_file:
+        parts.append(load_unlabeled(unlabeled_file, text_column, encoding, text_pair_column, unlabeled).cast(parts[0].features))
+        info["unlabeled"] = len(parts[-1])
+    if augmentation is not None and augmentation.factor > 0:
+        if mask_token is None and augmentation.p_mask > 0:
+            raise ValueError("The tokenizer has no mask token, so masking cannot be used: set --augment_p_mask 0.")
+        parts.append(augment_dataset(parts[0], text_columns if text_pair_column else text_column, augmentation, mask_token,
+                                     unlabeled).cast(parts[0].features))
+        info["augmented"] = len(parts[-1])
+        info["augmentation"] = augmentation.to_dict()
+    return (concatenate_datasets(parts) if len(parts) > 1 else parts[0]), info
