@@ -25,11 +25,13 @@ def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None
 RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "sst2.py")
 
 
-def run_recipe(flags: list[str], output_dir: str, log_path: str) -> tuple[dict, float]:
-    """Run `recipes/sst2.py` with ``flags`` into ``output_dir`` (output to ``log_path``); its results.json, wall time."""
+def run_recipe(flags: list[str], output_dir: str, log_path: str, config: str | None = None) -> tuple[dict, float]:
+    """Run `recipes/sst2.py` with ``flags`` into ``output_dir`` (output to ``log_path``); its results.json, wall time.
+    Without ``config`` (a recipe config file, e.g. recipes/configs/mrpc.yaml) it runs SST-2."""
     start = time.perf_counter()
+    task = [config] if config else ["--class_names", "negative", "positive"]
     with open(log_path, "w") as log:
-        subprocess.run([sys.executable, RECIPE, "--output_dir", output_dir, "--class_names", "negative", "positive",
-                        "--disable_tqdm", "true", *flags], check=True, stdout=log, stderr=subprocess.STDOUT)
+        subprocess.run([sys.executable, RECIPE, *task, "--output_dir", output_dir, "--disable_tqdm", "true", *flags],
+                       check=True, stdout=log, stderr=subprocess.STDOUT)
     with open(os.path.join(output_dir, "results.json")) as f:
         return json.load(f), time.perf_counter() - start

@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-
-from .metrics import load_classification_metric
+from .metrics import task_metrics
 from .profiling import ModelStats
 
 
 def classification_metrics(num_labels: int):
-    """A `compute_metrics` for Trainer: accuracy plus F1 (binary) or macro-F1, through `evaluate`, offline."""
-    metric = load_classification_metric()
-
-    def compute_metrics(eval_prediction) -> dict:
-        logits = eval_prediction.predictions[0] if isinstance(eval_prediction.predictions, tuple) else eval_prediction.predictions
-        return metric.compute(predictions=np.argmax(logits, axis=-1), references=eval_prediction.label_ids, num_labels=num_labels)
-
-    return compute_metrics
+    """A `compute_metrics` for Trainer: accuracy plus F1 (binary) or macro-F1, through `evaluate`, offline (see
+    `hfdistill.metrics.task_metrics` for every task shape)."""
+    return task_metrics("single_label_classification", num_labels)
 
 
 def _model_row(metrics: dict, stats: ModelStats, prefix: str = "eval_") -> dict:
@@ -33,19 +26,24 @@ def build_results(
     student_metrics: dict,
     teacher_stats: ModelStats,
     student_stats: ModelStats,
+    primary_metric: str = "accuracy",
     **details,
 ) -> dict:
-    """Teacher and student side by side, with the ratios users ask about first."""
+    """Teacher and student side by side, with the ratios users ask about first: ``metric_kept`` is the student's
+    ``primary_metric`` (the task's, see `hfdistill.metrics.primary_metric`) over the teacher's."""
     teacher = _model_row(teacher_metrics, teacher_stats)
     student = _model_row(student_metrics, student_stats)
+    if primary_metric not in teacher or primary_metric not in student:
+        raise ValueError(f"The primary metric {primary_metric!r} was not computed; the evaluation gave {sorted(teacher)}.")
     ratios = {
+        "metric_kept": student[primary_metric] / teacher[primary_metric] if teacher[primary_metric] else None,
         "accuracy_kept": student["accuracy"] / teacher["accuracy"] if teacher.get("accuracy") else None,
         "size": teacher["num_parameters"] / student["num_parameters"],
         "disk_size": teacher["disk_size_mb"] / student["disk_size_mb"],
         "latency_speedup": teacher["latency_ms_batch1"] / student["latency_ms_batch1"],
         "throughput_speedup": student["throughput_batch32"] / teacher["throughput_batch32"],
     }
-    return {"teacher": teacher, "student": student, "ratios": ratios, **details}
+    return {"teacher": teacher, "student": student, "ratios": ratios, "primary_metric": primary_metric, **details}
 
 
 def format_table(results: dict) -> str:

@@ -18,10 +18,11 @@ from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.distillation_trainer import check_tokenizer
-from hfdistill.data import TransferSetArguments, build_label_map, check_required_fields, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
+from hfdistill.data import TaskDataArguments, TransferSetArguments, build_transfer_set, load_task, tokenize, unlabeled_value
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
-from hfdistill.report import build_results, classification_metrics, write_report
+from hfdistill.metrics import primary_metric, task_metrics
+from hfdistill.report import build_results, write_report
 from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
 from hfdistill.teacher import FINE_TUNING_CHOICES, default_teacher, evaluate_model, inspect_teacher, prepare_teacher
 
@@ -49,18 +50,9 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
-    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset (e.g. glue), instead of local files."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Its configuration (e.g. sst2)."})
-    train_file: str = field(default=str(SST2 / "train.tsv"), metadata={"help": "Training data: CSV, TSV or JSON lines."})
-    validation_file: str = field(default=str(SST2 / "validation.tsv"), metadata={"help": "Validation data, same format."})
-    text_column: str | None = field(default=None, metadata={"help": "Text column (default: 'sentence' or 'text')."})
-    label_column: str = field(default="label", metadata={"help": "Label column: integers 0..C-1 or strings."})
-    class_names: list[str] | None = field(default=None, metadata={"help": "Names of integer labels 0..C-1, e.g. negative positive."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation examples."})
-    max_seq_length: int = field(default=64, metadata={"help": "Truncate texts to this many tokens."})
-    encoding: str = field(default="utf-8", metadata={"help": "Encoding of the data files, e.g. cp1252 for a spreadsheet's export (a UTF-8 byte-order mark is skipped)."})
+class DataArguments(TaskDataArguments):
+    train_file: str | None = field(default=str(SST2 / "train.tsv"), metadata={"help": "Training data: CSV, TSV, JSON lines (gzip allowed)."})
+    validation_file: str | None = field(default=str(SST2 / "validation.tsv"), metadata={"help": "Validation data, same format."})
 
 
 @dataclass
@@ -97,24 +89,17 @@ def main():
     student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
     augmentation = transfer_args.augmentation()
 
-    data = load_text_classification(data_args.train_file, data_args.validation_file, data_args.dataset_name,
-                                    data_args.dataset_config_name, data_args.max_train_samples, data_args.max_eval_samples,
-                                    data_args.encoding)
-    text_column = resolve_text_column(data["train"], data_args.text_column)
-    check_required_fields(data, [text_column, data_args.label_column], None if data_args.dataset_name else
-                          {"train": data_args.train_file, "validation": data_args.validation_file}, data_args.encoding)
-    label_map = build_label_map(data, data_args.label_column, data_args.class_names, teacher_checkpoint.id2label,
-                                teacher_config.num_labels if teacher_as_is else None)
-    data = encode_labels(data, label_map, data_args.label_column)
+    task = load_task(data_args, teacher_checkpoint, teacher_as_is)
+    label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
     tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
     check_tokenizer(tokenizer, teacher_config)
     step = time.perf_counter()
-    transfer, transfer_info = build_transfer_set(data["train"], text_column, transfer_args.unlabeled_file, augmentation, tokenizer.mask_token,
-                                                       data_args.encoding)
+    transfer, transfer_info = build_transfer_set(task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
+                                                 tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map))
     timings["augmentation_s"] = time.perf_counter() - step
     with training_args.main_process_first(desc="tokenizing"):
-        train, validation = (tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config)
-                             for d in (transfer, data["validation"]))
+        train, validation = (tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config,
+                                      text_pair_column=text_pair_column) for d in (transfer, task.data["validation"]))
     labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first; the teacher learns from them
 
     teacher, teacher_info = prepare_teacher(
@@ -134,7 +119,7 @@ def main():
         timings["teacher_logits_s"] = cache_info["seconds"]
 
     student = student_spec.build(teacher)
-    compute_metrics = classification_metrics(label_map.num_labels)
+    compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)
     trainer = DistillationTrainer(
         model=student, teacher_model=teacher, args=training_args, train_dataset=train, eval_dataset=validation,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
@@ -154,7 +139,7 @@ def main():
             "teacher": model_args.teacher_model_name_or_path}
     if trainer.is_world_process_zero():
         step = time.perf_counter()
-        texts = data["validation"][text_column]
+        texts = task.texts("validation")
         teacher_stats, student_stats = (model_stats(m, tokenizer, texts, data_args.max_seq_length) for m in (teacher, student))
         timings["profiling_s"] = time.perf_counter() - step
         timings["total_s"] = time.perf_counter() - start
@@ -162,7 +147,8 @@ def main():
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
-            distillation=training_args.distillation_settings(),
+            distillation=training_args.distillation_settings(), problem_type=label_map.problem_type,
+            primary_metric=(training_args.metric_for_best_model or primary_metric(label_map.problem_type)).removeprefix("eval_"),
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)

@@ -12,11 +12,12 @@ from .tasks import (
     resolve_text_column, resolve_text_columns, unlabeled_value,
 )
 from .transfer import TransferSetArguments, build_transfer_set, load_unlabeled
+from .task_data import TaskData, TaskDataArguments, load_task, read_class_names
 
 __all__ = [
-    "LabelMap", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS", "TransferSetArguments", "build_label_map",
+    "LabelMap", "TaskData", "TaskDataArguments", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS", "TransferSetArguments", "build_label_map",
     "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding", "infer_problem_type",
-    "load_files", "load_text_classification", "load_unlabeled", "read_class_names", "resolve_text_column",
+    "load_files", "load_task", "load_text_classification", "load_unlabeled", "read_class_names", "resolve_text_column",
     "resolve_text_columns", "row_line_numbers", "tokenize", "unlabeled_value",
 ]
 
@@ -53,18 +54,6 @@ def _load_splits(train_file, validation_file, dataset_name, dataset_config_name,
     if train_file is None or validation_file is None:
         raise ValueError("Pass --train_file and --validation_file (CSV, TSV or JSON lines), or --dataset_name.")
     return load_files({"train": train_file, "validation": validation_file}, encoding, column_names)
-
-
-def read_class_names(path: str, encoding: str = "utf-8") -> list[str]:
-    """Class names from a text file, one per line, line i naming class i (GoEmotions' ``labels.txt``)."""
-    with open(path, encoding=file_encoding(path, encoding)) as f:
-        names = [line.strip() for line in f if line.strip()]
-    if not names:
-        raise ValueError(f"The class names file {path!r} is empty: write one class name per line.")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"The class names file {path!r} names {duplicates} twice: each line must name another class.")
-    return names
 
 
 def tokenize(

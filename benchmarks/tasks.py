@@ -1,0 +1,67 @@
+"""Issue 17's table: every task shape end to end with the real recipe, on the shipped GLUE/GoEmotions sets.
+
+For each task (a recipe config in recipes/configs): the recipe fine-tunes the teacher and distils the 2-layer cut
+(seed 0), then, with that teacher as is, distils with the other seeds and trains the same student on hard labels
+(alpha 0). Prints the task's primary metric for teacher, distilled and hard-label students (mean over seeds), the
+share of the teacher's metric kept, the throughput ratio and each step's wall time.
+
+    python benchmarks/tasks.py --tasks mrpc rte stsb goemotions --seeds 0 1 2 --output_root bench-out/tasks
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sst2 import run_recipe  # noqa: E402
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs")
+
+
+def run(task: str, flags: list[str], name: str, args) -> dict:
+    output_dir = os.path.join(args.output_root, task, name)
+    results, wall_s = run_recipe(flags + args.extra, output_dir, output_dir + ".log", os.path.join(CONFIGS, f"{task}.yaml"))
+    metric = results["primary_metric"]
+    row = {"task": task, "run": name, "metric": metric, "student": results["student"][metric],
+           "teacher": results["teacher"][metric], "kept": results["ratios"]["metric_kept"],
+           "throughput_speedup": results["ratios"]["throughput_speedup"], "wall_s": wall_s, "timings": results["timings"],
+           "teacher_path": results["teacher_source"]["path"]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", nargs="+", default=["mrpc", "rte", "stsb", "goemotions"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--output_root", default="bench-out/tasks")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every recipe run")
+    args = parser.parse_args()
+    table = []
+    for task in args.tasks:
+        first = run(task, ["--seed", str(args.seeds[0])], f"distilled-seed{args.seeds[0]}", args)
+        teacher = ["--teacher_model_name_or_path", first["teacher_path"]]
+        distilled = [first] + [run(task, teacher + ["--seed", str(s)], f"distilled-seed{s}", args) for s in args.seeds[1:]]
+        hard = [run(task, teacher + ["--seed", str(s), "--alpha", "0", "--cache_teacher_logits", "false"], f"hard-seed{s}", args)
+                for s in args.seeds]
+        mean = lambda rows: statistics.mean(r["student"] for r in rows)  # noqa: E731
+        table.append({"task": task, "metric": first["metric"], "teacher": first["teacher"], "distilled": mean(distilled),
+                      "hard": mean(hard), "kept": mean(distilled) / first["teacher"] if first["teacher"] else None,
+                      "throughput_speedup": statistics.mean(r["throughput_speedup"] for r in distilled),
+                      "seeds": args.seeds, "distilled_runs": [r["student"] for r in distilled],
+                      "hard_runs": [r["student"] for r in hard], "timings_first_run": first["timings"]})
+    print("| task | metric | teacher | distilled | hard labels | kept | throughput x | teacher fine-tuning s | logits s | distillation s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in table:
+        t = row["timings_first_run"]
+        print(f"| {row['task']} | {row['metric']} | {row['teacher']:.4f} | {row['distilled']:.4f} | {row['hard']:.4f} | "
+              f"{100 * row['kept']:.1f}% | {row['throughput_speedup']:.2f} | {t.get('teacher_fine_tuning_s', 0):.0f} | "
+              f"{t.get('teacher_logits_s', 0):.0f} | {t.get('distillation_s', 0):.0f} |")
+    with open(os.path.join(args.output_root, "summary.json"), "w") as f:
+        json.dump({"table": table, "args": vars(args)}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
