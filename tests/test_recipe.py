@@ -262,3 +262,51 @@ def test_a_fine_tuned_teacher_is_used_as_is_with_classes_matched_to_the_data(id2
     assert results["labels"] == labels
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)
     assert {str(k): v for k, v in student.config.id2label.items()} == labels
+
+
+# ---- every task shape through the recipe (issue 17), a few rows of each shipped set ------------------
+
+SHARED = REPO.parent / "shared" / "data"
+
+
+def _head_rows(source: Path, target: Path, rows: int, header: bool = True) -> str:
+    with open(source, encoding="utf-8-sig") as f:
+        lines = [next(f) for _ in range(rows + (1 if header else 0))]
+    target.write_text("".join(lines))
+    return str(target)
+
+
+@pytest.mark.parametrize("task", ["mrpc", "stsb", "goemotions"])
+def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teacher, tmp_path):
+    if not (SHARED / task).is_dir():
+        pytest.skip(f"needs ../shared/data/{task}")
+    config = REPO / "recipes" / "configs" / f"{task}.yaml"
+    train_name, dev_name = ("train.tsv", "dev.tsv")
+    header = task != "goemotions"
+    train = _head_rows(SHARED / task / train_name, tmp_path / "train.tsv", 120, header)
+    dev = _head_rows(SHARED / task / dev_name, tmp_path / "dev.tsv", 40, header)
+    output_dir = tmp_path / "out"
+    launch([str(config), "--teacher_model_name_or_path", tiny_teacher, "--train_file", train, "--validation_file", dev,
+            "--output_dir", str(output_dir), *FAST, "--augment_factor", "1", "--max_seq_length", "64"])
+    results = json.loads((output_dir / "results.json").read_text())
+    expected = {"mrpc": ("single_label_classification", "f1"), "stsb": ("regression", "spearman"),
+                "goemotions": ("multi_label_classification", "f1_macro")}[task]
+    assert (results["problem_type"], results["primary_metric"]) == expected
+    assert results["primary_metric"] in results["student"] and "metric_kept" in results["ratios"]
+    assert results["transfer_set"]["augmented"] == 120
+    student = AutoModelForSequenceClassification.from_pretrained(output_dir)
+    assert student.config.problem_type == expected[0]
+    card = (output_dir / "README.md").read_text()
+    classifier = pipeline("text-classification", model=str(output_dir), device="cpu")
+    if task == "mrpc":
+        prediction = classifier({"text": "The cat sat on the mat.", "text_pair": "A cat was sitting on the mat."})
+        assert prediction["label"] in {"not_equivalent", "equivalent"}
+        assert "CE(s, y)" in card
+    elif task == "stsb":
+        prediction = classifier({"text": "A man plays a guitar.", "text_pair": "A man is playing guitar."})
+        assert isinstance(prediction["score"], float)  # a score, not a probability of a class
+        assert "(s - t)^2" in card and "T does not enter" in card
+    else:
+        scores = classifier("I love this so much, thank you!", top_k=None)
+        assert len(scores) == 28 and {"admiration", "gratitude"} <= {s["label"] for s in scores}
+        assert "sigmoid" in card
