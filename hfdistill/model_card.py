@@ -18,6 +18,31 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
+_METRIC_NAMES = {"accuracy": "Accuracy", "f1": "F1", "f1_macro": "Macro-F1", "f1_micro": "Micro-F1",
+                 "subset_accuracy": "Subset accuracy", "spearman": "Spearman's rho", "pearson": "Pearson's r"}
+
+
+def _score(metric: str, value) -> str:
+    """Accuracies and F1 as percentages, correlations as they are."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if metric in ("spearman", "pearson") else f"{100 * value:.2f}%"
+
+
+def _usage(info: dict, results: dict) -> list[str]:
+    """How to call the student: a text, a sentence pair, or every label's score (multi-label)."""
+    remote = ", trust_remote_code=True" if info.get("student_kind") == "linear" else ""
+    if results.get("text_pair_column"):
+        call = 'classifier({"text": "A man is playing a guitar.", "text_pair": "A man plays guitar."}, truncation=True)'
+    elif info.get("problem_type") == "multi_label_classification":
+        call = 'classifier("I love this, thank you!", top_k=None, truncation=True)  # every label\'s sigmoid score'
+    else:
+        call = 'classifier("a gripping, beautifully acted film", truncation=True)  # truncation: longer texts would not fit'
+    return ["", "## Use", "", "```python", "from transformers import pipeline",
+            f"classifier = pipeline(\"text-classification\", model=\"{info.get('model_id') or 'path/to/this/folder'}\"{remote})",
+            call, "```", ""]
+
+
 def _ratio(value) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
@@ -89,6 +114,7 @@ def render_model_card(info: dict) -> str:
             "layer's output and the output of the teacher layer it was copied from."
         )
     if results:
+        metric = results.get("primary_metric", "accuracy")
         lines += [
             "",
             "## Results",
@@ -96,27 +122,24 @@ def render_model_card(info: dict) -> str:
             f"On {results.get('eval_examples', 'the')} validation examples; speed measured on the CPU "
             f"({student.get('num_threads', '?')} threads).",
             "",
-            "| model | accuracy | parameters | size on disk | latency, batch 1 | throughput, batch 32 |",
+            f"| model | {metric} | parameters | size on disk | latency, batch 1 | throughput, batch 32 |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for name, row in (("teacher", teacher), ("student", student)):
             lines.append(
-                f"| {name} | {_pct(row.get('accuracy'))} | {row.get('num_parameters', 0):,} | "
+                f"| {name} | {_score(metric, row.get(metric))} | {row.get('num_parameters', 0):,} | "
                 f"{row.get('disk_size_mb', 0):.1f} MB | {row.get('latency_ms_batch1', 0):.2f} ms | "
                 f"{row.get('throughput_batch32', 0):.0f} ex/s |"
             )
         ratios = results.get("ratios", {})
         lines += [
             "",
-            f"Accuracy kept: **{_pct(ratios.get('accuracy_kept'))}** of the teacher's. "
+            f"{_METRIC_NAMES.get(metric, metric)} kept: **{_pct(ratios.get('metric_kept', ratios.get('accuracy_kept')))}** "
+            "of the teacher's. "
             f"{_ratio(ratios.get('size'))} smaller, {_ratio(ratios.get('latency_speedup'))} faster at batch 1, "
             f"{_ratio(ratios.get('throughput_speedup'))} higher throughput at batch 32.",
         ]
     if info.get("command"):
         lines += ["", "## Reproduce", "", "```bash", info["command"], "```"]
-    lines += ["", "## Use", "", "```python", "from transformers import pipeline",
-              f"classifier = pipeline(\"text-classification\", model=\"{info.get('model_id') or 'path/to/this/folder'}\""
-              + (", trust_remote_code=True)" if info.get("student_kind") == "linear" else ")"),
-              "classifier(\"a gripping, beautifully acted film\", truncation=True)  # truncation: longer texts would not fit",
-              "```", ""]
+    lines += _usage(info, results)
     return "\n".join(lines)

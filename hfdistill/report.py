@@ -47,41 +47,46 @@ def build_results(
 
 
 def format_table(results: dict) -> str:
-    header = f"{'model':<8} {'accuracy':>9} {'f1':>7} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}"
+    metric = results.get("primary_metric", "accuracy")
+    second = next((name for name in ("f1", "f1_macro", "pearson", "f1_micro") if name != metric and name in results["student"]), None)
+    header = (f"{'model':<8} {metric:>9} {second or '':>9} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}")
     lines = [header, "-" * len(header)]
     for name in ("teacher", "student"):
         row = results[name]
-        f1 = row.get("f1", row.get("f1_macro"))
+        other = row.get(second) if second else None
         lines.append(
-            f"{name:<8} {100 * row['accuracy']:>8.2f}% {'' if f1 is None else f'{100 * f1:.2f}':>7} "
+            f"{name:<8} {100 * row[metric]:>9.2f} {'' if other is None else f'{100 * other:.2f}':>9} "
             f"{row['num_parameters']:>12,} {row['disk_size_mb']:>8.1f} {row['latency_ms_batch1']:>8.2f} "
             f"{row['throughput_batch32']:>9.0f}"
         )
     ratios = results["ratios"]
+    kept = ratios.get("metric_kept", ratios.get("accuracy_kept"))
     lines.append(
-        f"accuracy kept {100 * ratios['accuracy_kept']:.1f}% | {ratios['size']:.1f}x fewer parameters | "
+        f"{metric} kept {'n/a' if kept is None else f'{100 * kept:.1f}%'} | {ratios['size']:.1f}x fewer parameters | "
         f"{ratios['latency_speedup']:.1f}x lower latency | {ratios['throughput_speedup']:.1f}x throughput"
     )
     return "\n".join(lines)
 
 
 def plot_accuracy_vs_latency(results: dict, path: str) -> None:
-    """PNG: accuracy against CPU latency at batch 1, one point per model."""
+    """PNG: the task's primary metric (accuracy, macro-F1, Spearman, ...) against CPU latency at batch 1, one point per
+    model."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
+    metric = results.get("primary_metric", "accuracy")
     figure, axes = plt.subplots(figsize=(5, 3.6), dpi=120)
     for name, color in (("teacher", "tab:blue"), ("student", "tab:orange")):
         row = results[name]
-        axes.scatter(row["latency_ms_batch1"], 100 * row["accuracy"], s=80, color=color, label=name)
-        axes.annotate(f"{name}\n{row['num_parameters'] / 1e6:.1f}M params", (row["latency_ms_batch1"], 100 * row["accuracy"]),
+        axes.scatter(row["latency_ms_batch1"], 100 * row[metric], s=80, color=color, label=name)
+        axes.annotate(f"{name}\n{row['num_parameters'] / 1e6:.1f}M params", (row["latency_ms_batch1"], 100 * row[metric]),
                       textcoords="offset points", xytext=(8, -4), fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("CPU latency at batch 1 (ms, log scale)")
-    axes.set_ylabel("validation accuracy (%)")
-    axes.set_title("Accuracy vs. latency")
+    axes.set_ylabel(f"validation {metric} (x 100)")
+    axes.set_title(f"{metric} vs. latency")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()

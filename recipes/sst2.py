@@ -148,6 +148,7 @@ def main():
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
             distillation=training_args.distillation_settings(), problem_type=label_map.problem_type,
+            text_column=text_column, text_pair_column=text_pair_column,
             primary_metric=(training_args.metric_for_best_model or primary_metric(label_map.problem_type)).removeprefix("eval_"),
         )
         print(write_report(card["results"], training_args.output_dir))
