@@ -4,7 +4,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .configuration_linear_student import LinearStudentConfig
 from .distillation_config import DistillationTrainingArguments
-from .distillation_trainer import TEACHER_LOGITS_COLUMN, DistillationTrainer, load_teacher
+from .distillation_trainer import TEACHER_LOGITS_COLUMN, DistillationTrainer, distillation_hp_space, load_teacher
 from .losses import cosine_loss, distillation_loss, kl_divergence_loss, mse_loss, soft_loss
 from .modeling_linear_student import LinearStudentForSequenceClassification
 from .profiling import ModelStats, disk_size_bytes, measure_cpu_speed, model_stats
@@ -31,6 +31,7 @@ __all__ = [
     "cosine_loss",
     "count_parameters",
     "disk_size_bytes",
+    "distillation_hp_space",
     "distillation_loss",
     "evenly_spread_layers",
     "kl_divergence_loss",

@@ -184,6 +184,18 @@ class TeacherLogitsCollator:
         return batch
 
 
+def distillation_hp_space(trial) -> dict[str, float]:
+    """The default search space of `DistillationTrainer.hyperparameter_search` (an optuna ``trial``): temperature T
+    in [1, 8] and learning rate in [1e-5, 1e-3], both log-uniform, and alpha uniform in [0, 1]. Hinton et al. (2015)
+    found intermediate temperatures best for small students; the ranges cover the values used in DistilBERT (T 2),
+    Tang et al. (2019) and TinyBERT (T 1)."""
+    return {
+        "temperature": trial.suggest_float("temperature", 1.0, 8.0, log=True),
+        "alpha": trial.suggest_float("alpha", 0.0, 1.0),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True),
+    }
+
+
 class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
@@ -228,8 +240,11 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
         teacher_path = teacher_model if isinstance(teacher_model, str) else None
         if isinstance(teacher_model, str):
             teacher_model = load_teacher(teacher_model)
-        if model is None:
-            raise ValueError("model (the student) is required; see hfdistill.student_from_teacher to build one.")
+        if model is None and kwargs.get("model_init") is None:
+            raise ValueError(
+                "model (the student) or model_init (a function building it, for hyperparameter_search) is required; "
+                "see hfdistill.student_from_teacher to build one."
+            )
 
         super().__init__(model=model, args=args, **kwargs)
 
@@ -285,6 +300,44 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
         # Not a collator that is not callable: Trainer's own check then explains the old `collate_batch` API.
         wrap = callable(collator) and not isinstance(collator, TeacherLogitsCollator)
         self._data_collator = TeacherLogitsCollator(collator) if wrap else collator
+
+    def hyperparameter_search(
+        self,
+        hp_space: Callable | None = None,
+        compute_objective: Callable[[dict[str, float]], float] | None = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "maximize",
+        backend: str | None = "optuna",
+        hp_name: Callable | None = None,
+        **kwargs,
+    ):
+        """[`Trainer.hyperparameter_search`] over the distillation settings: each trial rebuilds the student with
+        `model_init` and trains it against the same frozen teacher, prepared once and never trained or saved.
+
+        Defaults differ from Trainer's where distillation needs it: ``hp_space`` is `distillation_hp_space`
+        (temperature, alpha and learning rate), the objective is the evaluation's ``metric_for_best_model`` (else the
+        task's primary metric: accuracy, macro-F1 or Spearman; see `hfdistill.metrics.primary_metric`), maximised.
+        Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise.
+        """
+        if self.model_init is None:
+            raise ValueError("hyperparameter_search rebuilds the student for every trial: pass model_init (a function "
+                             "returning a fresh student) instead of model.")
+        if self.eval_dataset is None:
+            raise ValueError("hyperparameter_search compares trials on an evaluation set: pass eval_dataset (a part held "
+                             "out of the training data, not the set you report).")
+        if compute_objective is None:
+            from .metrics import primary_metric
+
+            metric = (self.args.metric_for_best_model or primary_metric(self.problem_type)).removeprefix("eval_")
+
+            def compute_objective(metrics: dict[str, float]) -> float:
+                if f"eval_{metric}" not in metrics:
+                    raise ValueError(f"The evaluation gave {sorted(metrics)}, without eval_{metric}: pass compute_metrics, "
+                                     "or set metric_for_best_model to one it returns.")
+                return metrics[f"eval_{metric}"]
+
+        return super().hyperparameter_search(hp_space=hp_space or distillation_hp_space, compute_objective=compute_objective,
+                                             n_trials=n_trials, direction=direction, backend=backend, hp_name=hp_name, **kwargs)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the

@@ -712,3 +712,54 @@ def test_task_shape_mismatches_are_errors_before_training(tmp_path):
     with pytest.raises(ValueError, match="'cosine' is not defined for regression"):
         DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None, label2id=None),
                             teacher_model=regression, args=make_args(tmp_path, distillation_loss="cosine"))
+
+
+# ---- hyperparameter search (issue 19): model_init, the teacher fixed and prepared once --------------
+
+
+def test_hyperparameter_search_rebuilds_the_student_per_trial_against_one_frozen_teacher(tmp_path, teacher, monkeypatch):
+    pytest.importorskip("optuna")
+    from hfdistill.metrics import task_metrics
+
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    built, prepared = [], []
+    original_prepare = DistillationTrainer._prepare_teacher
+
+    def counting_prepare(self):
+        if not self._teacher_prepared:
+            prepared.append(1)
+        return original_prepare(self)
+
+    monkeypatch.setattr(DistillationTrainer, "_prepare_teacher", counting_prepare)
+
+    def model_init(trial=None):
+        built.append(trial)
+        return tiny_bert(seed=len(built), num_hidden_layers=1)
+
+    args = make_args(tmp_path, eval_strategy="epoch", save_strategy="epoch", logging_steps=2)
+    trainer = DistillationTrainer(model_init=model_init, teacher_model=teacher, args=args,
+                                  train_dataset=random_token_dataset(num_examples=16),
+                                  eval_dataset=random_token_dataset(num_examples=8, seed=1),
+                                  compute_metrics=task_metrics("single_label_classification", 2))
+    best = trainer.hyperparameter_search(n_trials=2)
+    assert set(best.hyperparameters) == {"temperature", "alpha", "learning_rate"}
+    assert 0.0 <= best.objective <= 1.0  # accuracy, maximised
+    trials = [trial for trial in built if trial is not None]
+    assert len(trials) == 2 and len({id(t) for t in trials}) == 2
+    assert len(prepared) == 1  # the teacher is placed once, for all trials
+    assert all(torch.equal(v, teacher_before[k]) for k, v in teacher.state_dict().items())
+    for checkpoint in tmp_path.rglob("model.safetensors"):
+        from safetensors.torch import load_file
+
+        assert load_file(str(checkpoint))["bert.encoder.layer.0.attention.self.query.weight"].shape == (8, 8)
+        assert not any(key.startswith("bert.encoder.layer.1.") for key in load_file(str(checkpoint)))  # the student's
+
+
+def test_hyperparameter_search_needs_model_init_and_a_held_out_set(tmp_path, teacher, student):
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path))
+    with pytest.raises(ValueError, match="pass model_init"):
+        trainer.hyperparameter_search(n_trials=1)
+    trainer = DistillationTrainer(model_init=lambda: tiny_bert(seed=1, num_hidden_layers=1), teacher_model=teacher,
+                                  args=make_args(tmp_path))
+    with pytest.raises(ValueError, match="pass eval_dataset"):
+        trainer.hyperparameter_search(n_trials=1)
