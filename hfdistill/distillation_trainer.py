@@ -25,6 +25,7 @@ from transformers.utils.hub import hf_api
 
 from .distillation_config import DistillationTrainingArguments
 from .losses import HARD_LOSSES, IGNORE_INDEX, PSEUDO_LABELERS, distillation_loss, get_soft_loss, hidden_state_loss, problem_type_of
+from .ensemble import combine_teacher_logits, normalized_weights
 from .model_card import render_model_card
 from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, check_same_vocabulary
 
@@ -225,9 +226,10 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
     def __init__(
         self,
         model: PreTrainedModel | nn.Module | None = None,
-        teacher_model: PreTrainedModel | nn.Module | str | None = None,
+        teacher_model: PreTrainedModel | nn.Module | str | list | None = None,
         args: DistillationTrainingArguments | None = None,
         teacher_processing_class=None,
+        teacher_weights: list[float] | None = None,
         **kwargs,
     ):
         if args is None:
@@ -237,9 +239,9 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
                 f"args must be a DistillationTrainingArguments, got {type(args).__name__}. It adds temperature, alpha "
                 "and distillation_loss to TrainingArguments: build it with the same keyword arguments."
             )
-        teacher_path = teacher_model if isinstance(teacher_model, str) else None
-        if isinstance(teacher_model, str):
-            teacher_model = load_teacher(teacher_model)
+        teachers = list(teacher_model) if isinstance(teacher_model, (list, tuple)) else [] if teacher_model is None else [teacher_model]
+        teacher_paths = [teacher if isinstance(teacher, str) else None for teacher in teachers]
+        teachers = [load_teacher(teacher) if isinstance(teacher, str) else teacher for teacher in teachers]
         if model is None and kwargs.get("model_init") is None:
             raise ValueError(
                 "model (the student) or model_init (a function building it, for hyperparameter_search) is required; "
@@ -257,22 +259,29 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
             )
 
         student = self.accelerator.unwrap_model(self.model)
-        # Frozen for good: no dropout, no gradients, and not an attribute of the student, so it is never saved.
-        self.teacher_model = None if teacher_model is None else teacher_model.eval().requires_grad_(False)
+        # Frozen for good: no dropout, no gradients, and not attributes of the student, so they are never saved.
+        self.teacher_models = [teacher.eval().requires_grad_(False) for teacher in teachers]
+        self.teacher_model = self.teacher_models[0] if self.teacher_models else None  # the teacher, when there is one
+        self.teacher_weights = normalized_weights(teacher_weights, len(teachers)) if teachers else teacher_weights
         self._teacher_prepared = False
         self._student_arg_names = forward_arg_names(student)
-        self._teacher_arg_names = set() if teacher_model is None else forward_arg_names(self.teacher_model)
-        if teacher_model is not None:
-            if teacher_processing_class is None:
-                teacher_processing_class = load_tokenizer_if_saved(
-                    teacher_path or getattr(getattr(teacher_model, "config", None), "_name_or_path", None))
-            self._check_models(student, self.teacher_model, self.processing_class, teacher_processing_class)
-        if self.args.hidden_state_weight > 0 and teacher_model is None:
+        self._teacher_arg_names_each = [forward_arg_names(teacher) for teacher in self.teacher_models]
+        self._teacher_arg_names = set().union(*self._teacher_arg_names_each)
+        for teacher, path in zip(self.teacher_models, teacher_paths):
+            tokenizer = teacher_processing_class or load_tokenizer_if_saved(
+                path or getattr(getattr(teacher, "config", None), "_name_or_path", None))
+            self._check_models(student, teacher, self.processing_class, tokenizer)
+        if self.args.hidden_state_weight > 0 and len(self.teacher_models) != 1:
             raise ValueError(
-                "hidden_state_weight > 0 matches the teacher's hidden states, which stored teacher_logits do not carry: "
-                "pass teacher_model, or set hidden_state_weight to 0."
+                "hidden_state_weight > 0 matches one teacher's hidden states layer by layer; "
+                + ("stored teacher_logits do not carry them: pass teacher_model" if not self.teacher_models else
+                   f"{len(self.teacher_models)} teachers were given: pass one") + ", or set hidden_state_weight to 0."
             )
         self.problem_type = self._check_problem_type(student, self.teacher_model)
+        for teacher in self.teacher_models[1:]:
+            if self._check_problem_type(student, teacher) != self.problem_type:
+                raise ValueError("The teachers were fine-tuned for different task shapes (problem_type): an ensemble "
+                                 "needs teachers of one task and one set of classes.")
         self._hidden_state_pairs = (
             self._check_hidden_state_pairs(student, self.teacher_model) if self.args.hidden_state_weight > 0 else []
         )
@@ -281,8 +290,7 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
         for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
             self._check_label_shape(dataset, split, getattr(getattr(student, "config", None), "num_labels", None))
         self._check_stored_teacher_logits(self.train_dataset, student, required=self.teacher_model is None)
-        eval_datasets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
-        for split, dataset in {"training": self.train_dataset, **eval_datasets}.items():
+        for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
             self._check_input_lengths(dataset, split)
         # Each training step's detached per-example loss parts since the last log, summed only every
         # `_LOSS_PARTS_FOLD` steps and at log time, so that the step itself pays no bookkeeping ops; and their sums so
@@ -472,8 +480,7 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
                 "a teacher of the data's shape."
             )
 
-    @staticmethod
-    def _check_stored_teacher_logits(dataset, student: nn.Module, required: bool) -> None:
+    def _check_stored_teacher_logits(self, dataset, student: nn.Module, required: bool) -> None:
         """Stored logits must exist on every row (when there is no teacher to fill gaps) and have one value per class."""
         columns = _column_names(dataset)
         if required and (columns is None or TEACHER_LOGITS_COLUMN not in columns):
@@ -500,6 +507,19 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
         num_labels = getattr(getattr(student, "config", None), "num_labels", None)
         if num_labels is None or not pa.types.is_list(values.type) and not pa.types.is_large_list(values.type):
             return
+        if pa.types.is_list(values.type.value_type) or pa.types.is_large_list(values.type.value_type):
+            # Several teachers' logits per row, (K, C): one list per teacher, in the teachers' order.
+            counts = set(pc.list_value_length(values).to_pylist())
+            expected = len(self.teacher_models) or (len(self.teacher_weights) if self.teacher_weights else None)
+            if len(counts) != 1 or (expected is not None and counts != {expected}):
+                raise ValueError(
+                    f"Rows of {TEACHER_LOGITS_COLUMN} hold {sorted(counts)} teachers' logits, but "
+                    f"{expected if expected is not None else 'one number of'} teachers are expected: store one list of "
+                    "logits per teacher, the same teachers in the same order on every row."
+                )
+            if not self.teacher_models and self.teacher_weights is None:
+                self.teacher_weights = normalized_weights(None, counts.pop())
+            values = pc.list_flatten(values)
         widths = pc.list_value_length(values)
         wrong = [index for index, width in enumerate(widths.to_pylist()) if width != num_labels]
         if wrong:
@@ -585,21 +605,35 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
         # Lazily, so that a run whose batches all carry cached logits never places the teacher on the device, and
         # so that Trainer still prepares the student itself for an evaluation before training.
         if not self._teacher_prepared:
-            self.teacher_model = self.accelerator.prepare_model(self.teacher_model, evaluation_mode=True)
-            self.teacher_model.eval()
+            self.teacher_models = [self.accelerator.prepare_model(teacher, evaluation_mode=True).eval()
+                                   for teacher in self.teacher_models]
+            self.teacher_model = self.teacher_models[0]
             self._teacher_prepared = True
         return self.teacher_model
 
-    def _teacher_outputs(self, inputs: dict[str, Any], **forward_kwargs):
-        teacher = self._prepare_teacher()
-        teacher_inputs = {k: v for k, v in inputs.items() if k in self._teacher_arg_names and k not in self.label_names}
+    def _teacher_outputs(self, inputs: dict[str, Any], index: int = 0, **forward_kwargs):
+        self._prepare_teacher()
+        names = self._teacher_arg_names_each[index]
+        teacher_inputs = {k: v for k, v in inputs.items() if k in names and k not in self.label_names}
         with torch.no_grad():
-            return teacher(**teacher_inputs, **forward_kwargs)
+            return self.teacher_models[index](**teacher_inputs, **forward_kwargs)
+
+    def combined_teacher_logits(self, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """(N, C) soft-target logits from one teacher's (N, C) or K teachers' (N, K, C) logits, by
+        `hfdistill.ensemble.combine_teacher_logits` with `teacher_weights` (uniform when not given)."""
+        if teacher_logits.dim() == 2:
+            return teacher_logits
+        return combine_teacher_logits(teacher_logits, self.teacher_weights, self.args.temperature, self.problem_type,
+                                      self.args.distillation_loss)
 
     def teacher_logits(self, inputs: dict[str, Any]) -> torch.Tensor:
-        """The frozen teacher's logits on a batch (no gradient, teacher in eval mode, on the student's device)."""
-        outputs = self._teacher_outputs(inputs)
-        return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        """The frozen teacher's logits on a batch (no gradient, teachers in eval mode, on the student's device): one
+        teacher's, or the ensemble's (see `combined_teacher_logits`)."""
+        logits = []
+        for index in range(len(self.teacher_models)):
+            outputs = self._teacher_outputs(inputs, index)
+            logits.append(outputs["logits"] if isinstance(outputs, dict) else outputs[0])
+        return logits[0] if len(logits) == 1 else self.combined_teacher_logits(torch.stack(logits, dim=1))
 
     def _hidden_state_per_example(self, student_outputs, teacher_outputs, attention_mask) -> torch.Tensor:
         """(N,) hidden-state term of each example: the mean over the matched layers of `hidden_state_loss`."""
@@ -646,7 +680,7 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
             teacher_logits = student_logits.detach()
         elif teacher_logits is None:
             teacher_logits = self.teacher_logits(inputs)
-        teacher_logits = teacher_logits.to(student_logits.device)
+        teacher_logits = self.combined_teacher_logits(teacher_logits.to(student_logits.device))
         if not torch.isfinite(teacher_logits).all():
             raise ValueError(
                 "The teacher produced non-finite logits (NaN or inf) on a training batch; training on them would "

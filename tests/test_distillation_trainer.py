@@ -763,3 +763,50 @@ def test_hyperparameter_search_needs_model_init_and_a_held_out_set(tmp_path, tea
                                   args=make_args(tmp_path))
     with pytest.raises(ValueError, match="pass eval_dataset"):
         trainer.hyperparameter_search(n_trials=1)
+
+
+# ---- several teachers (issue 19) -------------------------------------------------------------------------
+
+
+def test_several_teachers_give_their_weighted_ensemble_online_and_from_stored_logits(tmp_path, student):
+    from hfdistill.ensemble import combine_teacher_logits
+
+    teachers = [tiny_bert(seed=0), tiny_bert(seed=5), tiny_bert(seed=7, num_hidden_layers=1)]
+    args = make_args(tmp_path, alpha=0.5, temperature=2.0)
+    trainer = DistillationTrainer(model=student, teacher_model=teachers, teacher_weights=[2, 1, 1], args=args)
+    assert trainer.teacher_weights == [0.5, 0.25, 0.25]
+    batch = batch_of(random_token_dataset())
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        each = torch.stack([teacher(**inputs).logits for teacher in teachers], dim=1)
+    expected = combine_teacher_logits(each, [2, 1, 1], 2.0)
+    assert_close(trainer.teacher_logits(dict(batch)), expected)
+    student.train()
+    online = trainer.compute_loss(student, dict(batch))
+    stored = trainer.compute_loss(student, {**batch, "teacher_logits": each})  # (N, K, C): combined per batch
+    assert_close(online, stored)
+    single = DistillationTrainer(model=student, teacher_model=[teachers[0]], args=args)
+    alone = DistillationTrainer(model=student, teacher_model=teachers[0], args=args)
+    assert_close(single.compute_loss(student, dict(batch)), alone.compute_loss(student, dict(batch)))
+
+
+def test_stored_logits_of_several_teachers_without_teacher_models(tmp_path, student):
+    dataset = random_token_dataset(num_examples=8)
+    with torch.no_grad():
+        each = torch.stack([tiny_bert(seed=s)(input_ids=torch.tensor(dataset["input_ids"])).logits for s in (0, 5)], dim=1)
+    stored = dataset.add_column("teacher_logits", each.tolist())
+    trainer = DistillationTrainer(model=student, args=make_args(tmp_path), train_dataset=stored)
+    assert trainer.teacher_weights == [0.5, 0.5]
+    trainer.train()
+    with pytest.raises(ValueError, match="hold \\[2\\] teachers' logits, but 3 teachers are expected"):
+        DistillationTrainer(model=student, teacher_model=[tiny_bert(seed=s) for s in (0, 1, 2)], args=make_args(tmp_path),
+                            train_dataset=stored)
+
+
+def test_teachers_must_agree_on_classes_and_task(tmp_path, student):
+    other_names = tiny_bert(seed=1, id2label={0: "bad", 1: "good"}, label2id={"bad": 0, "good": 1})
+    with pytest.raises(ValueError, match="name their classes differently"):
+        DistillationTrainer(model=student, teacher_model=[tiny_bert(seed=0), other_names], args=make_args(tmp_path))
+    with pytest.raises(ValueError, match="2 teachers were given: pass one"):
+        DistillationTrainer(model=student, teacher_model=[tiny_bert(seed=0), tiny_bert(seed=1)],
+                            args=make_args(tmp_path, hidden_state_weight=1.0))
