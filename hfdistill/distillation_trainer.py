@@ -532,7 +532,7 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
     def _check_input_lengths(self, dataset, split: str) -> None:
         input_name = self.processing_class.model_input_names[0] if self.processing_class is not None and hasattr(
             self.processing_class, "model_input_names") else "input_ids"
-        models = [("student", self.accelerator.unwrap_model(self.model)), ("teacher", self.teacher_model)]
+        models = [("student", self.accelerator.unwrap_model(self.model)), *(("teacher", t) for t in self.teacher_models)]
         check_input_lengths(dataset, models, split, input_name)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
