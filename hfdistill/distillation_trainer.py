@@ -26,6 +26,7 @@ from transformers.utils.hub import hf_api
 from .distillation_config import DistillationTrainingArguments
 from .losses import IGNORE_INDEX, distillation_loss, hidden_state_loss
 from .model_card import render_model_card
+from .precision import Fp32CpuEvaluationMixin
 from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, check_same_vocabulary
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
@@ -184,7 +185,7 @@ class TeacherLogitsCollator:
         return batch
 
 
-class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
+class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
 
@@ -194,7 +195,8 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
     has one, and computed by the teacher otherwise. `teacher_model` may be `None` when every training row carries
     `teacher_logits` (soft labels from another framework, an API or an earlier run). Evaluation and prediction
     measure the student alone (its cross-entropy and logits), in the eval dataset's row order whatever the training
-    sampler; `save_model` and checkpoints hold the student alone.
+    sampler; `save_model` and checkpoints hold the student alone. With ``bf16`` on the CPU (see
+    :mod:`hfdistill.precision`) training autocasts to bf16 while evaluation and prediction stay fp32.
 
     `teacher_processing_class` is the teacher's tokenizer; when it is not given, the one saved in the teacher's
     local folder (if any) is used. When both tokenizers are known, their token-to-id maps must be equal.
