@@ -14,7 +14,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, HfArgumentParser, pipeline
 
-from conftest import RECIPE, REPO, SST2
+from conftest import RECIPE, REPO, SST2, subprocess_env
 from hfdistill.students import KIND_DEFAULTS
 
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/
 
 def launch(arguments: list[str], num_processes: int = 1) -> subprocess.CompletedProcess:
     launcher = ["--cpu"] if num_processes == 1 else ["--multi_gpu", "--num_processes", str(num_processes)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env = subprocess_env(PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", str(RECIPE), *arguments]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
