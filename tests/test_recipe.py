@@ -262,3 +262,28 @@ def test_a_fine_tuned_teacher_is_used_as_is_with_classes_matched_to_the_data(id2
     assert results["labels"] == labels
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)
     assert {str(k): v for k, v in student.config.id2label.items()} == labels
+
+
+@pytest.mark.parametrize("supported, flags, expected", [(True, [], "bf16 autocast"), (False, [], "fp32"),
+                                                        (True, ["--cpu_bf16", "false"], "fp32")])
+def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, flags, expected, tiny_teacher, sst2_files,
+                                                                    tmp_path, monkeypatch):
+    from hfdistill import precision, teacher as teacher_module
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"} if supported else set())
+    used = {}
+    build = teacher_module.TeacherTrainer._get_train_sampler
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "_get_train_sampler",
+                        lambda self, *a: used.setdefault("sampler", build(self, *a)))
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
+                    "--augment_factor", "0", "--teacher_train_sampling_strategy", "length_window",
+                    "--teacher_freeze_word_embeddings", *flags], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["precision"]["training_precision"] == expected and results["precision"]["device"] == "cpu"
+    assert type(used["sampler"]).__name__ == "LengthWindowSampler"
+    settings = json.loads((output_dir / "teacher" / "hfdistill_teacher.json").read_text())
+    assert settings["freeze_word_embeddings"] is True and settings["train_sampling_strategy"] == "length_window"
+    assert settings.get("mixed_precision") == ("bf16" if expected != "fp32" else None)
+    assert results["teacher_logits"]["processes"] == 1
