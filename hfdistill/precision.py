@@ -80,6 +80,10 @@ def apply_cpu_bf16(args: TrainingArguments, choice: str = "auto") -> dict:
         logger.warning("bf16 autocast on a CPU without avx512_bf16/amx_bf16: bf16 is emulated there and likely slower.")
     # TrainingArguments.__post_init__ derives mixed_precision from bf16 (accelerate reads mixed_precision): set both.
     args.bf16, args.mixed_precision = use, "bf16" if use else "no"
+    if use and not args.use_cpu:
+        # No GPU here, and TrainingArguments refuses bf16 without one unless use_cpu is set ("Your setup doesn't
+        # support bf16/gpu"): the teacher's arguments are built anew from these fields.
+        args.use_cpu, args.dataloader_pin_memory = True, False  # as TrainingArguments sets them for use_cpu
     return {**info, "device": "cpu", "training_precision": "bf16 autocast" if use else "fp32"}
 
 

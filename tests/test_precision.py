@@ -74,3 +74,16 @@ def test_trainer_autocasts_training_on_the_cpu_and_evaluates_in_fp32(use_bf16, t
         student.eval()(**{k: torch.tensor(v) for k, v in random_token_dataset(4)[:].items() if k != "labels"})
     assert seen == [(False, torch.float32)]  # after train(): no autocast wrapper left on the model
     assert all(p.dtype == torch.float32 for p in student.parameters())
+
+
+def test_bf16_on_a_cpu_only_machine_without_use_cpu_gives_valid_training_arguments(tmp_path, monkeypatch):
+    """TrainingArguments refuses bf16 without a GPU unless use_cpu is set; the teacher's arguments are rebuilt."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = _args(tmp_path)
+    assert apply_cpu_bf16(args, "auto")["training_precision"] == "bf16 autocast"
+    assert args.use_cpu and args.device.type == "cpu"
+    from hfdistill.teacher import _teacher_arguments
+
+    teacher_args = _teacher_arguments(args, str(tmp_path / "teacher"))
+    assert teacher_args.bf16 and teacher_args.mixed_precision == "bf16" and teacher_args.use_cpu
