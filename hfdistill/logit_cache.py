@@ -102,9 +102,9 @@ def shard_batches(batches: list[torch.Tensor], lengths: list[int], num_shards: i
     costs = torch.tensor([len(batch) * max(lengths[i] for i in batch.tolist()) for batch in batches], dtype=torch.float64)
     ends = torch.cumsum(costs, 0)
     total = float(ends[-1]) if len(ends) else 0.0
-    cuts = [0] + [int(torch.searchsorted(ends, total * k / num_shards, right=False)) + 1 for k in range(1, num_shards)]
-    cuts = [min(max(cut, 0), len(batches)) for cut in cuts] + [len(batches)]
-    cuts = [max(cuts[: i + 1]) for i in range(len(cuts))]  # non-decreasing
+    # Shard k ends with the batch whose running total first reaches k/N of all tokens.
+    cuts = [0] + [min(int(torch.searchsorted(ends, total * k / num_shards)) + 1, len(batches)) for k in range(1, num_shards)]
+    cuts.append(len(batches))
     return range(cuts[shard], cuts[shard + 1])
 
 
