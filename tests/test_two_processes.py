@@ -41,6 +41,7 @@ SCRIPT = textwrap.dedent('''
             expected = [student.eval()(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in dataset["input_ids"]]
         json.dump({"world_size": args.world_size, "predictions": output.predictions.tolist(), "expected": expected,
                    "label_ids": output.label_ids.tolist(), "labels": list(dataset["labels"])}, open(sys.argv[2], "w"))
+    torch.distributed.destroy_process_group()  # an undestroyed gloo group sometimes aborts a process at exit
 ''')
 
 
@@ -80,6 +81,7 @@ LOGITS_SCRIPT = textwrap.dedent('''
     dataset = Dataset.from_dict({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]})
     with_logits, info = add_teacher_logits(dataset, teacher, tokenizer, sys.argv[1], batch_size=4, show_progress=False)
     json.dump({"info": info, "logits": list(with_logits["teacher_logits"])}, open(f"{sys.argv[2]}.{state.process_index}", "w"))
+    state.destroy_process_group()
 ''')
 
 
