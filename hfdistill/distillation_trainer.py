@@ -27,6 +27,7 @@ from .distillation_config import DistillationTrainingArguments
 from .losses import HARD_LOSSES, IGNORE_INDEX, PSEUDO_LABELERS, distillation_loss, get_soft_loss, hidden_state_loss, problem_type_of
 from .ensemble import combine_teacher_logits, normalized_weights
 from .model_card import render_model_card
+from .precision import Fp32CpuEvaluationMixin
 from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, check_same_vocabulary
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
@@ -197,7 +198,7 @@ def distillation_hp_space(trial) -> dict[str, float]:
     }
 
 
-class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
+class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
 
@@ -207,7 +208,8 @@ class DistillationTrainer(DatasetOrderEvaluationMixin, Trainer):
     has one, and computed by the teacher otherwise. `teacher_model` may be `None` when every training row carries
     `teacher_logits` (soft labels from another framework, an API or an earlier run). Evaluation and prediction
     measure the student alone (its cross-entropy and logits), in the eval dataset's row order whatever the training
-    sampler; `save_model` and checkpoints hold the student alone.
+    sampler; `save_model` and checkpoints hold the student alone. With ``bf16`` on the CPU (see
+    :mod:`hfdistill.precision`) training autocasts to bf16 while evaluation and prediction stay fp32.
 
     `teacher_processing_class` is the teacher's tokenizer; when it is not given, the one saved in the teacher's
     local folder (if any) is used. When both tokenizers are known, their token-to-id maps must be equal.

@@ -7,6 +7,12 @@ costs about one teacher inference pass; `DistillationTrainer` then reads the col
 The cache file is keyed by a fingerprint of everything that changes the logits (teacher weights and config,
 tokenizer, tokenized inputs, and the caller's extras such as `max_seq_length` or augmentation settings), stored as
 safetensors (no pickle) beside a JSON record with its checksum: a truncated or corrupted file is rebuilt, never used.
+
+With several processes the pass is sharded: each computes a contiguous run of the length-sorted batches and writes it
+as a shard (safetensors plus checksum record), then the main process assembles the cache. The cuts fall on the
+one-process batches because a row's logits depend on its batch on the CPU (a MiniLM-L6 row alone and in a padded
+batch of 4 differed by 5e-8): computed in the same batches, the assembled cache equals the one-process cache bit
+for bit.
 """
 
 from __future__ import annotations
@@ -77,7 +83,73 @@ def inputs_fingerprint(dataset: Dataset, columns: list[str]) -> str:
     return digest.hexdigest()
 
 
+def length_sorted_batches(dataset: Dataset, batch_size: int) -> list[torch.Tensor]:
+    """The teacher-logit pass's batches: row indices sorted by length, longest first (stable), ``batch_size`` a batch.
+
+    Each batch pads only to its own longest row. The sharded pass cuts this same list, so that every batch, and thus
+    every row's logits, is computed exactly as in one process.
+    """
+    lengths = torch.tensor(arrow_lengths(dataset, "input_ids"))
+    return list(torch.argsort(lengths, descending=True, stable=True).split(batch_size))
+
+
+def shard_batches(batches: list[torch.Tensor], lengths: list[int], num_shards: int, shard: int) -> range:
+    """Indices into ``batches`` (contiguous) that shard ``shard`` of ``num_shards`` computes.
+
+    The cuts balance the padded tokens (a batch's rows times its longest row, ``lengths`` giving each row's length),
+    since the longest batches come first in the sorted order. Deterministic: every process computes the same cuts.
+    """
+    costs = torch.tensor([len(batch) * max(lengths[i] for i in batch.tolist()) for batch in batches], dtype=torch.float64)
+    ends = torch.cumsum(costs, 0)
+    total = float(ends[-1]) if len(ends) else 0.0
+    # Shard k ends with the batch whose running total first reaches k/N of all tokens.
+    cuts = [0] + [min(int(torch.searchsorted(ends, total * k / num_shards)) + 1, len(batches)) for k in range(1, num_shards)]
+    cuts.append(len(batches))
+    return range(cuts[shard], cuts[shard + 1])
+
+
+def _input_columns(teacher: nn.Module, dataset: Dataset) -> list[str]:
+    accepted = forward_arg_names(teacher)
+    columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names and c in accepted]
+    if "input_ids" not in columns:
+        raise ValueError(f"The dataset needs tokenized input_ids to compute teacher logits; it has {dataset.column_names}.")
+    return columns
+
+
 @torch.inference_mode()
+def _run_batches(teacher: nn.Module, dataset: Dataset, tokenizer, batches: list[torch.Tensor], device, dtype: str,
+                 show_progress: bool) -> torch.Tensor:
+    """(sum of the batches' sizes, C) float32 logits, batch after batch in the given order."""
+    device = torch.device(device) if device is not None else next(teacher.parameters()).device
+    teacher.to(device)
+    rows = dataset.select_columns(_input_columns(teacher, dataset))
+    was_training = teacher.training
+    teacher.eval()
+    autocast = nullcontext()
+    if dtype != "float32":
+        if device.type == "cuda":
+            autocast = torch.autocast("cuda", dtype=_DTYPES[dtype])
+        else:
+            logger.warning(f"teacher_inference_dtype={dtype} applies on CUDA only; the CPU keeps float32.")
+    collator = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    outputs = []
+    try:
+        for indices in tqdm(batches, desc="Teacher logits", disable=not show_progress):
+            batch = collator(rows.select(indices.tolist()).to_list())
+            with autocast:
+                output = teacher(**{k: v.to(device) for k, v in batch.items()})
+            outputs.append((output["logits"] if isinstance(output, dict) else output[0]).float().cpu())
+    finally:
+        teacher.train(was_training)
+    logits = torch.cat(outputs) if outputs else torch.empty(0, getattr(getattr(teacher, "config", None), "num_labels", 0))
+    if not torch.isfinite(logits).all():
+        raise ValueError(
+            "The teacher produced non-finite logits (NaN or inf); distilling them would corrupt the student. Check the "
+            "teacher and, on GPU, use teacher_inference_dtype=float32 or bfloat16 rather than float16."
+        )
+    return logits
+
+
 def compute_teacher_logits(
     teacher: nn.Module,
     dataset: Dataset,
@@ -92,42 +164,11 @@ def compute_teacher_logits(
     Batches are formed over examples sorted by length and padded to their own longest (so almost no compute goes to
     padding), then scattered back to the original order. ``dtype`` (`bfloat16`/`float16`) applies on CUDA only.
     """
-    device = torch.device(device) if device is not None else next(teacher.parameters()).device
-    teacher.to(device)
-    accepted = forward_arg_names(teacher)
-    input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names and c in accepted]
-    if "input_ids" not in input_columns:
-        raise ValueError(f"The dataset needs tokenized input_ids to compute teacher logits; it has {dataset.column_names}.")
-    was_training = teacher.training
-    teacher.eval()
-    autocast = nullcontext()
-    if dtype != "float32":
-        if device.type == "cuda":
-            autocast = torch.autocast("cuda", dtype=_DTYPES[dtype])
-        else:
-            logger.warning(f"teacher_inference_dtype={dtype} applies on CUDA only; the CPU keeps float32.")
-    lengths = torch.tensor(arrow_lengths(dataset, "input_ids"))
-    order = torch.argsort(lengths, descending=True, stable=True)
-    collator = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    rows = dataset.select_columns(input_columns)
-    logits = None
-    try:
-        for start in tqdm(range(0, len(order), batch_size), desc="Teacher logits", disable=not show_progress):
-            indices = order[start : start + batch_size]
-            batch = collator(rows.select(indices.tolist()).to_list())
-            with autocast:
-                output = teacher(**{k: v.to(device) for k, v in batch.items()})
-            batch_logits = (output["logits"] if isinstance(output, dict) else output[0]).float().cpu()
-            if logits is None:
-                logits = torch.empty(len(dataset), batch_logits.shape[-1])
-            logits[indices] = batch_logits
-    finally:
-        teacher.train(was_training)
-    if not torch.isfinite(logits).all():
-        raise ValueError(
-            "The teacher produced non-finite logits (NaN or inf); distilling them would corrupt the student. Check the "
-            "teacher and, on GPU, use teacher_inference_dtype=float32 or bfloat16 rather than float16."
-        )
+    _input_columns(teacher, dataset)
+    batches = length_sorted_batches(dataset, batch_size)
+    computed = _run_batches(teacher, dataset, tokenizer, batches, device, dtype, show_progress)
+    logits = torch.empty(len(dataset), computed.shape[-1])
+    logits[torch.cat(batches)] = computed
     return logits
 
 
@@ -147,6 +188,131 @@ def _load_verified(path: str, record_path: str, fingerprint: str) -> tuple[torch
     return logits, record
 
 
+def cache_key(dataset: Dataset, teacher: nn.Module, tokenizer, extra_fingerprint: dict | None = None) -> tuple[str, dict]:
+    """``(fingerprint, key)``: SHA-256 of everything that changes the logits, and what went into it."""
+    input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
+    key = {
+        "teacher": teacher_fingerprint(teacher),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "inputs": inputs_fingerprint(dataset, input_columns),
+        "extra": extra_fingerprint or {},
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest(), key
+
+
+def cache_path(cache_dir: str, fingerprint: str) -> str:
+    return os.path.join(cache_dir, f"teacher_logits-{fingerprint[:20]}.safetensors")
+
+
+def shard_path(path: str, shard: int, num_shards: int, batch_size: int) -> str:
+    """Where shard ``shard`` of ``num_shards`` of the cache ``path`` goes (the cuts depend on all three numbers)."""
+    return f"{path.removesuffix('.safetensors')}.b{batch_size}.shard{shard}-of-{num_shards}.safetensors"
+
+
+def _save_verified(path: str, tensors: dict[str, torch.Tensor], record: dict) -> None:
+    """Write ``tensors`` to ``path`` and ``record`` plus the logits' checksum to ``path.json``, under temporary names
+    then renamed: an interrupted write never leaves a file that looks valid."""
+    digest = hashlib.sha256()
+    _hash_tensor(digest, tensors["teacher_logits"])
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path + ".tmp")
+    with open(path + ".json.tmp", "w") as f:
+        json.dump({**record, "sha256": digest.hexdigest()}, f, indent=2)
+    os.replace(path + ".tmp", path)
+    os.replace(path + ".json.tmp", path + ".json")
+
+
+def _load_shard(path: str, fingerprint: str, rows: torch.Tensor) -> torch.Tensor | None:
+    """A shard's logits if its file, checksum, fingerprint and rows are all as expected; ``None`` otherwise."""
+    if not os.path.exists(path):
+        return None
+    loaded = _load_verified(path, path + ".json", fingerprint)
+    if loaded is None:
+        return None
+    try:
+        stored_rows = load_file(path)["rows"]
+    except (OSError, KeyError, SafetensorError):
+        stored_rows = None
+    if stored_rows is None or not torch.equal(stored_rows, rows) or len(loaded[0]) != len(rows):
+        logger.warning(f"Teacher-logit shard {path} holds other rows: recomputing it.")
+        return None
+    return loaded[0]
+
+
+def build_logit_shard(
+    dataset: Dataset,
+    teacher: nn.Module,
+    tokenizer,
+    path: str,
+    fingerprint: str,
+    shard: int,
+    num_shards: int,
+    batch_size: int = 128,
+    device: torch.device | str | None = None,
+    dtype: str = "float32",
+    show_progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, logits)`` of shard ``shard`` of ``num_shards`` of the cache ``path``, computed and written to
+    :func:`shard_path` unless a valid shard (same fingerprint, rows and checksum) is already there.
+
+    The shard is a contiguous run of :func:`length_sorted_batches` (cut by :func:`shard_batches`), so each of its
+    batches holds the same rows, padded alike, as in the one-process pass. ``rows``: (M,) row indices; ``logits``:
+    (M, C) float32.
+    """
+    batches = length_sorted_batches(dataset, batch_size)
+    mine = [batches[i] for i in shard_batches(batches, arrow_lengths(dataset, "input_ids"), num_shards, shard)]
+    rows = torch.cat(mine) if mine else torch.empty(0, dtype=torch.long)
+    target = shard_path(path, shard, num_shards, batch_size)
+    logits = _load_shard(target, fingerprint, rows)
+    if logits is None:
+        logits = _run_batches(teacher, dataset, tokenizer, mine, device, dtype, show_progress)
+        _save_verified(target, {"teacher_logits": logits, "rows": rows},
+                       {"fingerprint": fingerprint, "shard": shard, "num_shards": num_shards, "batch_size": batch_size})
+    return rows, logits
+
+
+def assemble_logit_shards(
+    dataset: Dataset,
+    teacher: nn.Module,
+    tokenizer,
+    path: str,
+    fingerprint: str,
+    num_shards: int,
+    batch_size: int = 128,
+    device: torch.device | str | None = None,
+    dtype: str = "float32",
+    show_progress: bool = True,
+) -> torch.Tensor:
+    """(N, C) logits in the dataset's order from the ``num_shards`` shard files of ``path``; a shard that is missing,
+    truncated or does not match its checksum is recomputed here (:func:`build_logit_shard`), never half-used. The
+    shard files are removed once assembled."""
+    logits = None
+    for shard in range(num_shards):
+        rows, shard_logits = build_logit_shard(dataset, teacher, tokenizer, path, fingerprint, shard, num_shards,
+                                               batch_size, device, dtype, show_progress)
+        if logits is None:
+            logits = torch.full((len(dataset), shard_logits.shape[-1]), float("nan"))
+        logits[rows] = shard_logits
+    if logits is None or torch.isnan(logits).any():
+        raise ValueError(f"The teacher-logit shards of {path} do not cover every row; delete them and rerun.")
+    return logits
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world_size)`` of the initialised `torch.distributed` group (accelerate's), else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _main_decides(value):
+    """The main process's ``value``, on every process (so that all take the same branch)."""
+    if _distributed()[1] == 1:
+        return value
+    holder = [value]
+    torch.distributed.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
 def add_teacher_logits(
     dataset: Dataset,
     teacher: nn.Module,
@@ -161,42 +327,54 @@ def add_teacher_logits(
     """``dataset`` with a `teacher_logits` column, loaded from ``cache_dir`` when a cache with the same fingerprint
     exists and computed (then cached) otherwise. Returns ``(dataset, info)``; ``info`` says which and how long.
 
-    In a multi-process launch, call it inside ``training_args.main_process_first()``: the main process builds the
-    cache while the others wait, then they load it.
+    Call it on every process of a multi-process launch (not inside ``main_process_first``): with N processes each
+    computes 1/N of the length-sorted batches (:func:`build_logit_shard`), the main process assembles the shards into
+    the same cache file one process would write (identical on the CPU: every batch is computed alike) and every
+    process loads it. A shard left by a killed run is reused if valid and recomputed otherwise.
     """
-    input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
-    key = {
-        "teacher": teacher_fingerprint(teacher),
-        "tokenizer": tokenizer_fingerprint(tokenizer),
-        "inputs": inputs_fingerprint(dataset, input_columns),
-        "extra": extra_fingerprint or {},
-    }
-    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    fingerprint, key = cache_key(dataset, teacher, tokenizer, extra_fingerprint)
     os.makedirs(cache_dir, exist_ok=True)
-    path = os.path.join(cache_dir, f"teacher_logits-{fingerprint[:20]}.safetensors")
+    path = cache_path(cache_dir, fingerprint)
     record_path = path + ".json"
+    rank, world_size = _distributed()
 
     start = time.perf_counter()
-    loaded = _load_verified(path, record_path, fingerprint) if os.path.exists(path) else None
-    if loaded is not None:
-        logits, record = loaded
-        elapsed = time.perf_counter() - start
+    cached = _main_decides(rank == 0 and os.path.exists(path) and _load_verified(path, record_path, fingerprint) is not None)
+    if not cached:
+        if world_size > 1:
+            build_logit_shard(dataset, teacher, tokenizer, path, fingerprint, rank, world_size, batch_size, device,
+                              dtype, show_progress and rank == 0)
+            torch.distributed.barrier()
+        if rank == 0:
+            if world_size > 1:
+                logits = assemble_logit_shards(dataset, teacher, tokenizer, path, fingerprint, world_size, batch_size,
+                                               device, dtype, show_progress)
+            else:
+                logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size, device, dtype, show_progress)
+            elapsed = time.perf_counter() - start
+            _save_verified(path, {"teacher_logits": logits}, {"fingerprint": fingerprint, "build_seconds": elapsed,
+                                                                  "examples": len(dataset), "key": key,
+                                                                  "processes": world_size})
+            for shard in range(world_size if world_size > 1 else 0):  # assembled: the shards are spent
+                shard_file = shard_path(path, shard, world_size, batch_size)
+                for name in (shard_file, shard_file + ".json"):
+                    if os.path.exists(name):
+                        os.remove(name)
+        if world_size > 1:
+            torch.distributed.barrier()
+    loaded = _load_verified(path, record_path, fingerprint)
+    if loaded is None:
+        raise ValueError(f"The teacher-logit cache {path} could not be read back after it was built; delete it and rerun.")
+    logits, record = loaded
+    elapsed = time.perf_counter() - start
+    if cached:
         info = {"source": "loaded", "path": path, "seconds": elapsed, "build_seconds": record["build_seconds"],
                 "seconds_saved": record["build_seconds"] - elapsed}
         logger.info(f"Loaded teacher logits from {path} in {elapsed:.1f}s (building took {record['build_seconds']:.1f}s).")
     else:
-        logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size, device, dtype, show_progress)
-        elapsed = time.perf_counter() - start
-        digest = hashlib.sha256()
-        _hash_tensor(digest, logits)
-        # Written under temporary names then renamed: an interrupted write never leaves a cache that looks valid.
-        save_file({"teacher_logits": logits.contiguous()}, path + ".tmp")
-        with open(record_path + ".tmp", "w") as f:
-            json.dump({"fingerprint": fingerprint, "sha256": digest.hexdigest(), "build_seconds": elapsed,
-                       "examples": len(dataset), "key": key}, f, indent=2)
-        os.replace(path + ".tmp", path)
-        os.replace(record_path + ".tmp", record_path)
-        info = {"source": "built", "path": path, "seconds": elapsed, "examples_per_second": len(dataset) / elapsed}
+        seconds = record["build_seconds"]  # the main process's wall time, the same figure on every process
+        info = {"source": "built", "path": path, "seconds": seconds, "examples_per_second": len(dataset) / seconds,
+                "processes": world_size}
     if len(logits) != len(dataset):
         raise ValueError(f"Cached logits have {len(logits)} rows for a dataset of {len(dataset)}; delete {path}.")
     if TEACHER_LOGITS_COLUMN in dataset.column_names:

@@ -22,9 +22,10 @@ from hfdistill.data import TaskDataArguments, TransferSetArguments, build_transf
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.metrics import primary_metric, task_metrics
+from hfdistill.precision import CPU_BF16_CHOICES, apply_cpu_bf16
 from hfdistill.report import build_results, write_report
 from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
-from hfdistill.teacher import FINE_TUNING_CHOICES, default_teacher, evaluate_model, inspect_teacher, prepare_teacher
+from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_model, inspect_teacher, prepare_teacher
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
@@ -35,7 +36,9 @@ class ModelArguments:
     teacher_fine_tuning: str = field(default="auto", metadata={"help": "'auto': use a teacher whose checkpoint carries a trained classification head as is, else fine-tune it; 'always': fine-tune a new head; 'never': refuse to fine-tune.", "choices": list(FINE_TUNING_CHOICES)})
     teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of teacher fine-tuning."})
-    teacher_train_sampling_strategy: str = field(default="random", metadata={"help": "Batch order of teacher fine-tuning (length grouping costs the teacher accuracy on SST-2).", "choices": ["random", "group_by_length"]})
+    teacher_train_sampling_strategy: str = field(default="random", metadata={"help": "Batch order of teacher fine-tuning: 'random', 'group_by_length' (cost the teacher accuracy on SST-2) or 'length_window' (length-sorted batches in shuffled windows of 50 batches: little padding, random order).", "choices": list(TEACHER_SAMPLING_STRATEGIES)})
+    teacher_freeze_word_embeddings: bool = field(default=False, metadata={"help": "Keep the teacher's word embeddings frozen during its fine-tuning (a faster step on CPU)."})
+    cpu_bf16: str = field(default="auto", metadata={"help": "bf16 autocast for training on the CPU: 'auto' (where the CPU has avx512_bf16/amx_bf16), 'true' or 'false'. Evaluation and teacher logits stay fp32; GPUs use --bf16/--fp16.", "choices": list(CPU_BF16_CHOICES)})
     cache_teacher_logits: bool = field(default=True, metadata={"help": "Compute the teacher's logits over the training set once (cached in output_dir/_cache) instead of at every step."})
     teacher_inference_dtype: str = field(default="float32", metadata={"help": "Precision of the teacher's cached forward pass on CUDA (the CPU keeps float32).", "choices": ["float32", "bfloat16", "float16"]})
     student: str = field(default="layers", metadata={"help": "Student kind: 'layers' (the teacher with fewer layers), 'compact' (a narrower transformer) or 'linear' (averaged embeddings + a linear layer).", "choices": list(STUDENT_KINDS)})
@@ -80,6 +83,7 @@ def main():
             if hasattr(arguments, name) and getattr(arguments, name) is None:
                 setattr(arguments, name, default)
     set_seed(training_args.seed)
+    precision = apply_cpu_bf16(training_args, model_args.cpu_bf16)  # before any Trainer: teacher and student train so
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
     student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
@@ -107,15 +111,15 @@ def main():
         settings={"data": {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}},
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
         train_sampling_strategy=model_args.teacher_train_sampling_strategy, fine_tuning=model_args.teacher_fine_tuning,
+        freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
     )
     timings["teacher_fine_tuning_s"] = teacher_info["fine_tuning_s"]
     cache_info = None
     if model_args.cache_teacher_logits:
-        with training_args.main_process_first(desc="teacher logits"):  # the main process builds, the others load
-            train, cache_info = add_teacher_logits(
-                train, teacher, tokenizer, os.path.join(training_args.output_dir, "_cache"),
-                {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
-                training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
+        train, cache_info = add_teacher_logits(  # every process computes its share of the rows, then all load the cache
+            train, teacher, tokenizer, os.path.join(training_args.output_dir, "_cache"),
+            {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
+            training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
         timings["teacher_logits_s"] = cache_info["seconds"]
 
     student = student_spec.build(teacher)
@@ -147,7 +151,7 @@ def main():
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
-            distillation=training_args.distillation_settings(), problem_type=label_map.problem_type,
+            distillation=training_args.distillation_settings(), problem_type=label_map.problem_type, precision=precision,
             text_column=text_column, text_pair_column=text_pair_column,
             primary_metric=(training_args.metric_for_best_model or primary_metric(label_map.problem_type)).removeprefix("eval_"),
         )

@@ -26,6 +26,14 @@ WORDS = (
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def subprocess_env(**extra) -> dict:
+    """The environment for a launched script: offline, one thread per process, and this checkout's hfdistill first on
+    the path (a script's own folder replaces the working directory on sys.path, so an editable install of another
+    checkout would be imported instead)."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **extra}
+
+
 def tiny_bert_config(**overrides) -> BertConfig:
     config = dict(
         vocab_size=len(SPECIAL_TOKENS) + len(WORDS),

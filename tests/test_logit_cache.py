@@ -125,3 +125,57 @@ def test_reduced_precision_applies_on_cuda_only(tokenized, tokenizer, teacher):
     on_cpu = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False, dtype="bfloat16")
     assert on_cpu.dtype == torch.float32
     assert torch.equal(full, on_cpu)  # the CPU keeps float32: bf16 is not silently applied there
+
+
+def _sharded(tokenized, teacher, tokenizer, path, fingerprint, num_shards=2):
+    for shard in range(num_shards):  # what each process does, one after the other here
+        logit_cache.build_logit_shard(tokenized, teacher, tokenizer, path, fingerprint, shard, num_shards, batch_size=4,
+                                      show_progress=False)
+    return logit_cache.assemble_logit_shards(tokenized, teacher, tokenizer, path, fingerprint, num_shards, batch_size=4,
+                                             show_progress=False)
+
+
+def test_two_shards_assemble_to_the_one_process_cache_bit_for_bit(tokenized, tokenizer, teacher, tmp_path):
+    one = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=4, show_progress=False)
+    fingerprint, _ = logit_cache.cache_key(tokenized, teacher, tokenizer)
+    path = logit_cache.cache_path(str(tmp_path), fingerprint)
+    assert torch.equal(_sharded(tokenized, teacher, tokenizer, path, fingerprint), one)
+    batches = logit_cache.length_sorted_batches(tokenized, 4)
+    lengths = [len(ids) for ids in tokenized["input_ids"]]
+    first, second = (logit_cache.shard_batches(batches, lengths, 2, shard) for shard in (0, 1))
+    assert first.start == 0 and first.stop == second.start and second.stop == len(batches) == 10
+    assert len(first) < len(second)  # the longest batches come first: fewer of them balance the tokens
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncate", "flip_a_byte", "record"])
+def test_a_damaged_shard_is_recomputed_never_used(damage, tokenized, tokenizer, teacher, tmp_path, monkeypatch):
+    one = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=4, show_progress=False)
+    fingerprint, _ = logit_cache.cache_key(tokenized, teacher, tokenizer)
+    path = logit_cache.cache_path(str(tmp_path), fingerprint)
+    for shard in (0, 1):
+        logit_cache.build_logit_shard(tokenized, teacher, tokenizer, path, fingerprint, shard, 2, batch_size=4,
+                                      show_progress=False)
+    damaged = logit_cache.shard_path(path, 1, 2, 4)
+    if damage == "missing":
+        os.remove(damaged)
+    elif damage == "truncate":
+        with open(damaged, "r+b") as f:
+            f.truncate(os.path.getsize(damaged) - 8)
+    elif damage == "flip_a_byte":
+        with open(damaged, "r+b") as f:
+            f.seek(-4, os.SEEK_END)
+            byte = f.read(1)
+            f.seek(-4, os.SEEK_END)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    else:
+        with open(damaged + ".json") as f:
+            record = json.load(f)
+        with open(damaged + ".json", "w") as f:
+            json.dump({**record, "fingerprint": "another teacher"}, f)
+    ran = []
+    run_batches = logit_cache._run_batches
+    monkeypatch.setattr(logit_cache, "_run_batches", lambda *a, **k: ran.append(len(a[3])) or run_batches(*a, **k))
+    assembled = logit_cache.assemble_logit_shards(tokenized, teacher, tokenizer, path, fingerprint, 2, batch_size=4,
+                                                  show_progress=False)
+    assert torch.equal(assembled, one)
+    assert len(ran) == 1  # shard 1 alone was recomputed; the intact shard 0 was read

@@ -14,7 +14,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, HfArgumentParser, pipeline
 
-from conftest import RECIPE, REPO, SST2
+from conftest import RECIPE, REPO, SST2, subprocess_env
 from hfdistill.students import KIND_DEFAULTS
 
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/
 
 def launch(arguments: list[str], num_processes: int = 1) -> subprocess.CompletedProcess:
     launcher = ["--cpu"] if num_processes == 1 else ["--multi_gpu", "--num_processes", str(num_processes)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env = subprocess_env(PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", str(RECIPE), *arguments]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
@@ -310,3 +310,28 @@ def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teache
         scores = classifier("I love this so much, thank you!", top_k=None)
         assert len(scores) == 28 and {"admiration", "gratitude"} <= {s["label"] for s in scores}
         assert "sigmoid" in card
+
+
+@pytest.mark.parametrize("supported, flags, expected", [(True, [], "bf16 autocast"), (False, [], "fp32"),
+                                                        (True, ["--cpu_bf16", "false"], "fp32")])
+def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, flags, expected, tiny_teacher, sst2_files,
+                                                                    tmp_path, monkeypatch):
+    from hfdistill import precision, teacher as teacher_module
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"} if supported else set())
+    used = {}
+    build = teacher_module.TeacherTrainer._get_train_sampler
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "_get_train_sampler",
+                        lambda self, *a: used.setdefault("sampler", build(self, *a)))
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
+                    "--augment_factor", "0", "--teacher_train_sampling_strategy", "length_window",
+                    "--teacher_freeze_word_embeddings", *flags], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["precision"]["training_precision"] == expected and results["precision"]["device"] == "cpu"
+    assert type(used["sampler"]).__name__ == "LengthWindowSampler"
+    settings = json.loads((output_dir / "teacher" / "hfdistill_teacher.json").read_text())
+    assert settings["freeze_word_embeddings"] is True and settings["train_sampling_strategy"] == "length_window"
+    assert settings.get("mixed_precision") == ("bf16" if expected != "fp32" else None)
+    assert results["teacher_logits"]["processes"] == 1

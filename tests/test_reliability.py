@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from conftest import RECIPE, REPO, SST2
+from conftest import RECIPE, REPO, SST2, subprocess_env
 from test_recipe import FAST, run_in_process
 
 pytestmark = pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/sst2 beside the checkout")
@@ -28,7 +28,7 @@ def _recipe_command(arguments):
 
 
 def _env():
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess_env(PYTHONUNBUFFERED="1")
 
 
 def _weights(folder: Path) -> dict:

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import torch
@@ -97,3 +98,91 @@ def test_a_head_for_other_classes_than_the_configs_is_no_trained_head(tmp_path):
     settings.update(id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2})
     (folder / "config.json").write_text(json.dumps(settings))
     assert not inspect_teacher(str(folder)).has_classifier
+
+
+def _backbone_and_train(tmp_path, tokenizer, rows=48):
+    backbone = tmp_path / "backbone"
+    tiny_bert(seed=0, id2label=None, label2id=None).bert.save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    sentences, labels = sentiment_sentences(rows)
+    sentences = [" ".join([s] * (1 + i % 4)) for i, s in enumerate(sentences)]  # lengths from 7 to 22 tokens
+    train = Dataset.from_dict({"text": sentences, "labels": labels}).map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True, remove_columns=["text"])
+    return str(backbone), train
+
+
+def test_length_window_batches_pad_little_and_cover_every_row(tmp_path, tokenizer, monkeypatch):
+    from hfdistill.samplers import LengthWindowSampler
+
+    backbone, train = _backbone_and_train(tmp_path, tokenizer)
+    batches = []
+    original = teacher_module.TeacherTrainer.compute_loss
+
+    def record(self, model, inputs, *args, **kwargs):
+        batches.append(inputs["attention_mask"].clone())
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "compute_loss", record)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True,
+                                         per_device_train_batch_size=8, seed=1)
+    label_map = LabelMap({0: "negative", 1: "positive"})
+    prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                    train_sampling_strategy="length_window")
+    assert sum(len(mask) for mask in batches) == len(train)  # every row once
+    lengths = sorted(len(ids) for ids in train["input_ids"])
+    # Windows of 50 batches hold the whole set here: each batch is a run of the sorted lengths, padded to its own.
+    expected = sorted(max(lengths[i : i + 8]) for i in range(0, len(lengths), 8))
+    assert sorted(mask.shape[1] for mask in batches) == expected
+    trainer = teacher_module.TeacherTrainer(model=tiny_bert(), args=teacher_module._teacher_arguments(
+        args, str(tmp_path / "x"), train_sampling_strategy="length_window"), train_dataset=train, processing_class=tokenizer)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthWindowSampler) and sampler.seed == 1 and sampler.batch_size == 8
+    with pytest.raises(ValueError, match="must be one of random, group_by_length, length_window"):
+        prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, train_sampling_strategy="sorted")
+
+
+def test_frozen_word_embeddings_stay_as_loaded_and_are_a_reuse_setting(tmp_path, tokenizer):
+    backbone, train = _backbone_and_train(tmp_path, tokenizer)
+    loaded = tiny_bert(seed=0)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
+    label_map = LabelMap({0: "negative", 1: "positive"})
+    frozen, info = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                                   learning_rate=1e-2, freeze_word_embeddings=True)
+    assert info["source"] == "fine_tuned"
+    assert torch.equal(frozen.get_input_embeddings().weight, loaded.get_input_embeddings().weight)
+    assert not torch.equal(frozen.bert.embeddings.position_embeddings.weight, loaded.bert.embeddings.position_embeddings.weight)
+    assert all(p.requires_grad for p in frozen.parameters())  # students copied from it are not frozen by accident
+    _, again = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                               learning_rate=1e-2, freeze_word_embeddings=True)
+    assert again["source"] == "reused"
+    trainable, other = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                                       learning_rate=1e-2)
+    assert other["source"] == "fine_tuned"
+    assert not torch.equal(trainable.get_input_embeddings().weight, loaded.get_input_embeddings().weight)
+
+
+def test_teacher_fine_tunes_in_bf16_autocast_on_the_cpu_and_comes_out_fp32(tmp_path, tokenizer, monkeypatch):
+    from hfdistill import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    backbone, train = _backbone_and_train(tmp_path, tokenizer, rows=16)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
+    precision.apply_cpu_bf16(args, "auto")
+    seen = []
+    original = teacher_module.TeacherTrainer.compute_loss
+
+    def record(self, model, inputs, *a, **k):
+        hook = self.model.classifier.register_forward_hook(lambda module, i, output: seen.append(output.dtype))
+        try:
+            return original(self, model, inputs, *a, **k)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "compute_loss", record)
+    teacher, _ = prepare_teacher(backbone, LabelMap({0: "negative", 1: "positive"}), args.output_dir, train, tokenizer,
+                                 args, {}, num_train_epochs=1)
+    assert seen and set(seen) == {torch.bfloat16}
+    with torch.no_grad():
+        logits = teacher(**{k: torch.tensor(train[:1][k]) for k in ("input_ids", "attention_mask")}).logits
+    assert logits.dtype == torch.float32 and "_original_forward" not in teacher.__dict__  # the logit pass runs in fp32
+    assert json.loads((tmp_path / "out" / "teacher" / "hfdistill_teacher.json").read_text())["mixed_precision"] == "bf16"

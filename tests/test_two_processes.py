@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 SCRIPT = textwrap.dedent('''
     import json, random, sys
@@ -41,13 +41,14 @@ SCRIPT = textwrap.dedent('''
             expected = [student.eval()(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in dataset["input_ids"]]
         json.dump({"world_size": args.world_size, "predictions": output.predictions.tolist(), "expected": expected,
                    "label_ids": output.label_ids.tolist(), "labels": list(dataset["labels"])}, open(sys.argv[2], "w"))
+    torch.distributed.destroy_process_group()  # an undestroyed gloo group sometimes aborts a process at exit
 ''')
 
 
 def test_predictions_line_up_with_their_rows_across_two_processes(tmp_path):
     script, result_path = tmp_path / "predict.py", tmp_path / "result.json"
     script.write_text(SCRIPT)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = subprocess_env()
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
                str(tmp_path / "out"), str(result_path)]
@@ -59,3 +60,49 @@ def test_predictions_line_up_with_their_rows_across_two_processes(tmp_path):
     assert len(result["predictions"]) == 41
     for predicted, expected in zip(result["predictions"], result["expected"]):
         assert max(abs(p - e) for p, e in zip(predicted, expected)) < 1e-4
+
+
+LOGITS_SCRIPT = textwrap.dedent('''
+    import json, random, sys
+    import torch
+    from accelerate import PartialState
+    from datasets import Dataset
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from hfdistill.logit_cache import add_teacher_logits
+
+    state = PartialState(cpu=True)  # what TrainingArguments sets up in a recipe: the gloo group of both processes
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification(BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=16, max_position_embeddings=32))
+    tokenizer = BertTokenizerFast(vocab={f"t{i}" if i > 4 else s: i for i, s in
+                                         enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [""] * 35)})
+    rng = random.Random(0)
+    rows = [[2] + [rng.randrange(5, 40) for _ in range(rng.randrange(1, 20))] + [3] for _ in range(53)]
+    dataset = Dataset.from_dict({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]})
+    with_logits, info = add_teacher_logits(dataset, teacher, tokenizer, sys.argv[1], batch_size=4, show_progress=False)
+    json.dump({"info": info, "logits": list(with_logits["teacher_logits"])}, open(f"{sys.argv[2]}.{state.process_index}", "w"))
+    state.destroy_process_group()
+''')
+
+
+def test_teacher_logits_sharded_over_two_processes_equal_the_one_process_cache(tmp_path):
+    """Each process computes half the batches; the assembled cache is the one a single process writes, bit for bit."""
+    script, result = tmp_path / "logits.py", tmp_path / "result"
+    script.write_text(LOGITS_SCRIPT)
+    env = subprocess_env()
+    two = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+           "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path / "two"), str(result)]
+    run = subprocess.run(two, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    ranks = [json.loads((tmp_path / f"result.{rank}").read_text()) for rank in (0, 1)]
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), str(tmp_path / "single")],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    single = json.loads((tmp_path / "single.0").read_text())
+    assert [r["info"]["source"] for r in ranks] == ["built", "built"] and ranks[0]["info"]["processes"] == 2
+    assert single["info"]["processes"] == 1
+    assert ranks[0]["logits"] == ranks[1]["logits"] == single["logits"]
+    # The same cache file, byte for byte, and no shard left beside it.
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    (cache,) = (tmp_path / "one").glob("*.safetensors")
+    assert (tmp_path / "two" / cache.name).read_bytes() == cache.read_bytes()

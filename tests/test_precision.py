@@ -1,0 +1,89 @@
+"""bf16 autocast for CPU training where the CPU has native bf16; fp32 for evaluation; GPUs untouched."""
+
+import pytest
+import torch
+from transformers import Trainer, TrainingArguments
+
+from conftest import random_token_dataset, tiny_bert
+from hfdistill import DistillationTrainer, DistillationTrainingArguments, precision
+from hfdistill.precision import apply_cpu_bf16
+
+
+def _args(tmp_path, **overrides):
+    return DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", save_strategy="no", disable_tqdm=True,
+                                         per_device_train_batch_size=4, max_steps=2, **overrides)
+
+
+@pytest.mark.parametrize("supported, choice, expected", [
+    (True, "auto", True), (False, "auto", False), (True, "false", False), (False, "true", True), (True, "true", True),
+])
+def test_cpu_bf16_is_on_exactly_where_supported_and_requested(supported, choice, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512f", "avx512_bf16"} if supported else {"avx512f"})
+    args = _args(tmp_path, use_cpu=True)
+    info = apply_cpu_bf16(args, choice)
+    assert args.bf16 is expected and args.mixed_precision == ("bf16" if expected else "no")
+    assert info == {"cpu_bf16": choice, "supported": supported, "device": "cpu",
+                    "training_precision": "bf16 autocast" if expected else "fp32"}
+
+
+def test_amx_counts_as_native_bf16(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16"})
+    assert precision.cpu_supports_bf16()
+
+
+def test_cuda_keeps_its_own_flags(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    args = _args(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # after building args: they would set up the device
+    assert apply_cpu_bf16(args, "auto")["device"] == "accelerator" and not args.bf16 and args.mixed_precision == "no"
+    with pytest.raises(ValueError, match="use --bf16 true"):
+        apply_cpu_bf16(args, "true")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: set())
+    args.bf16, args.mixed_precision = True, "bf16"  # the user's --bf16 on a GPU stays, supported CPU or not
+    assert apply_cpu_bf16(args, "auto")["training_precision"] == "bf16" and args.mixed_precision == "bf16"
+
+
+def test_contradicting_flags_are_refused(tmp_path):
+    args = _args(tmp_path, use_cpu=True)
+    args.bf16 = True
+    with pytest.raises(ValueError, match="contradicts --bf16 true"):
+        apply_cpu_bf16(args, "false")
+    with pytest.raises(ValueError, match="must be one of auto, true, false"):
+        apply_cpu_bf16(args, "yes")
+
+
+@pytest.mark.parametrize("use_bf16", [True, False])
+def test_trainer_autocasts_training_on_the_cpu_and_evaluates_in_fp32(use_bf16, tmp_path, monkeypatch):
+    """Trainer's own mechanism (accelerate's autocast wrapper), verified inside the forward: a Linear's output dtype."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"} if use_bf16 else set())
+    student, teacher = tiny_bert(seed=1, num_hidden_layers=1), tiny_bert(seed=0)
+    seen = []
+    student.classifier.register_forward_hook(lambda module, inputs, output: seen.append((student.training, output.dtype)))
+    args = _args(tmp_path, use_cpu=True)
+    apply_cpu_bf16(args, "auto")
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=random_token_dataset(16))
+    trainer.evaluate(random_token_dataset(8))  # before training: accelerate prepares the model for evaluation too
+    trainer.train()
+    trainer.evaluate(random_token_dataset(8))
+    training = {dtype for in_training, dtype in seen if in_training}
+    evaluation = {dtype for in_training, dtype in seen if not in_training}
+    assert training == {torch.bfloat16 if use_bf16 else torch.float32}
+    assert evaluation == {torch.float32}
+    seen.clear()
+    with torch.no_grad():
+        student.eval()(**{k: torch.tensor(v) for k, v in random_token_dataset(4)[:].items() if k != "labels"})
+    assert seen == [(False, torch.float32)]  # after train(): no autocast wrapper left on the model
+    assert all(p.dtype == torch.float32 for p in student.parameters())
+
+
+def test_bf16_on_a_cpu_only_machine_without_use_cpu_gives_valid_training_arguments(tmp_path, monkeypatch):
+    """TrainingArguments refuses bf16 without a GPU unless use_cpu is set; the teacher's arguments are rebuilt."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = _args(tmp_path)
+    assert apply_cpu_bf16(args, "auto")["training_precision"] == "bf16 autocast"
+    assert args.use_cpu and args.device.type == "cpu"
+    from hfdistill.teacher import _teacher_arguments
+
+    teacher_args = _teacher_arguments(args, str(tmp_path / "teacher"))
+    assert teacher_args.bf16 and teacher_args.mixed_precision == "bf16" and teacher_args.use_cpu
