@@ -24,6 +24,11 @@ class LinearStudentConfig(PretrainedConfig):
             Dropout on the pooled embedding during training.
         pad_token_id (`int`, *optional*, defaults to 0):
             Id of the padding token (its embedding is kept at zero).
+        pair_features (`str`, *optional*, defaults to `"bag"`):
+            How a sentence pair (segments told apart by `token_type_ids`) is pooled. `"bag"`: one mean over both
+            texts, blind to which words the texts share. `"compare"`: the mean `u` of the first text and `v` of the
+            second, and the classifier reads `[u, v, |u - v|, u * v]` (InferSent's matching features, Conneau et al.,
+            2017; Mou et al., 2016), which lets a linear layer weigh what the texts share and where they differ.
     """
 
     model_type = "hfdistill-linear"
@@ -36,8 +41,11 @@ class LinearStudentConfig(PretrainedConfig):
         classifier_dropout: float = 0.1,
         pad_token_id: int = 0,
         initializer_range: float = 0.02,
+        pair_features: str = "bag",
         **kwargs,
     ):
+        if pair_features not in ("bag", "compare"):
+            raise ValueError(f"pair_features must be 'bag' or 'compare', got {pair_features!r}.")
         if embedding_dim < 1:
             raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}.")
         if num_bigram_buckets < 0:
@@ -47,4 +55,5 @@ class LinearStudentConfig(PretrainedConfig):
         self.num_bigram_buckets = num_bigram_buckets
         self.classifier_dropout = classifier_dropout
         self.initializer_range = initializer_range
+        self.pair_features = pair_features
         super().__init__(pad_token_id=pad_token_id, **kwargs)

@@ -43,8 +43,22 @@ class LinearStudentForSequenceClassification(LinearStudentPreTrainedModel):
             nn.Embedding(config.num_bigram_buckets, config.embedding_dim) if config.num_bigram_buckets > 0 else None
         )
         self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.embedding_dim, config.num_labels)
+        features = 4 * config.embedding_dim if getattr(config, "pair_features", "bag") == "compare" else config.embedding_dim
+        self.classifier = nn.Linear(features, config.num_labels)
         self.post_init()
+
+    def _mean(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(N, D) mean of the token (and hashed bigram) embeddings where ``attention_mask`` is 1; bigrams only join
+        two tokens both in the mask, so a sentence pair's texts are pooled apart."""
+        mask = attention_mask.unsqueeze(-1).to(self.embeddings.weight.dtype)
+        summed = (self.embeddings(input_ids) * mask).sum(dim=1)
+        count = mask.sum(dim=1)
+        if self.bigram_embeddings is not None and input_ids.shape[1] > 1:
+            buckets = (input_ids[:, :-1] * _BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % self.config.num_bigram_buckets
+            bigram_mask = mask[:, 1:] * mask[:, :-1]
+            summed = summed + (self.bigram_embeddings(buckets) * bigram_mask).sum(dim=1)
+            count = count + bigram_mask.sum(dim=1)
+        return summed / count.clamp(min=1.0)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
@@ -64,20 +78,24 @@ class LinearStudentForSequenceClassification(LinearStudentPreTrainedModel):
             raise ValueError("LinearStudentForSequenceClassification needs input_ids.")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        mask = attention_mask.unsqueeze(-1).to(self.embeddings.weight.dtype)
-        summed = (self.embeddings(input_ids) * mask).sum(dim=1)
-        count = mask.sum(dim=1)
-        if self.bigram_embeddings is not None and input_ids.shape[1] > 1:
-            buckets = (input_ids[:, :-1] * _BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % self.config.num_bigram_buckets
-            bigram_mask = mask[:, 1:] * mask[:, :-1]
-            summed = summed + (self.bigram_embeddings(buckets) * bigram_mask).sum(dim=1)
-            count = count + bigram_mask.sum(dim=1)
-        pooled = summed / count.clamp(min=1.0)
+        if getattr(self.config, "pair_features", "bag") == "compare":
+            segment = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            first = self._mean(input_ids, attention_mask * segment.eq(0))
+            second = self._mean(input_ids, attention_mask * segment.eq(1))
+            pooled = torch.cat([first, second, (first - second).abs(), first * second], dim=-1)
+        else:
+            pooled = self._mean(input_ids, attention_mask)
         logits = self.classifier(self.dropout(pooled))
 
         loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels).float(), labels.view(-1))
+        if labels is not None:  # as transformers' *ForSequenceClassification models compute it, by problem_type
+            problem_type = self.config.problem_type or ("regression" if self.num_labels == 1 else "single_label_classification")
+            if problem_type == "regression":
+                loss = nn.functional.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
+            elif problem_type == "multi_label_classification":
+                loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            else:
+                loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels).float(), labels.view(-1))
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if not return_dict:
             return (loss, logits) if loss is not None else (logits,)

@@ -171,11 +171,13 @@ def linear_student(
     num_bigram_buckets: int = 0,
     classifier_dropout: float = 0.1,
     init_embeddings_from_teacher: bool = True,
+    pair_features: str = "bag",
 ) -> LinearStudentForSequenceClassification:
     """Averaged token embeddings (optionally with hashed bigrams) and one linear layer to the teacher's classes.
 
     With ``init_embeddings_from_teacher`` the token embeddings start as the teacher's word embeddings projected onto
-    their ``embedding_dim`` principal directions.
+    their ``embedding_dim`` principal directions. ``pair_features`` chooses how a sentence pair is pooled (see
+    `LinearStudentConfig`): ``"bag"``, one mean over both texts, or ``"compare"``, ``[u, v, |u - v|, u * v]``.
     """
     teacher_config = teacher.config
     config = LinearStudentConfig(
@@ -188,6 +190,7 @@ def linear_student(
         id2label=dict(teacher_config.id2label),
         label2id=dict(teacher_config.label2id),
         problem_type=teacher_config.problem_type,
+        pair_features=pair_features,
     )
     student = LinearStudentForSequenceClassification(config)
     if init_embeddings_from_teacher:
@@ -263,6 +266,7 @@ class StudentSpec:
     intermediate_size: int = 512  # compact
     embedding_dim: int = 64  # linear
     num_bigram_buckets: int = 0  # linear
+    pair_features: str = "bag"  # linear: how a sentence pair is pooled, "bag" or "compare"
     freeze_word_embeddings: bool = False  # any kind: keep the (teacher-derived) word embeddings as built
 
     def check(self, teacher_config, match_hidden_states: bool = False) -> None:
@@ -309,7 +313,8 @@ class StudentSpec:
                 teacher, self.num_layers, self.hidden_size, self.num_attention_heads, self.intermediate_size
             )
         else:
-            student = linear_student(teacher, embedding_dim=self.embedding_dim, num_bigram_buckets=self.num_bigram_buckets)
+            student = linear_student(teacher, embedding_dim=self.embedding_dim, num_bigram_buckets=self.num_bigram_buckets,
+                                     pair_features=self.pair_features)
         if self.freeze_word_embeddings:
             # The vocabulary-sized matrix is most of a small student's parameters: on a CPU, its dense gradient and
             # AdamW update are a third of a 2-layer student's step (benchmarks/student_step_profile.py).

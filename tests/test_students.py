@@ -324,3 +324,32 @@ def test_model_stats_time_sentence_pairs(tokenizer):
     assert batches[0]["input_ids"].shape[0] == 4 and batches[0]["token_type_ids"].max() == 1
     stats = model_stats(tiny_bert(seed=0), tokenizer, pairs, max_length=16, num_latency_examples=4)
     assert stats.throughput_batch32 > 0 and stats.latency_ms_batch1 > 0
+
+
+def test_a_linear_student_compares_the_two_texts_of_a_pair(tokenizer):
+    """"compare" pools each text apart ([u, v, |u - v|, u * v]); "bag" cannot tell which text a word is in."""
+    teacher = tiny_bert(seed=0)
+    bag, compare = linear_student(teacher, embedding_dim=4), linear_student(teacher, embedding_dim=4, pair_features="compare")
+    assert compare.classifier.in_features == 16 and bag.classifier.in_features == 4
+    swapped_a = tokenizer("good film", "bad plot", return_tensors="pt")
+    swapped_b = tokenizer("good bad", "film plot", return_tensors="pt")  # the same bag of words, split otherwise
+    for model in (bag, compare):
+        model.eval()
+    with torch.no_grad():
+        assert torch.allclose(bag(**swapped_a).logits, bag(**swapped_b).logits)
+        assert not torch.allclose(compare(**swapped_a).logits, compare(**swapped_b).logits)
+        u = compare._mean(swapped_a["input_ids"], swapped_a["attention_mask"] * swapped_a["token_type_ids"].eq(0))
+        v = compare._mean(swapped_a["input_ids"], swapped_a["attention_mask"] * swapped_a["token_type_ids"].eq(1))
+        features = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+        assert_close(compare(**swapped_a).logits, compare.classifier(features))
+
+
+@pytest.mark.parametrize("problem_type, num_labels, labels", [("regression", 1, torch.tensor([2.5])),
+                                                              ("multi_label_classification", 2, torch.tensor([[1.0, 0.0]]))])
+def test_the_linear_students_own_loss_follows_the_task(problem_type, num_labels, labels):
+    teacher = tiny_bert(seed=0, num_labels=num_labels, problem_type=problem_type, id2label=None, label2id=None)
+    student = linear_student(teacher, embedding_dim=4)
+    output = student(input_ids=torch.tensor([[2, 9, 3]]), labels=labels)
+    expected = (torch.nn.functional.mse_loss(output.logits.squeeze(-1), labels) if num_labels == 1
+                else torch.nn.functional.binary_cross_entropy_with_logits(output.logits, labels))
+    assert_close(output.loss, expected)
