@@ -22,6 +22,7 @@ CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipe
 
 def run(task: str, flags: list[str], name: str, args) -> dict:
     output_dir = os.path.join(args.output_root, task, name)
+    os.makedirs(os.path.dirname(output_dir), exist_ok=True)
     results, wall_s = run_recipe(flags + args.extra, output_dir, output_dir + ".log", os.path.join(CONFIGS, f"{task}.yaml"))
     metric = results["primary_metric"]
     row = {"task": task, "run": name, "metric": metric, "student": results["student"][metric],
