@@ -24,6 +24,10 @@ class LinearStudentConfig(PretrainedConfig):
             Dropout on the pooled embedding during training.
         pad_token_id (`int`, *optional*, defaults to 0):
             Id of the padding token (its embedding is kept at zero).
+        remapped_token_ids (`bool`, *optional*, defaults to `False`):
+            Set by vocabulary pruning (`hfdistill.export.prune_vocabulary`): token ids were renumbered, and the model
+            holds a buffer `original_token_ids` (new id -> id before pruning) that bigram hashing reads, so that each
+            bigram still falls in the bucket it was trained in.
     """
 
     model_type = "hfdistill-linear"
@@ -36,6 +40,7 @@ class LinearStudentConfig(PretrainedConfig):
         classifier_dropout: float = 0.1,
         pad_token_id: int = 0,
         initializer_range: float = 0.02,
+        remapped_token_ids: bool = False,
         **kwargs,
     ):
         if embedding_dim < 1:
@@ -47,4 +52,5 @@ class LinearStudentConfig(PretrainedConfig):
         self.num_bigram_buckets = num_bigram_buckets
         self.classifier_dropout = classifier_dropout
         self.initializer_range = initializer_range
+        self.remapped_token_ids = remapped_token_ids
         super().__init__(pad_token_id=pad_token_id, **kwargs)

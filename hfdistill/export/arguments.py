@@ -1,0 +1,2 @@
+class ExportArguments: pass
+def export_student(): pass
