@@ -48,14 +48,18 @@ def build_results(
     return {"teacher": teacher, "student": student, "ratios": ratios, **details}
 
 
+def _rows(results: dict) -> list[tuple[str, dict]]:
+    """Teacher, student, then each exported form (``results["exported"]``, see `hfdistill.export.export_student`)."""
+    return [("teacher", results["teacher"]), ("student", results["student"]), *(results.get("exported") or {}).items()]
+
+
 def format_table(results: dict) -> str:
-    header = f"{'model':<8} {'accuracy':>9} {'f1':>7} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}"
+    header = f"{'model':<16} {'accuracy':>9} {'f1':>7} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}"
     lines = [header, "-" * len(header)]
-    for name in ("teacher", "student"):
-        row = results[name]
+    for name, row in _rows(results):
         f1 = row.get("f1", row.get("f1_macro"))
         lines.append(
-            f"{name:<8} {100 * row['accuracy']:>8.2f}% {'' if f1 is None else f'{100 * f1:.2f}':>7} "
+            f"{name:<16} {100 * row['accuracy']:>8.2f}% {'' if f1 is None else f'{100 * f1:.2f}':>7} "
             f"{row['num_parameters']:>12,} {row['disk_size_mb']:>8.1f} {row['latency_ms_batch1']:>8.2f} "
             f"{row['throughput_batch32']:>9.0f}"
         )
@@ -75,8 +79,8 @@ def plot_accuracy_vs_latency(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(5, 3.6), dpi=120)
-    for name, color in (("teacher", "tab:blue"), ("student", "tab:orange")):
-        row = results[name]
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for (name, row), color in zip(_rows(results), colors * 2):
         axes.scatter(row["latency_ms_batch1"], 100 * row["accuracy"], s=80, color=color, label=name)
         axes.annotate(f"{name}\n{row['num_parameters'] / 1e6:.1f}M params", (row["latency_ms_batch1"], 100 * row["accuracy"]),
                       textcoords="offset points", xytext=(8, -4), fontsize=8)

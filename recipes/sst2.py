@@ -18,6 +18,7 @@ from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.distillation_trainer import check_tokenizer
+from hfdistill.export import ExportArguments, export_student
 from hfdistill.data import TransferSetArguments, build_label_map, build_transfer_set, encode_labels, load_text_classification, resolve_text_column, tokenize
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
@@ -78,8 +79,8 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 
 
 def main():
-    parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
-    model_args, data_args, transfer_args, training_args = parser.parse_args_and_config()
+    parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments, ExportArguments))
+    model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config()
     for name, default in kind_defaults(model_args.student, training_args.alpha, training_args.pseudo_labels,
                                          training_args.hidden_state_weight).items():
         for arguments in (model_args, transfer_args, training_args):  # not given: the student kind's own default
@@ -140,6 +141,8 @@ def main():
     teacher_metrics = evaluate_model(teacher, validation, tokenizer, training_args, compute_metrics)
     timings["evaluation_s"] = time.perf_counter() - step
     trainer.save_model()
+    # Ship to the edge (--export onnx --quantize int8 --prune_vocabulary): files in output_dir, rows in results.json
+    exported = export_student(export_args, trainer, transfer[text_column], data["validation"][text_column], data["validation"]["labels"], data_args.max_seq_length)
 
     dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
     card = {"command": "accelerate launch " + shlex.join(sys.argv), "dataset": dataset, "student_kind": model_args.student,
@@ -154,7 +157,7 @@ def main():
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
-            distillation=training_args.distillation_settings(),
+            distillation=training_args.distillation_settings(), exported=exported,
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)

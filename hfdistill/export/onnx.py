@@ -15,7 +15,9 @@ that fails raises :class:`OnnxParityError` and is deleted, so no silently worse 
 
 from __future__ import annotations
 
+import linecache
 import os
+import re
 import traceback
 from dataclasses import asdict, dataclass, field
 
@@ -124,18 +126,27 @@ def encode(tokenizer, texts, input_names: list[str], max_length: int | None = 12
 
 
 def _failing_part(model: nn.Module, error: BaseException) -> str | None:
-    """``"name (Class, file:line)"`` of the innermost submodule of ``model`` on the failing call stack, if any."""
+    """``"name (Class, file:line)"`` of the deepest submodule of ``model`` whose forward is on the failing call
+    stack, looking through the chain of errors the exporter wraps the tracer's in; None if none is."""
     names = {id(module): name for name, module in model.named_modules()}
-    found, seen = None, set()
-    while error is not None and id(error) not in seen:  # the exporter wraps the tracer's error: walk the chain
+    best, seen = None, set()
+    while error is not None and id(error) not in seen:
         seen.add(id(error))
         for frame, line in traceback.walk_tb(error.__traceback__):
             module = frame.f_locals.get("self")
-            if isinstance(module, nn.Module) and id(module) in names:
-                label = names[id(module)] or "(the model itself)"
-                found = f"`{label}` ({type(module).__name__}, {frame.f_code.co_filename}:{line})"
+            if frame.f_code.co_name == "forward" and isinstance(module, nn.Module) and id(module) in names:
+                name = names[id(module)]
+                depth = name.count(".") + 1 if name else 0
+                where = f"{frame.f_code.co_filename}:{line}"
+                # The tracer may cut the traceback at the call of a child module: name the child on that line.
+                called = re.search(r"self\.([A-Za-z_]\w*)\s*\(", linecache.getline(frame.f_code.co_filename, line))
+                child = getattr(module, called.group(1), None) if called else None
+                if isinstance(child, nn.Module) and id(child) in names:
+                    module, name, depth, where = child, names[id(child)], depth + 1, f"called at {where}"
+                if best is None or depth >= best[0]:
+                    best = (depth, f"`{name or '(the model itself)'}` ({type(module).__name__}, {where})")
         error = error.__cause__ or error.__context__
-    return found
+    return None if best is None else best[1]
 
 
 def export_onnx_file(model: nn.Module, tokenizer, path: str, opset: int = DEFAULT_OPSET) -> str:
@@ -161,16 +172,20 @@ def export_onnx_file(model: nn.Module, tokenizer, path: str, opset: int = DEFAUL
     try:
         with torch.no_grad():
             torch.onnx.export(
-                _LogitsOnly(cpu_model, input_names), args, path, input_names=input_names, output_names=["logits"],
+                _LogitsOnly(cpu_model, input_names).eval(), args, path, input_names=input_names, output_names=["logits"],
                 dynamic_shapes={name: axes for name in input_names}, opset_version=opset, dynamo=True,
                 external_data=False, verbose=False,
             )
     except Exception as error:  # the exporter raises many types; each gets the same clear message
         part = _failing_part(cpu_model, error)
-        summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        root = error
+        while root.__cause__ is not None and root.__cause__ is not root:  # the exporter's wrappers say less
+            root = root.__cause__
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(root)).strip()
+        summary = text.splitlines()[0] if text else ""
         raise OnnxExportError(
             f"Cannot export {type(model).__name__} to ONNX: torch.onnx.export failed"
-            + (f" in {part}" if part else "") + f": {type(error).__name__}: {summary[:500]}. "
+            + (f" in {part}" if part else "") + f": {type(root).__name__}: {summary[:500]}. "
             "ONNX needs a forward without Python branches on tensor values and with ops the exporter supports; "
             "rewrite or replace that part (students built by hfdistill all export)."
         ) from error
