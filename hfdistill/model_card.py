@@ -116,11 +116,11 @@ def render_model_card(info: dict) -> str:
               f"classifier = pipeline(\"text-classification\", model=\"{info.get('model_id') or 'path/to/this/folder'}\""
               + (", trust_remote_code=True)" if info.get("student_kind") == "linear" else ")"),
               "classifier(\"a gripping, beautifully acted film\")", "```", ""]
-    lines += _onnx_usage(results.get("exported"), info.get("model_id") or "path/to/this/folder")
+    lines += _onnx_usage(results.get("exported"), info.get("model_id") or "path/to/this/folder", info.get("student_kind"))
     return "\n".join(lines)
 
 
-def _onnx_usage(exported: dict | None, model_id: str) -> list[str]:
+def _onnx_usage(exported: dict | None, model_id: str, student_kind: str | None = None) -> list[str]:
     """Snippets for the ONNX files `hfdistill.export` wrote (``onnx/model.onnx``, ``onnx/model_quantized.onnx``)."""
     files = [os.path.basename(row["file"]) for name, row in (exported or {}).items() if not name.startswith("pruned")]
     if not files:
@@ -133,8 +133,12 @@ def _onnx_usage(exported: dict | None, model_id: str) -> list[str]:
         "```python", "from hfdistill import OnnxClassifier",
         f"classifier = OnnxClassifier(\"{model_id}\", file=\"{file}\")",
         "classifier(\"a gripping, beautifully acted film\")  # [{'label': ..., 'score': ...}], as pipeline returns", "```", "",
+    ] + ([
+        "transformers.js does not know the `hfdistill-linear` architecture: in JavaScript, run the ONNX file with "
+        "onnxruntime-web or onnxruntime-node and the tokenizer of `@huggingface/transformers`.", "",
+    ] if student_kind in ("linear", "hfdistill-linear") else [
         "In the browser or Node.js with [transformers.js](https://huggingface.co/docs/transformers.js):", "",
         "```js", "import { pipeline } from \"@huggingface/transformers\";",
         f"const classifier = await pipeline(\"text-classification\", \"{model_id}\", {{ dtype: \"{dtype}\" }});",
         "console.log(await classifier(\"a gripping, beautifully acted film\"));", "```", "",
-    ]
+    ])

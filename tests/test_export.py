@@ -224,6 +224,25 @@ def test_pruned_student_predicts_as_before_on_kept_tokens_and_exports(kind, pack
     np.testing.assert_allclose(OnnxClassifier(str(tmp_path), file="model.onnx").logits(KEPT_TOKEN_TEXT), expected, atol=1e-4)
 
 
+def test_card_table_and_plot_show_the_exported_forms(tmp_path):
+    from hfdistill.model_card import render_model_card
+
+    row = {"accuracy": 0.8, "num_parameters": 10, "disk_size_mb": 1.0, "latency_ms_batch1": 1.0, "throughput_batch32": 10.0}
+    results = {"teacher": row, "student": row, "ratios": {},
+               "exported": {"onnx int8": {**row, "file": "onnx/model_quantized.onnx"}}}
+    card = render_model_card({"student_kind": "layers", "results": results})
+    assert "| onnx int8 (`onnx/model_quantized.onnx`) | 80.00% |" in card
+    assert 'OnnxClassifier("path/to/this/folder", file="model_quantized.onnx")' in card
+    assert 'pipeline("text-classification", "path/to/this/folder", { dtype: "q8" })' in card
+    assert "## Use with ONNX Runtime" not in render_model_card({"student_kind": "layers", "results": {**results, "exported": None}})
+
+    from hfdistill.report import format_table, plot_accuracy_vs_latency
+
+    results["ratios"] = {"accuracy_kept": 1.0, "size": 1.0, "latency_speedup": 1.0, "throughput_speedup": 1.0}
+    assert format_table(results).splitlines()[4].startswith("onnx int8 ")  # header, rule, teacher, student, then it
+    plot_accuracy_vs_latency(results, str(tmp_path / "plot.png"))
+
+
 def test_export_arguments_need_export_onnx():
     with pytest.raises(ValueError, match="add --export onnx"):
         ExportArguments(quantize="int8")
@@ -246,7 +265,7 @@ def test_recipe_exports_quantizes_prunes_and_reports(tiny_teacher, sst2_files, t
     assert results["exported"]["onnx fp32"]["accuracy"] == results["student"]["accuracy"]
     card = (output_dir / "README.md").read_text()
     assert "| onnx int8 (`onnx/model_quantized.onnx`)" in card and "## Use with ONNX Runtime" in card
-    assert 'dtype: "q8"' in card
+    assert "transformers.js does not know" in card  # a linear student: no transformers.js snippet that cannot work
     assert "pruned onnx int8" in (output_dir / "results.json").read_text()
     pruned = OnnxClassifier(str(output_dir / "pruned"))
     assert pruned("a gripping, beautifully acted film")[0]["label"] in ("negative", "positive")

@@ -19,7 +19,7 @@ import linecache
 import os
 import re
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -66,7 +66,6 @@ class ParityReport:
     label_agreement: float | None  # share of identical decisions (argmax, or logit > 0 per label for multi-label)
     criterion: str  # what was required, in words
     passed: bool = True
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
