@@ -269,3 +269,11 @@ def test_recipe_exports_quantizes_prunes_and_reports(tiny_teacher, sst2_files, t
     assert "pruned onnx int8" in (output_dir / "results.json").read_text()
     pruned = OnnxClassifier(str(output_dir / "pruned"))
     assert pruned("a gripping, beautifully acted film")[0]["label"] in ("negative", "positive")
+
+
+def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
+    export_to_onnx(_student("linear", _teacher()), tokenizer, str(tmp_path), texts=SENTENCES)
+    assert (tmp_path / "onnx" / "model_quantized.onnx").is_file()
+    export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer, str(tmp_path),
+                   quantize=None, texts=SENTENCES)
+    assert not (tmp_path / "onnx" / "model_quantized.onnx").exists()  # it belonged to the other model

@@ -305,8 +305,11 @@ def export_to_onnx(
     the model cannot be exported and :class:`OnnxParityError` if a file's outputs are off (that file is removed).
     """
     if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}.")
+        raise ValueError(f"quantize must be None (fp32 only) or 'int8' (also model_quantized.onnx), got {quantize!r}.")
     os.makedirs(os.path.join(folder, ONNX_SUBFOLDER), exist_ok=True)
+    stale = os.path.join(folder, ONNX_SUBFOLDER, INT8_FILE)
+    if quantize is None and os.path.exists(stale):  # an earlier export's int8 file would not match this model
+        os.remove(stale)
     if save_pretrained:
         model.save_pretrained(folder)
     else:
