@@ -5,6 +5,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from .configuration_linear_student import LinearStudentConfig
 from .distillation_config import DistillationTrainingArguments
 from .distillation_trainer import TEACHER_LOGITS_COLUMN, DistillationTrainer, distillation_hp_space, load_teacher
+# Cheap: onnx, onnxscript and onnxruntime are imported only inside the functions that use them.
+from .export import OnnxClassifier, export_to_onnx, prune_vocabulary
 from .losses import cosine_loss, distillation_loss, kl_divergence_loss, mse_loss, soft_loss
 from .modeling_linear_student import LinearStudentForSequenceClassification
 from .profiling import ModelStats, disk_size_bytes, measure_cpu_speed, model_stats
@@ -25,6 +27,7 @@ __all__ = [
     "LinearStudentConfig",
     "LinearStudentForSequenceClassification",
     "ModelStats",
+    "OnnxClassifier",
     "StudentSpec",
     "TEACHER_LOGITS_COLUMN",
     "compact_student",
@@ -34,12 +37,14 @@ __all__ = [
     "distillation_hp_space",
     "distillation_loss",
     "evenly_spread_layers",
+    "export_to_onnx",
     "kl_divergence_loss",
     "linear_student",
     "load_teacher",
     "measure_cpu_speed",
     "model_stats",
     "mse_loss",
+    "prune_vocabulary",
     "soft_loss",
     "student_from_teacher",
 ]

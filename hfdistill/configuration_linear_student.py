@@ -29,6 +29,10 @@ class LinearStudentConfig(PretrainedConfig):
             texts, blind to which words the texts share. `"compare"`: the mean `u` of the first text and `v` of the
             second, and the classifier reads `[u, v, |u - v|, u * v]` (InferSent's matching features, Conneau et al.,
             2017; Mou et al., 2016), which lets a linear layer weigh what the texts share and where they differ.
+        remapped_token_ids (`bool`, *optional*, defaults to `False`):
+            Set by vocabulary pruning (`hfdistill.export.prune_vocabulary`): token ids were renumbered, and the model
+            holds a buffer `original_token_ids` (new id -> id before pruning) that bigram hashing reads, so that each
+            bigram still falls in the bucket it was trained in.
     """
 
     model_type = "hfdistill-linear"
@@ -42,6 +46,7 @@ class LinearStudentConfig(PretrainedConfig):
         pad_token_id: int = 0,
         initializer_range: float = 0.02,
         pair_features: str = "bag",
+        remapped_token_ids: bool = False,
         **kwargs,
     ):
         if pair_features not in ("bag", "compare"):
@@ -56,4 +61,5 @@ class LinearStudentConfig(PretrainedConfig):
         self.classifier_dropout = classifier_dropout
         self.initializer_range = initializer_range
         self.pair_features = pair_features
+        self.remapped_token_ids = remapped_token_ids
         super().__init__(pad_token_id=pad_token_id, **kwargs)

@@ -131,6 +131,12 @@ def render_model_card(info: dict) -> str:
                 f"{row.get('disk_size_mb', 0):.1f} MB | {row.get('latency_ms_batch1', 0):.2f} ms | "
                 f"{row.get('throughput_batch32', 0):.0f} ex/s |"
             )
+        for name, row in (results.get("exported") or {}).items():  # hfdistill.export: one row per exported form
+            lines.append(
+                f"| {name} (`{row.get('file')}`) | "
+                f"{_score(metric, row.get(metric))} | {row.get('num_parameters', 0):,} | {row.get('disk_size_mb', 0):.1f} MB | "
+                f"{row.get('latency_ms_batch1', 0):.2f} ms | {row.get('throughput_batch32', 0):.0f} ex/s |"
+            )
         ratios = results.get("ratios", {})
         lines += [
             "",
@@ -142,4 +148,29 @@ def render_model_card(info: dict) -> str:
     if info.get("command"):
         lines += ["", "## Reproduce", "", "```bash", info["command"], "```"]
     lines += _usage(info, results)
+    lines += _onnx_usage(results.get("exported"), info.get("model_id") or "path/to/this/folder", info.get("student_kind"))
     return "\n".join(lines)
+
+
+def _onnx_usage(exported: dict | None, model_id: str, student_kind: str | None = None) -> list[str]:
+    """Snippets for the ONNX files `hfdistill.export` wrote (``onnx/model.onnx``, ``onnx/model_quantized.onnx``)."""
+    files = [os.path.basename(row["file"]) for name, row in (exported or {}).items() if not name.startswith("pruned")]
+    if not files:
+        return []
+    file = "model_quantized.onnx" if "model_quantized.onnx" in files else files[0]
+    dtype = "q8" if file == "model_quantized.onnx" else "fp32"
+    return [
+        "## Use with ONNX Runtime", "",
+        f"`onnx/{file}` runs without PyTorch (`pip install \"hfdistill[export]\"`, or onnxruntime and transformers):", "",
+        "```python", "from hfdistill import OnnxClassifier",
+        f"classifier = OnnxClassifier(\"{model_id}\", file=\"{file}\")",
+        "classifier(\"a gripping, beautifully acted film\")  # [{'label': ..., 'score': ...}], as pipeline returns", "```", "",
+    ] + ([
+        "transformers.js does not know the `hfdistill-linear` architecture: in JavaScript, run the ONNX file with "
+        "onnxruntime-web or onnxruntime-node and the tokenizer of `@huggingface/transformers`.", "",
+    ] if student_kind in ("linear", "hfdistill-linear") else [
+        "In the browser or Node.js with [transformers.js](https://huggingface.co/docs/transformers.js):", "",
+        "```js", "import { pipeline } from \"@huggingface/transformers\";",
+        f"const classifier = await pipeline(\"text-classification\", \"{model_id}\", {{ dtype: \"{dtype}\" }});",
+        "console.log(await classifier(\"a gripping, beautifully acted film\"));", "```", "",
+    ])

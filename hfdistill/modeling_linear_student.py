@@ -42,6 +42,10 @@ class LinearStudentForSequenceClassification(LinearStudentPreTrainedModel):
         self.bigram_embeddings = (
             nn.Embedding(config.num_bigram_buckets, config.embedding_dim) if config.num_bigram_buckets > 0 else None
         )
+        if config.num_bigram_buckets > 0 and getattr(config, "remapped_token_ids", False):
+            # Pruned vocabulary: ids were renumbered, but the buckets were learned on the original ids (placeholder
+            # values here; the saved ones load over them).
+            self.register_buffer("original_token_ids", torch.arange(config.vocab_size), persistent=True)
         self.dropout = nn.Dropout(config.classifier_dropout)
         features = 4 * config.embedding_dim if getattr(config, "pair_features", "bag") == "compare" else config.embedding_dim
         self.classifier = nn.Linear(features, config.num_labels)
@@ -54,7 +58,9 @@ class LinearStudentForSequenceClassification(LinearStudentPreTrainedModel):
         summed = (self.embeddings(input_ids) * mask).sum(dim=1)
         count = mask.sum(dim=1)
         if self.bigram_embeddings is not None and input_ids.shape[1] > 1:
-            buckets = (input_ids[:, :-1] * _BIGRAM_HASH_MULTIPLIER + input_ids[:, 1:]) % self.config.num_bigram_buckets
+            # A pruned vocabulary renumbered the ids; the buckets were learned on the original ones.
+            hash_ids = self.original_token_ids[input_ids] if hasattr(self, "original_token_ids") else input_ids
+            buckets = (hash_ids[:, :-1] * _BIGRAM_HASH_MULTIPLIER + hash_ids[:, 1:]) % self.config.num_bigram_buckets
             bigram_mask = mask[:, 1:] * mask[:, :-1]
             summed = summed + (self.bigram_embeddings(buckets) * bigram_mask).sum(dim=1)
             count = count + bigram_mask.sum(dim=1)

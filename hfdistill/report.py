@@ -46,16 +46,24 @@ def build_results(
     return {"teacher": teacher, "student": student, "ratios": ratios, "primary_metric": primary_metric, **details}
 
 
+def _rows(results: dict) -> list[tuple[str, dict]]:
+    """Teacher, student, then each exported form (``results["exported"]``, see `hfdistill.export.export_student`)."""
+    return [("teacher", results["teacher"]), ("student", results["student"]), *(results.get("exported") or {}).items()]
+
+
+def _x100(value) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
 def format_table(results: dict) -> str:
     metric = results.get("primary_metric", "accuracy")
     second = next((name for name in ("f1", "f1_macro", "pearson", "f1_micro") if name != metric and name in results["student"]), None)
-    header = (f"{'model':<8} {metric:>9} {second or '':>9} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}")
+    header = (f"{'model':<16} {metric:>9} {second or '':>9} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}")
     lines = [header, "-" * len(header)]
-    for name in ("teacher", "student"):
-        row = results[name]
+    for name, row in _rows(results):
         other = row.get(second) if second else None
         lines.append(
-            f"{name:<8} {100 * row[metric]:>9.2f} {'' if other is None else f'{100 * other:.2f}':>9} "
+            f"{name:<16} {_x100(row.get(metric)):>9} {_x100(other):>9} "
             f"{row['num_parameters']:>12,} {row['disk_size_mb']:>8.1f} {row['latency_ms_batch1']:>8.2f} "
             f"{row['throughput_batch32']:>9.0f}"
         )
@@ -78,8 +86,10 @@ def plot_accuracy_vs_latency(results: dict, path: str) -> None:
 
     metric = results.get("primary_metric", "accuracy")
     figure, axes = plt.subplots(figsize=(5, 3.6), dpi=120)
-    for name, color in (("teacher", "tab:blue"), ("student", "tab:orange")):
-        row = results[name]
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for (name, row), color in zip(_rows(results), colors * 2):
+        if row.get(metric) is None:
+            continue
         axes.scatter(row["latency_ms_batch1"], 100 * row[metric], s=80, color=color, label=name)
         axes.annotate(f"{name}\n{row['num_parameters'] / 1e6:.1f}M params", (row["latency_ms_batch1"], 100 * row[metric]),
                       textcoords="offset points", xytext=(8, -4), fontsize=8)

@@ -19,6 +19,7 @@ from transformers.trainer_utils import SaveStrategy
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats
 from hfdistill.distillation_trainer import check_tokenizer
 from hfdistill.data import TaskDataArguments, TransferSetArguments, build_transfer_set, load_task, tokenize, unlabeled_value
+from hfdistill.export import ExportArguments, export_student
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.metrics import primary_metric, task_metrics
@@ -76,8 +77,8 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 
 
 def main():
-    parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments))
-    model_args, data_args, transfer_args, training_args = parser.parse_args_and_config()
+    parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments, ExportArguments))
+    model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config()
     for name, default in kind_defaults(model_args.student, training_args.alpha, training_args.pseudo_labels,
                                          training_args.hidden_state_weight).items():
         for arguments in (model_args, transfer_args, training_args):  # not given: the student kind's own default
@@ -138,6 +139,10 @@ def main():
     teacher_metrics = evaluate_model(teacher, validation, tokenizer, training_args, compute_metrics)
     timings["evaluation_s"] = time.perf_counter() - step
     trainer.save_model()
+    # Ship to the edge (--export onnx --quantize int8 --prune_vocabulary): files in output_dir, rows in results.json
+    transfer_texts = list(transfer[text_column]) + (list(transfer[text_pair_column]) if text_pair_column else [])
+    exported = export_student(export_args, trainer, transfer_texts, task.texts("validation"), task.data["validation"]["labels"],
+                              data_args.max_seq_length)
 
     dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
     card = {"command": "accelerate launch " + shlex.join(sys.argv), "dataset": dataset, "student_kind": model_args.student,
@@ -152,7 +157,7 @@ def main():
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
             teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
-            distillation=training_args.distillation_settings(), problem_type=label_map.problem_type, precision=precision,
+            distillation=training_args.distillation_settings(), problem_type=label_map.problem_type, precision=precision, exported=exported,
             text_column=text_column, text_pair_column=text_pair_column,
             primary_metric=(training_args.metric_for_best_model or primary_metric(label_map.problem_type)).removeprefix("eval_"),
         )

