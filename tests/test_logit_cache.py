@@ -179,3 +179,22 @@ def test_a_damaged_shard_is_recomputed_never_used(damage, tokenized, tokenizer, 
                                                   show_progress=False)
     assert torch.equal(assembled, one)
     assert len(ran) == 1  # shard 1 alone was recomputed; the intact shard 0 was read
+
+
+def test_each_teacher_of_an_ensemble_is_cached_on_its_own(tokenized, tokenizer, tmp_path, monkeypatch):
+    """A second run with one teacher added computes only that teacher's logits; the column holds (K, C) per row."""
+    first, second, third = tiny_bert(seed=0), tiny_bert(seed=3), tiny_bert(seed=4, num_hidden_layers=1)
+    with_two, info = _build(tokenized, [first, second], tokenizer, tmp_path)
+    assert info["source"] == "built" and len(info["teachers"]) == 2
+    assert torch.tensor(with_two[0]["teacher_logits"]).shape == (2, 2)
+    computed = []
+    original = logit_cache.compute_teacher_logits
+    monkeypatch.setattr(logit_cache, "compute_teacher_logits",
+                        lambda teacher, *a, **k: computed.append(teacher) or original(teacher, *a, **k))
+    with_three, info = _build(tokenized, [first, second, third], tokenizer, tmp_path)
+    assert computed == [third] and [i["source"] for i in info["teachers"]] == ["loaded", "loaded", "built"]
+    stacked = torch.tensor(with_three["teacher_logits"])
+    alone, _ = _build(tokenized, third, tokenizer, tmp_path)
+    assert stacked.shape == (len(tokenized), 3, 2)
+    assert torch.equal(stacked[:, :2], torch.tensor(with_two["teacher_logits"]))
+    assert torch.equal(stacked[:, 2], torch.tensor(alone["teacher_logits"]))

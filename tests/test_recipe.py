@@ -335,3 +335,18 @@ def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, f
     assert settings["freeze_word_embeddings"] is True and settings["train_sampling_strategy"] == "length_window"
     assert settings.get("mixed_precision") == ("bf16" if expected != "fp32" else None)
     assert results["teacher_logits"]["processes"] == 1
+
+
+def test_an_ensemble_of_teachers_fine_tuned_with_several_seeds(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
+                    "--augment_factor", "0", "--teacher_seeds", "0", "1", "--teacher_weights", "1", "3"], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["teacher_source"]["source"] == "ensemble"
+    assert [t["seed"] for t in results["teacher_source"]["teachers"]] == [0, 1]
+    assert (output_dir / "teacher-seed0" / "model.safetensors").is_file() and (output_dir / "teacher-seed1").is_dir()
+    assert len(results["each_teacher"]) == 2 and len(results["teacher_logits"]["teachers"]) == 2
+    assert len(list((output_dir / "_cache").glob("*.safetensors"))) == 2  # one cache per teacher
+    assert 0 <= results["teacher"]["accuracy"] <= 1 and all("eval_accuracy" in each for each in results["each_teacher"])
+    assert "The teacher is an ensemble of teacher 1" in (output_dir / "README.md").read_text()
