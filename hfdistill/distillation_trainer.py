@@ -327,7 +327,8 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
         Defaults differ from Trainer's where distillation needs it: ``hp_space`` is `distillation_hp_space`
         (temperature, alpha and learning rate), the objective is the evaluation's ``metric_for_best_model`` (else the
         task's primary metric: accuracy, macro-F1 or Spearman; see `hfdistill.metrics.primary_metric`), maximised.
-        Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise.
+        Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise. With optuna, every trial (number,
+        objective, parameters, state) is kept in ``trainer.hp_search_trials``.
         """
         if self.model_init is None:
             raise ValueError("hyperparameter_search rebuilds the student for every trial: pass model_init (a function "
@@ -346,8 +347,18 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
                                      "or set metric_for_best_model to one it returns.")
                 return metrics[f"eval_{metric}"]
 
-        return super().hyperparameter_search(hp_space=hp_space or distillation_hp_space, compute_objective=compute_objective,
+        record = backend in (None, "optuna") and "storage" not in kwargs
+        if record:  # keep every trial, not only the best, for the caller to report (`hp_search_trials`)
+            import optuna
+
+            kwargs.update(storage=optuna.storages.InMemoryStorage(), study_name=kwargs.get("study_name") or "hfdistill")
+        best = super().hyperparameter_search(hp_space=hp_space or distillation_hp_space, compute_objective=compute_objective,
                                              n_trials=n_trials, direction=direction, backend=backend, hp_name=hp_name, **kwargs)
+        if record:
+            study = optuna.load_study(study_name=kwargs["study_name"], storage=kwargs["storage"])
+            self.hp_search_trials = [{"number": t.number, "objective": t.value, "params": t.params, "state": t.state.name}
+                                     for t in study.trials]
+        return best
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the

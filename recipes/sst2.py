@@ -25,6 +25,7 @@ from hfdistill.parser import DistillationArgumentParser
 from hfdistill.metrics import primary_metric, task_metrics
 from hfdistill.precision import CPU_BF16_CHOICES, apply_cpu_bf16
 from hfdistill.report import build_results, write_report
+from hfdistill.search import search_distillation_settings
 from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
 from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
 
@@ -75,6 +76,8 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
     save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints to keep."})
     logging_steps: float = field(default=100, metadata={"help": "Log every N steps."})
     report_to: None | str | list[str] = field(default="none", metadata={"help": "Experiment trackers to report to."})
+    search_trials: int = field(default=0, metadata={"help": "Before distilling, search temperature, alpha and learning rate with this many optuna trials on the labeled rows, scored on a held-out part of them (never the validation split); 0: no search."})
+    search_holdout: float = field(default=0.1, metadata={"help": "Fraction of the labeled rows the search holds out to score its trials."})
     train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "'random' or 'group_by_length' (batches of similar lengths pad less)."})
 
 
@@ -127,12 +130,19 @@ def main():
             training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
         timings["teacher_logits_s"] = cache_info["seconds"]
 
-    student = student_spec.build(teacher)
     compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)
-    trainer = DistillationTrainer(
-        model=student, teacher_model=teachers, teacher_weights=model_args.teacher_weights, args=training_args, train_dataset=train, eval_dataset=validation,
-        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-    )
+    common = dict(teacher_model=teachers, teacher_weights=model_args.teacher_weights, processing_class=tokenizer,
+                  data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
+    search = None
+    if training_args.search_trials:  # the best settings found replace the given ones for the run itself
+        step = time.perf_counter()
+        best, trials = search_distillation_settings(lambda: student_spec.build(teacher), train.select(range(transfer_info["labeled"])),
+                                                    training_args.search_trials, training_args.search_holdout, args=training_args, **common)
+        for name, value in best.items():
+            setattr(training_args, name, value)
+        search = {"best": best, "trials": trials, "held_out_fraction": training_args.search_holdout, "seconds": time.perf_counter() - step}
+    student = student_spec.build(teacher)
+    trainer = DistillationTrainer(model=student, args=training_args, train_dataset=train, eval_dataset=validation, **common)
     step = time.perf_counter()
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     timings["distillation_s"] = time.perf_counter() - step
@@ -162,7 +172,7 @@ def main():
             teacher_source=teacher_info, each_teacher=each_teacher if len(teachers) > 1 else None, teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
             distillation=training_args.distillation_settings(), problem_type=label_map.problem_type, precision=precision, exported=exported,
-            text_column=text_column, text_pair_column=text_pair_column,
+            text_column=text_column, text_pair_column=text_pair_column, search=search,
             primary_metric=(training_args.metric_for_best_model or primary_metric(label_map.problem_type)).removeprefix("eval_"),
         )
         print(write_report(card["results"], training_args.output_dir))

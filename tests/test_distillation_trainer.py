@@ -743,6 +743,8 @@ def test_hyperparameter_search_rebuilds_the_student_per_trial_against_one_frozen
                                   compute_metrics=task_metrics("single_label_classification", 2))
     best = trainer.hyperparameter_search(n_trials=2)
     assert set(best.hyperparameters) == {"temperature", "alpha", "learning_rate"}
+    assert [t["number"] for t in trainer.hp_search_trials] == [0, 1]
+    assert max(t["objective"] for t in trainer.hp_search_trials) == best.objective
     assert 0.0 <= best.objective <= 1.0  # accuracy, maximised
     trials = [trial for trial in built if trial is not None]
     assert len(trials) == 2 and len({id(t) for t in trials}) == 2

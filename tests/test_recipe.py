@@ -350,3 +350,18 @@ def test_an_ensemble_of_teachers_fine_tuned_with_several_seeds(tiny_teacher, sst
     assert len(list((output_dir / "_cache").glob("*.safetensors"))) == 2  # one cache per teacher
     assert 0 <= results["teacher"]["accuracy"] <= 1 and all("eval_accuracy" in each for each in results["each_teacher"])
     assert "The teacher is an ensemble of teacher 1" in (output_dir / "README.md").read_text()
+
+
+def test_a_search_before_distilling_records_every_trial_and_uses_the_best(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
+                    "--augment_factor", "0", "--search_trials", "2", "--search_holdout", "0.2"], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    search = results["search"]
+    assert len(search["trials"]) == 2 and search["held_out_fraction"] == 0.2
+    best = search["best"]
+    assert {results["distillation"][name] for name in ("temperature", "alpha", "learning_rate")} == set(best.values())
+    assert max(t["objective"] for t in search["trials"]) == next(
+        t["objective"] for t in search["trials"] if t["params"] == best)
