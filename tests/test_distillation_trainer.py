@@ -218,11 +218,16 @@ def test_pseudo_labels_give_unlabeled_rows_the_teachers_hard_labels(tmp_path, te
     assert logged and all("loss_ce" in entry for entry in logged)  # without pseudo-labels these rows have no CE
 
 
-def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher, student):
-    dataset = random_token_dataset(num_examples=16)
+def with_stored_logits(teacher, num_examples: int = 16):
+    """Random token rows with a `teacher_logits` column computed by ``teacher``."""
+    dataset = random_token_dataset(num_examples=num_examples)
     with torch.no_grad():
         logits = teacher(input_ids=torch.tensor(dataset["input_ids"])).logits
-    cached = dataset.add_column("teacher_logits", logits.tolist())
+    return dataset.add_column("teacher_logits", logits.tolist())
+
+
+def test_stored_teacher_logits_are_used_instead_of_the_teacher(tmp_path, teacher, student):
+    cached = with_stored_logits(teacher)
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path), train_dataset=cached)
     batch = batch_of(cached)
     student.train()
@@ -572,10 +577,7 @@ def test_the_teacher_limit_counts_too_and_roberta_positions_are_offset():
 
 
 def test_stored_soft_labels_need_no_teacher_model(tmp_path, teacher, student):
-    dataset = random_token_dataset(num_examples=16)
-    with torch.no_grad():
-        logits = teacher(input_ids=torch.tensor(dataset["input_ids"])).logits
-    cached = dataset.add_column("teacher_logits", logits.tolist())
+    cached = with_stored_logits(teacher)
     trainer = DistillationTrainer(model=student, teacher_model=None, args=make_args(tmp_path), train_dataset=cached)
     batch = batch_of(cached)
     student.train()
