@@ -250,6 +250,16 @@ def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_s
     return defaults
 
 
+def apply_kind_defaults(kind: str, training_args, *arguments) -> None:
+    """Set every `KIND_DEFAULTS` flag the user left unset (``None``) on ``arguments`` and ``training_args`` to the
+    default for a student of ``kind`` (see :func:`kind_defaults`)."""
+    defaults = kind_defaults(kind, training_args.alpha, training_args.pseudo_labels, training_args.hidden_state_weight)
+    for name, default in defaults.items():
+        for holder in (*arguments, training_args):
+            if hasattr(holder, name) and getattr(holder, name) is None:
+                setattr(holder, name, default)
+
+
 @dataclass
 class StudentSpec:
     """Which student to build and its size; each kind reads only its own fields.

@@ -26,7 +26,7 @@ from hfdistill.metrics import primary_metric, task_metrics
 from hfdistill.precision import CPU_BF16_CHOICES, apply_cpu_bf16
 from hfdistill.report import build_results, write_report
 from hfdistill.search import search_distillation_settings
-from hfdistill.students import STUDENT_KINDS, StudentSpec, describe_kind_defaults, kind_defaults
+from hfdistill.students import STUDENT_KINDS, StudentSpec, apply_kind_defaults, describe_kind_defaults
 from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -84,11 +84,7 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
 def main():
     parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments, ExportArguments))
     model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config()
-    for name, default in kind_defaults(model_args.student, training_args.alpha, training_args.pseudo_labels,
-                                         training_args.hidden_state_weight).items():
-        for arguments in (model_args, transfer_args, training_args):  # not given: the student kind's own default
-            if hasattr(arguments, name) and getattr(arguments, name) is None:
-                setattr(arguments, name, default)
+    apply_kind_defaults(model_args.student, training_args, model_args, transfer_args)  # flags not given: the kind's own
     set_seed(training_args.seed)
     precision = apply_cpu_bf16(training_args, model_args.cpu_bf16)  # before any Trainer: teacher and student train so
     timings, start = {}, time.perf_counter()
