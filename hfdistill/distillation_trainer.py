@@ -25,10 +25,11 @@ from transformers.utils.hub import hf_api
 
 from .distillation_config import DistillationTrainingArguments
 from .losses import HARD_LOSSES, IGNORE_INDEX, PSEUDO_LABELERS, distillation_loss, get_soft_loss, hidden_state_loss, problem_type_of
+from .data.tasks import is_list_feature
 from .ensemble import combine_teacher_logits, normalized_weights
 from .model_card import render_model_card
 from .precision import Fp32CpuEvaluationMixin
-from .trainer_utils import DatasetOrderEvaluationMixin, check_input_lengths, check_same_vocabulary
+from .trainer_utils import DatasetOrderEvaluationMixin, arrow_lengths, check_input_lengths, check_same_vocabulary
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
 # Kept in output_dir beside the student (e.g. by the recipe) but never uploaded with it.
@@ -135,17 +136,6 @@ def _column_names(dataset) -> list[str] | None:
     except Exception:  # iterable or opaque datasets: nothing to inspect before training
         return None
     return list(example) if isinstance(example, dict) else None
-
-
-def arrow_lengths(dataset, column: str) -> list[int] | None:
-    """The length of each row's ``column`` list, read from Arrow without decoding any row; ``None`` when ``dataset``
-    is not a `datasets.Dataset` or ``column`` is not a list column."""
-    if not isinstance(dataset, datasets.Dataset) or column not in dataset.column_names:
-        return None
-    values = dataset.with_format("arrow")[column]  # through the indices mapping, so selections and shuffles hold
-    if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type)):
-        return None
-    return pc.list_value_length(values).to_pylist()
 
 
 def _batch_size(batch: dict[str, Any]) -> int:
@@ -337,9 +327,9 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
             raise ValueError("hyperparameter_search compares trials on an evaluation set: pass eval_dataset (a part held "
                              "out of the training data, not the set you report).")
         if compute_objective is None:
-            from .metrics import primary_metric
+            from .metrics import report_metric
 
-            metric = (self.args.metric_for_best_model or primary_metric(self.problem_type)).removeprefix("eval_")
+            metric = report_metric(self.problem_type, self.args.metric_for_best_model)
 
             def compute_objective(metrics: dict[str, float]) -> float:
                 if f"eval_{metric}" not in metrics:
@@ -477,8 +467,7 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
         if not isinstance(dataset, datasets.Dataset) or "labels" not in dataset.column_names:
             return
         feature = dataset.features["labels"]
-        is_list = isinstance(feature, (datasets.Sequence, datasets.List, datasets.LargeList)) if hasattr(datasets, "List") \
-            else isinstance(feature, datasets.Sequence)
+        is_list = is_list_feature(feature)
         dtype = getattr(feature, "dtype", None)
         expected = {
             "multi_label_classification": (is_list, f"a list of {num_labels} 0/1 values per row"),

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 from transformers.utils import logging
 
-from .distillation_trainer import TEACHER_LOGITS_COLUMN, arrow_lengths, forward_arg_names
+from .distillation_trainer import TEACHER_LOGITS_COLUMN, forward_arg_names
+from .trainer_utils import arrow_lengths
 
 logger = logging.get_logger(__name__)
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

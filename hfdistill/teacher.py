@@ -16,10 +16,10 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCo
 from transformers.utils import logging
 
 from .data import LabelMap
-from .distillation_trainer import TEACHER_SUBFOLDER, arrow_lengths, check_model_folder, load_teacher
+from .distillation_trainer import TEACHER_SUBFOLDER, check_model_folder, load_teacher
 from .precision import Fp32CpuEvaluationMixin
 from .samplers import LengthWindowSampler
-from .trainer_utils import DatasetOrderEvaluationMixin
+from .trainer_utils import DatasetOrderEvaluationMixin, arrow_lengths
 
 logger = logging.get_logger(__name__)
 SETTINGS_FILE = "hfdistill_teacher.json"

@@ -73,16 +73,22 @@ def position_limit(model: nn.Module) -> int | None:
     return limit - (padding_idx + 1) if isinstance(padding_idx, int) else limit
 
 
+def arrow_lengths(dataset, column: str) -> list[int] | None:
+    """The length of each row's ``column`` list, read from Arrow without decoding any row; ``None`` when ``dataset``
+    is not a `datasets.Dataset` or ``column`` is not a list column."""
+    if not isinstance(dataset, datasets.Dataset) or column not in dataset.column_names:
+        return None
+    values = dataset.with_format("arrow")[column]  # through the indices mapping, so selections and shuffles hold
+    if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type)):
+        return None
+    return pc.list_value_length(values).to_pylist()
+
+
 def _row_lengths(dataset, column: str) -> list[int] | None:
     """Each row's number of tokens in ``column``: from Arrow offsets for a `datasets.Dataset`, by reading the rows of
     a map-style dataset of dicts otherwise; ``None`` when the rows cannot be read before training (iterable)."""
     if isinstance(dataset, datasets.Dataset):
-        if column not in dataset.column_names:
-            return None
-        values = dataset.with_format("arrow")[column]
-        if pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type):
-            return pc.list_value_length(values).to_pylist()
-        return None
+        return arrow_lengths(dataset, column)
     if not has_length(dataset) or not hasattr(dataset, "__getitem__"):
         return None
     lengths = []

@@ -22,7 +22,7 @@ from hfdistill.data import TaskDataArguments, TransferSetArguments, build_transf
 from hfdistill.export import ExportArguments, export_student
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
-from hfdistill.metrics import primary_metric, task_metrics
+from hfdistill.metrics import report_metric, task_metrics
 from hfdistill.precision import CPU_BF16_CHOICES, apply_cpu_bf16
 from hfdistill.report import build_results, write_report
 from hfdistill.search import search_distillation_settings
@@ -169,7 +169,7 @@ def main():
             eval_examples=len(validation), timings=timings, command=card["command"], student_settings=asdict(student_spec),
             distillation=training_args.distillation_settings(), problem_type=label_map.problem_type, precision=precision, exported=exported,
             text_column=text_column, text_pair_column=text_pair_column, search=search,
-            primary_metric=(training_args.metric_for_best_model or primary_metric(label_map.problem_type)).removeprefix("eval_"),
+            primary_metric=report_metric(label_map.problem_type, training_args.metric_for_best_model),
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)

@@ -26,7 +26,8 @@ def _is_float(feature) -> bool:
     return getattr(feature, "dtype", "").startswith("float")
 
 
-def _is_list(feature) -> bool:
+def is_list_feature(feature) -> bool:
+    """Whether a `datasets` feature holds a list per row (Sequence, List or LargeList)."""
     return isinstance(feature, (list, Sequence)) or type(feature).__name__ in ("List", "LargeList")
 
 
@@ -114,7 +115,7 @@ def infer_problem_type(train: Dataset, label_columns: list[str], problem_type: s
         return MULTI_LABEL
     column = label_columns[0]
     feature = train.features[column]
-    if _is_list(feature):
+    if is_list_feature(feature):
         return MULTI_LABEL
     if _is_text(feature):
         return MULTI_LABEL if any("," in value for value in train[column] if value) else SINGLE_LABEL
@@ -131,7 +132,7 @@ def _data_class_names(train: Dataset, label_column: str, class_names: list[str] 
     inner = getattr(feature, "feature", None)
     if isinstance(feature, ClassLabel) or isinstance(inner, ClassLabel):
         return list((feature if isinstance(feature, ClassLabel) else inner).names), False
-    if problem_type == MULTI_LABEL and (_is_text(feature) or _is_list(feature)):
+    if problem_type == MULTI_LABEL and (_is_text(feature) or is_list_feature(feature)):
         items = {str(item).strip() for value in train[label_column] if value is not None
                  for item in (value if isinstance(value, list) else _split_names(value))}
         if all(item.lstrip("-").isdigit() for item in items):  # ids, e.g. GoEmotions' "4,27"

@@ -26,6 +26,12 @@ def primary_metric(problem_type: str, num_labels: int = 2) -> str:
     return {SINGLE_LABEL: "accuracy", MULTI_LABEL: "f1_macro", REGRESSION: "spearman"}[problem_type]
 
 
+def report_metric(problem_type: str, metric_for_best_model: str | None = None) -> str:
+    """The metric a run is reported and searched by: ``metric_for_best_model`` (without its ``eval_`` prefix) when
+    set, else the task's `primary_metric`."""
+    return (metric_for_best_model or primary_metric(problem_type)).removeprefix("eval_")
+
+
 def multi_label_scores(logits: np.ndarray, references: np.ndarray, threshold: float = 0.5) -> dict:
     """Micro- and macro-averaged F1 (scikit-learn, ``zero_division=0``) and subset accuracy (every label right) of
     ``sigmoid(logits) >= threshold`` against 0/1 ``references``, both (N, C)."""
