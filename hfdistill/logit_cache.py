@@ -128,10 +128,10 @@ def _run_batches(teacher: nn.Module, dataset: Dataset, tokenizer, batches: list[
     teacher.eval()
     autocast = nullcontext()
     if dtype != "float32":
-        if device.type == "cuda":
-            autocast = torch.autocast("cuda", dtype=_DTYPES[dtype])
+        if device.type == "cuda" or (device.type == "cpu" and dtype == "bfloat16"):
+            autocast = torch.autocast(device.type, dtype=_DTYPES[dtype])
         else:
-            logger.warning(f"teacher_inference_dtype={dtype} applies on CUDA only; the CPU keeps float32.")
+            logger.warning(f"teacher_inference_dtype={dtype} is not supported on {device.type}; it keeps float32.")
     collator = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     outputs = []
     try:
@@ -163,7 +163,8 @@ def compute_teacher_logits(
     """(N, C) float32 teacher logits over ``dataset``'s rows, in the dataset's order.
 
     Batches are formed over examples sorted by length and padded to their own longest (so almost no compute goes to
-    padding), then scattered back to the original order. ``dtype`` (`bfloat16`/`float16`) applies on CUDA only.
+    padding), then scattered back to the original order. ``dtype``: `bfloat16` autocasts on CUDA and on the CPU (3x faster
+    than fp32 on a CPU with AVX512-BF16, see the README), `float16` on CUDA only.
     """
     _input_columns(teacher, dataset)
     batches = length_sorted_batches(dataset, batch_size)
@@ -189,8 +190,10 @@ def _load_verified(path: str, record_path: str, fingerprint: str) -> tuple[torch
     return logits, record
 
 
-def cache_key(dataset: Dataset, teacher: nn.Module, tokenizer, extra_fingerprint: dict | None = None) -> tuple[str, dict]:
-    """``(fingerprint, key)``: SHA-256 of everything that changes the logits, and what went into it."""
+def cache_key(dataset: Dataset, teacher: nn.Module, tokenizer, extra_fingerprint: dict | None = None,
+              dtype: str = "float32") -> tuple[str, dict]:
+    """``(fingerprint, key)``: SHA-256 of everything that changes the logits, and what went into it (``dtype``, the
+    pass's precision, included: bf16 logits are not the fp32 ones)."""
     input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
     key = {
         "teacher": teacher_fingerprint(teacher),
@@ -198,6 +201,8 @@ def cache_key(dataset: Dataset, teacher: nn.Module, tokenizer, extra_fingerprint
         "inputs": inputs_fingerprint(dataset, input_columns),
         "extra": extra_fingerprint or {},
     }
+    if dtype != "float32":  # fp32 keys stay as they were, so existing fp32 caches remain valid
+        key["dtype"] = dtype
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest(), key
 
 
@@ -358,7 +363,7 @@ def add_teacher_logits(
 def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
                            show_progress) -> tuple[torch.Tensor, dict]:
     """One teacher's (N, C) logits over ``dataset`` and the cache info (see :func:`add_teacher_logits`)."""
-    fingerprint, key = cache_key(dataset, teacher, tokenizer, extra_fingerprint)
+    fingerprint, key = cache_key(dataset, teacher, tokenizer, extra_fingerprint, dtype)
     os.makedirs(cache_dir, exist_ok=True)
     path = cache_path(cache_dir, fingerprint)
     record_path = path + ".json"

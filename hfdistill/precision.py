@@ -1,12 +1,13 @@
-"""bf16 autocast for training on CPUs with native bf16 instructions; fp32 for evaluation and teacher logits.
+"""bf16 autocast for training and for the teacher-logit pass on CPUs with native bf16 instructions; fp32 evaluation.
 
 What is detected: the CPU flags ``avx512_bf16`` (AVX512-BF16: bf16 dot products, Cooper Lake and later) or
 ``amx_bf16`` (AMX tiles, Sapphire Rapids and later) in ``/proc/cpuinfo`` (Linux x86). Why: oneDNN runs bf16
 matrix products on these instructions at about twice the fp32 rate, and a bf16 autocast training step of the MiniLM-L6
 teacher ran 1.99x faster than fp32 on such a CPU (measured in issue 16); without them bf16 is emulated and slower.
 `torch.backends.cpu.get_cpu_capability()` reports only the vector width (``"AVX512"`` on both kinds of CPU), so the
-flags are read directly. Inference did not gain (0.91x in the same measurements), so evaluation and the teacher-logit
-pass stay fp32.
+flags are read directly. The teacher-logit pass (batches of 128 length-sorted rows) follows the training precision
+(:func:`resolve_teacher_inference_dtype`); evaluation and profiling stay fp32, so that reported metrics and speeds
+compare with fp32 runs.
 
 The mechanism is Trainer's own: ``TrainingArguments.bf16`` makes accelerate wrap the model's forward in
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (weights and optimizer stay fp32). GPUs are left to their own flags
@@ -87,6 +88,21 @@ def apply_cpu_bf16(args: TrainingArguments, choice: str = "auto") -> dict:
     return {**info, "device": "cpu", "training_precision": "bf16 autocast" if use else "fp32"}
 
 
+TEACHER_INFERENCE_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_teacher_inference_dtype(choice: str, precision: dict) -> str:
+    """The precision of the teacher-logit pass: ``choice`` unless it is ``"auto"``, which means ``"bfloat16"`` when
+    training runs with CPU bf16 autocast (``precision["training_precision"] == "bf16 autocast"``, from
+    :func:`apply_cpu_bf16`) and ``"float32"`` otherwise (a GPU keeps fp32 unless asked). ``ValueError`` for an
+    unknown choice."""
+    if choice not in TEACHER_INFERENCE_DTYPES:
+        raise ValueError(f"teacher_inference_dtype must be one of {', '.join(TEACHER_INFERENCE_DTYPES)}, got {choice!r}.")
+    if choice != "auto":
+        return choice
+    return "bfloat16" if precision.get("training_precision") == "bf16 autocast" else "float32"
+
+
 @contextmanager
 def without_autocast_wrapper(model: nn.Module):
     """Run ``model`` in its own precision (fp32) inside the block, undoing accelerate's mixed-precision wrapper.
@@ -113,8 +129,7 @@ class Fp32CpuEvaluationMixin:
     """Put before `transformers.Trainer` in a subclass's bases: evaluation and prediction on the CPU run in fp32
     even when training autocasts to bf16, and the trained model comes out of `train()` without the autocast wrapper.
 
-    bf16 inference was not faster than fp32 on the CPU (0.91x, measured in issue 16), and fp32 metrics compare with
-    fp32 runs. GPUs keep Trainer's behaviour.
+    fp32 metrics compare with fp32 runs. GPUs keep Trainer's behaviour.
     """
 
     def _cpu_bf16(self) -> bool:

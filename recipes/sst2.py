@@ -23,7 +23,7 @@ from hfdistill.export import ExportArguments, export_student
 from hfdistill.logit_cache import add_teacher_logits
 from hfdistill.parser import DistillationArgumentParser
 from hfdistill.metrics import report_metric, task_metrics
-from hfdistill.precision import CPU_BF16_CHOICES, apply_cpu_bf16
+from hfdistill.precision import CPU_BF16_CHOICES, TEACHER_INFERENCE_DTYPES, apply_cpu_bf16, resolve_teacher_inference_dtype
 from hfdistill.report import build_results, write_report
 from hfdistill.search import search_distillation_settings
 from hfdistill.students import STUDENT_KINDS, StudentSpec, apply_kind_defaults, describe_kind_defaults
@@ -40,11 +40,11 @@ class ModelArguments:
     teacher_fine_tuning: str = field(default="auto", metadata={"help": "'auto': use a teacher whose checkpoint carries a trained classification head as is, else fine-tune it; 'always': fine-tune a new head; 'never': refuse to fine-tune.", "choices": list(FINE_TUNING_CHOICES)})
     teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of teacher fine-tuning."})
-    teacher_train_sampling_strategy: str = field(default="random", metadata={"help": "Batch order of teacher fine-tuning: 'random', 'group_by_length' (cost the teacher accuracy on SST-2) or 'length_window' (length-sorted batches in shuffled windows of 50 batches: little padding, random order).", "choices": list(TEACHER_SAMPLING_STRATEGIES)})
+    teacher_train_sampling_strategy: str = field(default="length_window", metadata={"help": "Batch order of teacher fine-tuning: 'length_window' (length-sorted batches in shuffled windows of 50 batches: little padding, random order), 'random' (the old default) or 'group_by_length' (cost the teacher accuracy on SST-2).", "choices": list(TEACHER_SAMPLING_STRATEGIES)})
     teacher_freeze_word_embeddings: bool = field(default=False, metadata={"help": "Keep the teacher's word embeddings frozen during its fine-tuning (a faster step on CPU)."})
     cpu_bf16: str = field(default="auto", metadata={"help": "bf16 autocast for training on the CPU: 'auto' (where the CPU has avx512_bf16/amx_bf16), 'true' or 'false'. Evaluation and teacher logits stay fp32; GPUs use --bf16/--fp16.", "choices": list(CPU_BF16_CHOICES)})
     cache_teacher_logits: bool = field(default=True, metadata={"help": "Compute the teacher's logits over the training set once (cached in output_dir/_cache) instead of at every step."})
-    teacher_inference_dtype: str = field(default="float32", metadata={"help": "Precision of the teacher's cached forward pass on CUDA (the CPU keeps float32).", "choices": ["float32", "bfloat16", "float16"]})
+    teacher_inference_dtype: str = field(default="auto", metadata={"help": "Precision of the teacher-logit pass: 'auto' (bfloat16 where the CPU trains in bf16 autocast, else float32), 'float32', 'bfloat16' (CPU or CUDA) or 'float16' (CUDA).", "choices": list(TEACHER_INFERENCE_DTYPES)})
     student: str = field(default="layers", metadata={"help": "Student kind: 'layers' (the teacher with fewer layers), 'compact' (a narrower transformer) or 'linear' (averaged embeddings + a linear layer).", "choices": list(STUDENT_KINDS)})
     student_num_layers: int = field(default=2, metadata={"help": "Encoder layers of a 'layers' or 'compact' student."})
     student_layers: list[int] | None = field(default=None, metadata={"help": "Teacher layers a 'layers' student keeps, e.g. 0 5 (default: spread evenly)."})
@@ -87,6 +87,7 @@ def main():
     apply_kind_defaults(model_args.student, training_args, model_args, transfer_args)  # flags not given: the kind's own
     set_seed(training_args.seed)
     precision = apply_cpu_bf16(training_args, model_args.cpu_bf16)  # before any Trainer: teacher and student train so
+    precision["teacher_inference_dtype"] = resolve_teacher_inference_dtype(model_args.teacher_inference_dtype, precision)
     timings, start = {}, time.perf_counter()
     # Every mistake that can be found now is, before an hour of teacher fine-tuning.
     student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items() if k.startswith("student_")})
@@ -123,7 +124,7 @@ def main():
         train, cache_info = add_teacher_logits(  # every process computes its share of the rows, then all load the cache
             train, teachers, tokenizer, os.path.join(training_args.output_dir, "_cache"),
             {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
-            training_args.per_device_eval_batch_size, training_args.device, model_args.teacher_inference_dtype)
+            training_args.per_device_eval_batch_size, training_args.device, precision["teacher_inference_dtype"])
         timings["teacher_logits_s"] = cache_info["seconds"]
 
     compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)

@@ -120,11 +120,39 @@ def test_non_finite_teacher_logits_are_refused(tokenized, tokenizer, tmp_path):
         _build(tokenized, broken, tokenizer, tmp_path)
 
 
-def test_reduced_precision_applies_on_cuda_only(tokenized, tokenizer, teacher):
+def test_bfloat16_autocasts_the_cpu_pass_and_float16_stays_float32_there(tokenized, tokenizer, teacher):
+    seen = []
+    teacher.register_forward_pre_hook(lambda module, args: seen.append(torch.is_autocast_enabled("cpu")
+                                                                       and torch.get_autocast_dtype("cpu")))
     full = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False)
-    on_cpu = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False, dtype="bfloat16")
-    assert on_cpu.dtype == torch.float32
-    assert torch.equal(full, on_cpu)  # the CPU keeps float32: bf16 is not silently applied there
+    assert set(seen) == {False}
+    seen.clear()
+    in_bf16 = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False, dtype="bfloat16")
+    assert set(seen) == {torch.bfloat16}
+    assert in_bf16.dtype == torch.float32 and not torch.equal(full, in_bf16)
+    torch.testing.assert_close(in_bf16, full, atol=0.05, rtol=0.05)
+    seen.clear()
+    half = compute_teacher_logits(teacher, tokenized, tokenizer, batch_size=8, show_progress=False, dtype="float16")
+    assert set(seen) == {False} and torch.equal(full, half)  # float16 is CUDA's; the CPU keeps float32
+
+
+def test_the_pass_precision_is_part_of_the_cache_key(tokenized, tokenizer, teacher, tmp_path):
+    fp32, _ = logit_cache.cache_key(tokenized, teacher, tokenizer, {"max_seq_length": 32})
+    bf16, key = logit_cache.cache_key(tokenized, teacher, tokenizer, {"max_seq_length": 32}, dtype="bfloat16")
+    assert fp32 != bf16 and key["dtype"] == "bfloat16"
+    _, first = _build(tokenized, teacher, tokenizer, tmp_path)
+    _, second = _build(tokenized, teacher, tokenizer, tmp_path, dtype="bfloat16")
+    assert second["source"] == "built" and second["path"] != first["path"]
+
+
+@pytest.mark.parametrize("choice, training_precision, expected", [
+    ("auto", "bf16 autocast", "bfloat16"), ("auto", "fp32", "float32"), ("auto", "bf16", "float32"),
+    ("float32", "bf16 autocast", "float32"), ("bfloat16", "fp32", "bfloat16")])
+def test_auto_teacher_inference_dtype_follows_cpu_training_precision(choice, training_precision, expected):
+    from hfdistill.precision import resolve_teacher_inference_dtype
+    assert resolve_teacher_inference_dtype(choice, {"training_precision": training_precision}) == expected
+    with pytest.raises(ValueError, match="teacher_inference_dtype must be one of"):
+        resolve_teacher_inference_dtype("int8", {})
 
 
 def _sharded(tokenized, teacher, tokenizer, path, fingerprint, num_shards=2):

@@ -326,10 +326,13 @@ def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, f
                         lambda self, *a: used.setdefault("sampler", build(self, *a)))
     output_dir = tmp_path / "out"
     run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
-                    "--augment_factor", "0", "--teacher_train_sampling_strategy", "length_window",
-                    "--teacher_freeze_word_embeddings", *flags], monkeypatch)
+                    "--augment_factor", "0", "--teacher_freeze_word_embeddings", *flags], monkeypatch)
     results = json.loads((output_dir / "results.json").read_text())
     assert results["precision"]["training_precision"] == expected and results["precision"]["device"] == "cpu"
+    # the teacher-logit pass follows the training precision (--teacher_inference_dtype auto), and its cache key says so
+    assert results["precision"]["teacher_inference_dtype"] == ("bfloat16" if expected == "bf16 autocast" else "float32")
+    cache_records = [json.loads(p.read_text()) for p in (output_dir / "_cache").glob("teacher_logits-*.safetensors.json")]
+    assert [r["key"].get("dtype", "float32") for r in cache_records] == [results["precision"]["teacher_inference_dtype"]]
     assert type(used["sampler"]).__name__ == "LengthWindowSampler"
     settings = json.loads((output_dir / "teacher" / "hfdistill_teacher.json").read_text())
     assert settings["freeze_word_embeddings"] is True and settings["train_sampling_strategy"] == "length_window"
