@@ -147,7 +147,8 @@ def run_textbrewer(teacher_dir, student_dir, out):
 
 
 def run_torchdistill(teacher_dir, student_dir, out):
-    from accelerate import Accelerator
+    import torch
+    from torch.utils.data import RandomSampler
     from torchdistill.core.distillation import get_distillation_box
     from torchdistill.datasets.registry import register_collate_func
     from torchdistill.optim.registry import register_scheduler
@@ -158,43 +159,45 @@ def run_torchdistill(teacher_dir, student_dir, out):
     register_collate_func(DataCollatorWithPadding(tokenizer))
     register_scheduler(get_linear_schedule_with_warmup)
     steps = -(-len(train) // JOB["batch_size"]) * JOB["epochs"]
-    loader = {"dataset_id": "sst2/train", "random_sample": True, "batch_size": JOB["batch_size"], "num_workers": 0,
-              "collate_fn": "DataCollatorWithPadding", "requires_supp": False}
-    model_config = {"forward_proc": "forward_batch_as_kwargs", "sequential": [], "frozen_modules": []}
+    loader = {"dataset_id": "sst2/train", "sampler": {"class_or_func": RandomSampler, "kwargs": {}},
+              "kwargs": {"batch_size": JOB["batch_size"], "num_workers": 0}, "collate_fn": "DataCollatorWithPadding",
+              "requires_supp": False}
+    model_config = {"forward_proc": "forward_batch_only_as_kwargs", "sequential": [], "frozen_modules": [],
+                    "forward_hook": {"input": [], "output": ["classifier"]}}
     train_config = {
         "log_freq": 500, "num_epochs": JOB["epochs"], "train_data_loader": loader,
         "teacher": {**model_config, "requires_grad": False}, "student": {**model_config, "requires_grad": True},
-        "optimizer": {"key": "AdamW", "kwargs": {"lr": JOB["learning_rate"], "weight_decay": 0.0}, "filters_params": False,
+        "optimizer": {"key": "AdamW", "kwargs": {"lr": JOB["learning_rate"], "weight_decay": 0.0}, "filters_params": True,
                       "max_grad_norm": 1.0, "grad_accum_step": 1},
         "scheduler": {"key": "get_linear_schedule_with_warmup", "kwargs": {"num_warmup_steps": 0, "num_training_steps": steps},
                       "scheduling_step": 1},
         "criterion": {"key": "WeightedSumLoss", "kwargs": {"sub_terms": {"kd": {"criterion": {"key": "KDLoss", "kwargs": {
-            "student_module_path": ".classifier", "student_module_io": "output", "teacher_module_path": ".classifier",
+            "student_module_path": "classifier", "student_module_io": "output", "teacher_module_path": "classifier",
             "teacher_module_io": "output", "temperature": JOB["temperature"], "alpha": JOB["alpha"],
             "reduction": "batchmean"}}, "weight": 1.0}}}},
     }
-    accelerator = Accelerator()
     start = time.perf_counter()
-    box = get_distillation_box(teacher, student, {"sst2/train": train}, train_config, accelerator.device,
-                               [accelerator.device.index], False, 1, accelerator)
+    # No accelerator: torchdistill 1.1.5 reads `AcceleratorState.use_fp16`, which accelerate 1.x no longer has.
+    box = get_distillation_box(teacher, student, {"sst2/train": train}, train_config, torch.device("cpu"), None, False, 1)
     for epoch in range(box.num_epochs):  # torchdistill's own epoch loop (examples/hf_transformers)
         box.pre_epoch_process(epoch=epoch)
         for batch in box.train_data_loader:
-            loss = box(batch, targets=batch["labels"], supp_dict=None)
+            loss = box.forward_process(batch, targets=batch["labels"], supp_dict=None)
             box.post_forward_process(loss=loss)
         box.post_epoch_process()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "loop_s": seconds, "accuracy": accuracy(accelerator.unwrap_model(student), tokenizer)}
+    return {"seconds": seconds, "loop_s": seconds, "accuracy": accuracy(student, tokenizer)}
 
 
-def run_hfdistill(teacher_dir, student_dir, out):
-    """The recipe, as a user runs it; the student is the recipe's own cut (the same weights as ``student_dir``)."""
+def run_hfdistill(teacher_dir, student_dir, out, flags=()):
+    """The recipe, as a user runs it (plus ``flags``); the student is the recipe's own cut (the same weights as
+    ``student_dir``)."""
     command = [sys.executable, str(REPO / "recipes" / "sst2.py"), "--teacher_model_name_or_path", teacher_dir,
                "--output_dir", out, "--class_names", "negative", "positive", "--max_train_samples", str(JOB["rows"]),
                "--augment_factor", "0", "--num_train_epochs", str(JOB["epochs"]), "--learning_rate", str(JOB["learning_rate"]),
                "--temperature", str(JOB["temperature"]), "--alpha", str(JOB["alpha"]), "--max_seq_length", str(JOB["max_length"]),
                "--per_device_train_batch_size", str(JOB["batch_size"]), "--seed", str(JOB["seed"]), "--eval_strategy", "no",
-               "--save_strategy", "no", "--disable_tqdm", "true"]
+               "--save_strategy", "no", "--disable_tqdm", "true", *flags]
     results_path = Path(out) / "results.json"
     if results_path.exists():
         results_path.unlink()
@@ -205,6 +208,15 @@ def run_hfdistill(teacher_dir, student_dir, out):
     timings = results["timings"]
     return {"seconds": timings["teacher_logits_s"] + timings["distillation_s"], "logits_s": timings["teacher_logits_s"],
             "loop_s": timings["distillation_s"], "accuracy": results["student"]["accuracy"]}
+
+
+def torchvision_without_its_compiled_ops() -> None:
+    """Let `import torchvision` succeed in the peers' environment. torchdistill imports torchvision's models, and
+    transformers imports torchvision when it is installed; PyPI's torchvision 0.28.0 (the release for torch 2.13) is a
+    CUDA build whose compiled ops cannot load beside the CPU build of torch, and its `_meta_registrations` then fails
+    on import. Neither peer uses those ops (detection kernels), so that module is skipped."""
+    import types
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 
 def save_cut(teacher_dir: str, student_dir: str) -> None:
@@ -233,17 +245,23 @@ def main():
     parser.add_argument("--output_dir", default="out/peers")
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
     parser.add_argument("--peers_venv", default=str(REPO.parent / "peers-venv"))
+    parser.add_argument("--hfdistill_flags", default="", help="recipe flags added to hfdistill's run, e.g. "
+                        "'--student_freeze_word_embeddings false'")
+    parser.add_argument("--seed", type=int, default=JOB["seed"], help="every tool's seed (batch order, dropout)")
     parser.add_argument("--rows", type=int, default=JOB["rows"], help="training rows (fewer only for a smoke test)")
     parser.add_argument("--run", choices=TOOLS, help=argparse.SUPPRESS)  # one tool, in this process
     args = parser.parse_args()
-    JOB["rows"] = args.rows
+    JOB["rows"], JOB["seed"] = args.rows, args.seed
     out = Path(args.output_dir).resolve()
     student_dir = str(out / "student_init")
     if args.run:
+        if args.run != "hfdistill":
+            torchvision_without_its_compiled_ops()
         import torch
         torch.manual_seed(JOB["seed"])
         torch.set_num_threads(JOB["threads"])
-        figures = globals()[f"run_{args.run}"](str(Path(args.teacher).resolve()), student_dir, str(out / args.run))
+        extra = {"flags": args.hfdistill_flags.split()} if args.run == "hfdistill" else {}
+        figures = globals()[f"run_{args.run}"](str(Path(args.teacher).resolve()), student_dir, str(out / args.run), **extra)
         print("RESULT " + json.dumps({"tool": args.run, **figures}), flush=True)
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -254,13 +272,15 @@ def main():
         python = sys.executable if tool == "hfdistill" else str(peers_python or ensure_peers_venv(Path(args.peers_venv)))
         env = {**os.environ, "OMP_NUM_THREADS": str(JOB["threads"]), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
         done = subprocess.run([python, __file__, "--teacher", args.teacher, "--output_dir", str(out), "--run", tool,
-                               "--rows", str(args.rows)],
+                               "--rows", str(args.rows), "--seed", str(args.seed), "--hfdistill_flags=" + args.hfdistill_flags],
                               env=env, capture_output=True, text=True)
         (out / f"{tool}.log").write_text(done.stdout + done.stderr)
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode or not lines:
             sys.exit(f"{tool} failed (exit {done.returncode}); see {out / f'{tool}.log'}:\n{done.stderr[-3000:]}")
         rows.append(json.loads(lines[-1].removeprefix("RESULT ")))
+        if tool == "hfdistill" and args.hfdistill_flags:
+            rows[-1]["flags"] = args.hfdistill_flags
         print(json.dumps(rows[-1]), flush=True)
     ours = next((r for r in rows if r["tool"] == "hfdistill"), None)
     print("\n| tool | job time | of which teacher logits | training loop | accuracy | hfdistill faster by |")

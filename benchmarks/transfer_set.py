@@ -7,6 +7,8 @@ runs copy (the recipe finds it by fingerprint). Prints accuracy, accuracy kept, 
 
     python benchmarks/transfer_set.py --teacher bench-out/teacher --students linear --factors 0 4 \
         --extra --per_device_train_batch_size 128 --num_train_epochs 2
+    python benchmarks/transfer_set.py --teacher bench-out/teacher --students layers --factors 0 \
+        --unlabeled_file ../shared/data/unlabeled/movie_review_sentences.txt   # in-domain unlabeled text instead
 """
 
 import argparse
@@ -19,13 +21,15 @@ from _sst2 import run_recipe as run_sst2_recipe
 
 
 def run_recipe(args, student: str, factor: int, cache_from: str | None = None) -> dict:
-    name = f"{student}-augment{factor}"
+    suffix = f"-{os.path.basename(args.unlabeled_file).split('.')[0]}" if args.unlabeled_file else ""
+    name = f"{student}-augment{factor}{suffix}"
     output_dir = os.path.join(args.output_root, name)
     if cache_from and not os.path.isdir(os.path.join(output_dir, "_cache")):
-        shutil.copytree(os.path.join(args.output_root, f"{cache_from}-augment{factor}", "_cache"), os.path.join(output_dir, "_cache"))
-    flags = ["--teacher_model_name_or_path", args.teacher, "--student", student, "--augment_factor", str(factor), *args.extra]
+        shutil.copytree(os.path.join(args.output_root, f"{cache_from}-augment{factor}{suffix}", "_cache"), os.path.join(output_dir, "_cache"))
+    flags = ["--teacher_model_name_or_path", args.teacher, "--student", student, "--augment_factor", str(factor),
+             *(["--unlabeled_file", args.unlabeled_file] if args.unlabeled_file else []), *args.extra]
     results, wall_s = run_sst2_recipe(flags, output_dir, os.path.join(args.output_root, f"{name}.log"))
-    run = {"student": student, "augment_factor": factor, "wall_s": wall_s,
+    run = {"student": student, "augment_factor": factor, "unlabeled_file": args.unlabeled_file, "wall_s": wall_s,
            "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
            "accuracy_kept": results["ratios"]["accuracy_kept"], "train_examples": results["train_examples"],
            "learning_rate": results["distillation"]["learning_rate"], "timings": results["timings"]}
@@ -40,6 +44,7 @@ def main():
     parser.add_argument("--factors", nargs="+", type=int, default=[0, 4])
     parser.add_argument("--output_root", default="bench-out/transfer_set")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--unlabeled_file", default=None, help="unlabeled text added to every run's transfer set")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every recipe run")
     args = parser.parse_args()
     os.makedirs(args.output_root, exist_ok=True)
