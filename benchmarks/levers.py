@@ -1,6 +1,6 @@
 """Each speed lever of issue 16 alone, then all together: time and accuracy of the README's main command.
 
-Every variant runs `benchmarks/main_job.py --fresh` (teacher fine-tuned anew, logits computed anew) at the quick mode's
+Every variant runs `benchmarks/main_job.py --fresh --without_unlabeled` (teacher fine-tuned anew, logits computed anew) at the quick mode's
 scale by default (4,000 labeled rows plus 16,000 augmented copies, one teacher epoch, one student epoch), one after
 the other on an otherwise idle machine, and prints a Markdown table:
 
@@ -41,7 +41,7 @@ def main():
     rows = []
     for name in args.variants:
         output_dir = os.path.join(args.output_root, name)
-        done = subprocess.run([sys.executable, main_job, "--fresh", "--output_dir", output_dir, "--extra",
+        done = subprocess.run([sys.executable, main_job, "--fresh", "--without_unlabeled", "--output_dir", output_dir, "--extra",
                                *args.scale.split(), *VARIANTS[name]], capture_output=True, text=True)
         with open(output_dir + ".log", "w") as log:
             log.write(done.stdout + done.stderr)

@@ -6,6 +6,8 @@ JSON line with all of it:
 
     python benchmarks/main_job.py --output_dir out/sst2_timed
     python benchmarks/main_job.py --output_dir out/bf16_off --extra --cpu_bf16 false
+    python benchmarks/main_job.py --without_unlabeled --output_dir out/quick --extra --max_train_samples 4000 \
+        --teacher_num_train_epochs 1 --num_train_epochs 1                      # the README's quick mode
     python benchmarks/main_job.py --output_dir out/any -- accelerate launch recipes/sst2.py --output_dir out/any ...
 
 ``--extra`` flags are appended to the recipe command; a command after ``--`` replaces it (it must write to
@@ -26,13 +28,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "sst2.py"
+UNLABELED = REPO.parent / "shared" / "data" / "unlabeled" / "movie_review_sentences.txt"
 STEPS = ("augmentation_s", "teacher_fine_tuning_s", "teacher_logits_s", "distillation_s", "evaluation_s", "profiling_s", "total_s")
 
 
-def main_command(output_dir: str, extra: list[str]) -> list[str]:
-    """The README's main command (`accelerate launch --num_cpu_threads_per_process $(nproc) recipes/sst2.py ...`)."""
+def main_command(output_dir: str, extra: list[str], unlabeled: bool = True) -> list[str]:
+    """The README's main command (`accelerate launch --num_cpu_threads_per_process $(nproc) recipes/sst2.py ...
+    --unlabeled_file ../shared/data/unlabeled/movie_review_sentences.txt`)."""
     return [sys.executable, "-m", "accelerate.commands.launch", "--num_cpu_threads_per_process", str(os.cpu_count()),
-            str(RECIPE), "--output_dir", output_dir, "--class_names", "negative", "positive", *extra]
+            str(RECIPE), "--output_dir", output_dir, "--class_names", "negative", "positive",
+            *(["--unlabeled_file", str(UNLABELED)] if unlabeled else []), *extra]
 
 
 def summary(results: dict, wall_s: float, command: list[str]) -> dict:
@@ -55,13 +60,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", default="out/sst2_main_job")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags appended to the recipe command")
+    parser.add_argument("--without_unlabeled", action="store_true",
+                        help="leave out the unlabeled movie-review sentences (the quick mode: augmented copies only)")
     parser.add_argument("--fresh", action="store_true", help="delete output_dir first (no reused teacher or cache)")
     argv = sys.argv[1:]
     own, command = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, None)
     args = parser.parse_args(own)
     if args.fresh and os.path.isdir(args.output_dir):
         shutil.rmtree(args.output_dir)
-    command = command or main_command(args.output_dir, args.extra)
+    command = command or main_command(args.output_dir, args.extra, unlabeled=not args.without_unlabeled)
     results_path = Path(args.output_dir) / "results.json"
     if results_path.exists():
         results_path.unlink()  # so that a failed run cannot report an earlier run's figures

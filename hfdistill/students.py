@@ -237,23 +237,29 @@ def describe_kind_defaults(name: str) -> str:
     return ", ".join(f"{kind}: {value}" for kind, value in KIND_DEFAULTS[name].items())
 
 
-def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_state_weight: float = 0.0) -> dict:
+def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_state_weight: float = 0.0,
+                  unlabeled: bool = False) -> dict:
     """The recipe's default for each flag of `KIND_DEFAULTS`, for a student of ``kind``.
 
     A run on hard labels only (``alpha`` 0, no pseudo-labels, no hidden-state term) gets no augmented copies by
-    default: they carry no label, so they would bring the teacher back into a run meant to go without it.
+    default: they carry no label, so they would bring the teacher back into a run meant to go without it. Nor does a
+    run given unlabeled text (``unlabeled``, `--unlabeled_file`): new in-domain text carries the teacher's knowledge
+    further per minute than augmented copies of the training texts (README, "Speed on a CPU").
     """
     _check_kind(kind)
     defaults = {name: by_kind[kind] for name, by_kind in KIND_DEFAULTS.items()}
-    if alpha == 0 and pseudo_labels == "none" and hidden_state_weight == 0:
+    if unlabeled or (alpha == 0 and pseudo_labels == "none" and hidden_state_weight == 0):
         defaults["augment_factor"] = 0
     return defaults
 
 
 def apply_kind_defaults(kind: str, training_args, *arguments) -> None:
     """Set every `KIND_DEFAULTS` flag the user left unset (``None``) on ``arguments`` and ``training_args`` to the
-    default for a student of ``kind`` (see :func:`kind_defaults`)."""
-    defaults = kind_defaults(kind, training_args.alpha, training_args.pseudo_labels, training_args.hidden_state_weight)
+    default for a student of ``kind`` (see :func:`kind_defaults`; an ``unlabeled_file`` on any of ``arguments``
+    counts as unlabeled text)."""
+    unlabeled = any(getattr(holder, "unlabeled_file", None) for holder in arguments)
+    defaults = kind_defaults(kind, training_args.alpha, training_args.pseudo_labels, training_args.hidden_state_weight,
+                             unlabeled)
     for name, default in defaults.items():
         for holder in (*arguments, training_args):
             if hasattr(holder, name) and getattr(holder, name) is None:

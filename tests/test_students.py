@@ -300,6 +300,20 @@ def test_kind_defaults_augment_distillation_runs_only():
         kind_defaults("lstm", alpha=0.5)
 
 
+def test_unlabeled_text_replaces_the_augmented_copies_unless_they_are_asked_for():
+    from types import SimpleNamespace
+
+    from hfdistill.students import apply_kind_defaults
+
+    assert kind_defaults("layers", alpha=0.5, unlabeled=True)["augment_factor"] == 0
+    training_args = SimpleNamespace(alpha=0.5, pseudo_labels="none", hidden_state_weight=0.0, num_train_epochs=None,
+                                    learning_rate=None)
+    for unlabeled_file, given, expected in [("movie.txt", None, 0), (None, None, 4), ("movie.txt", 2, 2)]:
+        transfer = SimpleNamespace(unlabeled_file=unlabeled_file, augment_factor=given)
+        apply_kind_defaults("layers", training_args, transfer)
+        assert transfer.augment_factor == expected
+
+
 @pytest.mark.parametrize("vocab_size, hidden_size", [(15, 16), (3, 8), (40, 8)])
 def test_compact_and_linear_students_build_from_a_vocabulary_smaller_than_their_width(vocab_size, hidden_size):
     """Character- or nucleotide-level vocabularies have fewer tokens than the student has dimensions."""
