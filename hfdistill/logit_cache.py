@@ -163,8 +163,8 @@ def compute_teacher_logits(
     """(N, C) float32 teacher logits over ``dataset``'s rows, in the dataset's order.
 
     Batches are formed over examples sorted by length and padded to their own longest (so almost no compute goes to
-    padding), then scattered back to the original order. ``dtype``: `bfloat16` autocasts on CUDA and on the CPU (3x faster
-    than fp32 on a CPU with AVX512-BF16, see the README), `float16` on CUDA only.
+    padding), then scattered back to the original order. ``dtype``: `bfloat16` autocasts on CUDA and on the CPU (faster
+    than fp32 on a CPU with native bf16; measured in the README, "Speed on a CPU"), `float16` on CUDA only.
     """
     _input_columns(teacher, dataset)
     batches = length_sorted_batches(dataset, batch_size)
