@@ -52,7 +52,7 @@ class ModelArguments:
     student_num_attention_heads: int = field(default=2, metadata={"help": "Attention heads of a 'compact' student."})
     student_intermediate_size: int = field(default=512, metadata={"help": "Feed-forward size of a 'compact' student."})
     student_embedding_dim: int = field(default=64, metadata={"help": "Embedding width of a 'linear' student."})
-    student_num_bigram_buckets: int = field(default=0, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only)."})
+    student_num_bigram_buckets: int | None = field(default=None, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only; default: 65536 with --unlabeled_file, else 0)."})
     student_pair_features: str = field(default="bag", metadata={"help": "How a 'linear' student pools a sentence pair: 'bag' (one mean over both texts) or 'compare' ([u, v, |u - v|, u * v] of the two texts' means).", "choices": ["bag", "compare"]})
     student_freeze_word_embeddings: bool | None = field(default=None, metadata={"help": "Keep the student's word embeddings (derived from the teacher's) frozen: a faster step on CPU, fewer weights to fit (default by kind: " + describe_kind_defaults("student_freeze_word_embeddings") + ").", "nargs": "?", "const": True})
 

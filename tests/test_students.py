@@ -314,6 +314,23 @@ def test_unlabeled_text_replaces_the_augmented_copies_unless_they_are_asked_for(
         assert transfer.augment_factor == expected
 
 
+def test_a_linear_student_given_unlabeled_text_gets_hashed_bigrams_unless_told_otherwise():
+    from types import SimpleNamespace
+
+    from hfdistill.students import apply_kind_defaults
+
+    assert kind_defaults("linear", alpha=0.5)["student_num_bigram_buckets"] == 0
+    assert kind_defaults("linear", alpha=0.5, unlabeled=True)["student_num_bigram_buckets"] == 65536
+    assert kind_defaults("layers", alpha=0.5, unlabeled=True)["student_num_bigram_buckets"] == 0
+    training_args = SimpleNamespace(alpha=0.5, pseudo_labels="none", hidden_state_weight=0.0, num_train_epochs=None,
+                                    learning_rate=None)
+    for unlabeled_file, given, expected in [("movie.txt", None, 65536), (None, None, 0), ("movie.txt", 0, 0)]:
+        model_args = SimpleNamespace(student_num_bigram_buckets=given, student_freeze_word_embeddings=None)
+        apply_kind_defaults("linear", training_args, model_args, SimpleNamespace(unlabeled_file=unlabeled_file,
+                                                                                  augment_factor=None))
+        assert model_args.student_num_bigram_buckets == expected
+
+
 @pytest.mark.parametrize("vocab_size, hidden_size", [(15, 16), (3, 8), (40, 8)])
 def test_compact_and_linear_students_build_from_a_vocabulary_smaller_than_their_width(vocab_size, hidden_size):
     """Character- or nucleotide-level vocabularies have fewer tokens than the student has dimensions."""
