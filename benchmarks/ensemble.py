@@ -27,6 +27,8 @@ UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
 ARMS = {  # name: (teachers "all" or "first", flags)
     "layers_ensemble": ("all", ["--student", "layers", "--augment_factor", "0"]),
     "layers_single": ("first", ["--student", "layers", "--augment_factor", "0"]),
+    "layers_ensemble_unlabeled": ("all", ["--student", "layers", "--unlabeled_file", UNLABELED]),
+    "layers_single_unlabeled": ("first", ["--student", "layers", "--unlabeled_file", UNLABELED]),
     "linear_ensemble_unlabeled": ("all", ["--student", "linear", "--augment_factor", "0", "--unlabeled_file", UNLABELED]),
     "linear_single_unlabeled": ("first", ["--student", "linear", "--augment_factor", "0", "--unlabeled_file", UNLABELED]),
     "linear_single": ("first", ["--student", "linear", "--augment_factor", "0"]),
