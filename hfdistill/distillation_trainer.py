@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import os
@@ -176,15 +177,20 @@ class TeacherLogitsCollator:
         return batch
 
 
-def distillation_hp_space(trial) -> dict[str, float]:
+def distillation_hp_space(trial, learning_rate: float = 1e-4) -> dict[str, float]:
     """The default search space of `DistillationTrainer.hyperparameter_search` (an optuna ``trial``): temperature T
-    in [1, 8] and learning rate in [1e-5, 1e-3], both log-uniform, and alpha uniform in [0, 1]. Hinton et al. (2015)
-    found intermediate temperatures best for small students; the ranges cover the values used in DistilBERT (T 2),
-    Tang et al. (2019) and TinyBERT (T 1)."""
+    in [1, 8] and the learning rate within a factor of 10 of ``learning_rate`` (the run's own; [1e-5, 1e-3] around
+    1e-4), both log-uniform, and alpha uniform in [0, 1]. The learning-rate range follows the student: a linear
+    student needs about 1e-3 and predicts one class after an epoch at 1e-4, a transformer cut learns at 1e-4.
+    Hinton et al. (2015) found intermediate temperatures best for small students; the range covers the values used
+    in DistilBERT (T 2), Tang et al. (2019) and TinyBERT (T 1). Raises ``ValueError`` for a ``learning_rate`` <= 0."""
+    if learning_rate <= 0:
+        raise ValueError(f"The search centres its learning-rate range on the run's learning_rate, which must be > 0; "
+                         f"got {learning_rate}.")
     return {
         "temperature": trial.suggest_float("temperature", 1.0, 8.0, log=True),
         "alpha": trial.suggest_float("alpha", 0.0, 1.0),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", learning_rate / 10, learning_rate * 10, log=True),
     }
 
 
@@ -315,7 +321,7 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
         `model_init` and trains it against the same frozen teacher, prepared once and never trained or saved.
 
         Defaults differ from Trainer's where distillation needs it: ``hp_space`` is `distillation_hp_space`
-        (temperature, alpha and learning rate), the objective is the evaluation's ``metric_for_best_model`` (else the
+        (temperature, alpha and a learning rate within a factor of 10 of ``args.learning_rate``), the objective is the evaluation's ``metric_for_best_model`` (else the
         task's primary metric: accuracy, macro-F1 or Spearman; see `hfdistill.metrics.primary_metric`), maximised.
         Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise. With optuna, every trial (number,
         objective, parameters, state) is kept in ``trainer.hp_search_trials``.
@@ -342,7 +348,7 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
             import optuna
 
             kwargs.update(storage=optuna.storages.InMemoryStorage(), study_name=kwargs.get("study_name") or "hfdistill")
-        best = super().hyperparameter_search(hp_space=hp_space or distillation_hp_space, compute_objective=compute_objective,
+        best = super().hyperparameter_search(hp_space=hp_space or functools.partial(distillation_hp_space, learning_rate=self.args.learning_rate), compute_objective=compute_objective,
                                              n_trials=n_trials, direction=direction, backend=backend, hp_name=hp_name, **kwargs)
         if record:
             study = optuna.load_study(study_name=kwargs["study_name"], storage=kwargs["storage"])

@@ -759,6 +759,33 @@ def test_hyperparameter_search_rebuilds_the_student_per_trial_against_one_frozen
         assert not any(key.startswith("bert.encoder.layer.1.") for key in load_file(str(checkpoint)))  # the student's
 
 
+def test_the_default_search_space_centres_the_learning_rate_on_the_runs_own(tmp_path, teacher):
+    """A linear student needs ~1e-3 where a transformer cut needs ~1e-4: a fixed range starved the linear one."""
+    optuna = pytest.importorskip("optuna")
+    from hfdistill import distillation_hp_space
+    from hfdistill.metrics import task_metrics
+
+    class RecordingSampler(optuna.samplers.RandomSampler):
+        ranges = {}
+
+        def sample_independent(self, study, trial, name, distribution):
+            self.ranges[name] = (distribution.low, distribution.high)
+            return super().sample_independent(study, trial, name, distribution)
+
+    for learning_rate, expected in [(1e-3, (1e-4, 1e-2)), (1e-4, (1e-5, 1e-3))]:
+        args = make_args(tmp_path, eval_strategy="epoch", learning_rate=learning_rate)
+        trainer = DistillationTrainer(model_init=lambda: tiny_bert(seed=1, num_hidden_layers=1), teacher_model=teacher,
+                                      args=args, train_dataset=random_token_dataset(num_examples=8),
+                                      eval_dataset=random_token_dataset(num_examples=4, seed=1),
+                                      compute_metrics=task_metrics("single_label_classification", 2))
+        sampler = RecordingSampler(seed=0)
+        best = trainer.hyperparameter_search(n_trials=1, sampler=sampler)
+        assert sampler.ranges["learning_rate"] == pytest.approx(expected)
+        assert expected[0] <= best.hyperparameters["learning_rate"] <= expected[1]
+    with pytest.raises(ValueError, match="must be > 0"):
+        distillation_hp_space(None, learning_rate=0.0)
+
+
 def test_hyperparameter_search_needs_model_init_and_a_held_out_set(tmp_path, teacher, student):
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path))
     with pytest.raises(ValueError, match="pass model_init"):
