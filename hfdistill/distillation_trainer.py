@@ -321,8 +321,8 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
         `model_init` and trains it against the same frozen teacher, prepared once and never trained or saved.
 
         Defaults differ from Trainer's where distillation needs it: ``hp_space`` is `distillation_hp_space`
-        (temperature, alpha and a learning rate within a factor of 10 of ``args.learning_rate``), the objective is the evaluation's ``metric_for_best_model`` (else the
-        task's primary metric: accuracy, macro-F1 or Spearman; see `hfdistill.metrics.primary_metric`), maximised.
+        (temperature, alpha and a learning rate within a factor of 10 of ``args.learning_rate``), the objective is the
+        evaluation's ``metric_for_best_model`` (else the task's primary metric: accuracy, macro-F1 or Spearman; see `hfdistill.metrics.primary_metric`), maximised.
         Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise. With optuna, every trial (number,
         objective, parameters, state) is kept in ``trainer.hp_search_trials``.
         """
@@ -348,8 +348,9 @@ class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, T
             import optuna
 
             kwargs.update(storage=optuna.storages.InMemoryStorage(), study_name=kwargs.get("study_name") or "hfdistill")
-        best = super().hyperparameter_search(hp_space=hp_space or functools.partial(distillation_hp_space, learning_rate=self.args.learning_rate), compute_objective=compute_objective,
-                                             n_trials=n_trials, direction=direction, backend=backend, hp_name=hp_name, **kwargs)
+        hp_space = hp_space or functools.partial(distillation_hp_space, learning_rate=self.args.learning_rate)
+        best = super().hyperparameter_search(hp_space=hp_space, compute_objective=compute_objective, n_trials=n_trials,
+                                             direction=direction, backend=backend, hp_name=hp_name, **kwargs)
         if record:
             study = optuna.load_study(study_name=kwargs["study_name"], storage=kwargs["storage"])
             self.hp_search_trials = [{"number": t.number, "objective": t.value, "params": t.params, "state": t.state.name}

@@ -237,16 +237,17 @@ KIND_DEFAULTS = {
 # Where the run is given unlabeled text (`--unlabeled_file`), these replace `KIND_DEFAULTS`. New in-domain text carries
 # the teacher's knowledge further per minute than augmented copies of the training texts, and with it the linear
 # student gains from bigrams: 83.79% against 82.72% with unigrams (an ensemble of three teachers labelling 64k movie-review
-# sentences, 3 seeds; README, "Several teachers and a search").
+# sentences, 3 seeds; README, "Several teachers, unlabeled text and a search").
 UNLABELED_KIND_DEFAULTS = {
     "augment_factor": {"layers": 0, "compact": 0, "linear": 0},
     "student_num_bigram_buckets": {"layers": 0, "compact": 0, "linear": 65536},
 }
 
 
-def describe_kind_defaults(name: str) -> str:
-    """``KIND_DEFAULTS[name]`` for a help text, e.g. ``"layers: 1.0, compact: 3.0, linear: 1.0"``."""
-    return ", ".join(f"{kind}: {value}" for kind, value in KIND_DEFAULTS[name].items())
+def describe_kind_defaults(name: str, defaults: dict = KIND_DEFAULTS) -> str:
+    """``defaults[name]`` (`KIND_DEFAULTS` or `UNLABELED_KIND_DEFAULTS`) for a help text, e.g.
+    ``"layers: 1.0, compact: 3.0, linear: 1.0"``."""
+    return ", ".join(f"{kind}: {value}" for kind, value in defaults[name].items())
 
 
 def kind_defaults(kind: str, alpha: float, pseudo_labels: str = "none", hidden_state_weight: float = 0.0,

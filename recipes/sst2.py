@@ -26,7 +26,7 @@ from hfdistill.metrics import report_metric, task_metrics
 from hfdistill.precision import CPU_BF16_CHOICES, TEACHER_INFERENCE_DTYPES, apply_cpu_bf16, resolve_teacher_inference_dtype
 from hfdistill.report import build_results, write_report
 from hfdistill.search import search_distillation_settings
-from hfdistill.students import STUDENT_KINDS, StudentSpec, apply_kind_defaults, describe_kind_defaults
+from hfdistill.students import STUDENT_KINDS, UNLABELED_KIND_DEFAULTS, StudentSpec, apply_kind_defaults, describe_kind_defaults
 from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -52,7 +52,7 @@ class ModelArguments:
     student_num_attention_heads: int = field(default=2, metadata={"help": "Attention heads of a 'compact' student."})
     student_intermediate_size: int = field(default=512, metadata={"help": "Feed-forward size of a 'compact' student."})
     student_embedding_dim: int = field(default=64, metadata={"help": "Embedding width of a 'linear' student."})
-    student_num_bigram_buckets: int | None = field(default=None, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only; default: 65536 with --unlabeled_file, else 0)."})
+    student_num_bigram_buckets: int | None = field(default=None, metadata={"help": "Hashed bigram buckets of a 'linear' student (0: unigrams only; default by kind: " + describe_kind_defaults("student_num_bigram_buckets") + "; with --unlabeled_file: " + describe_kind_defaults("student_num_bigram_buckets", UNLABELED_KIND_DEFAULTS) + ")."})
     student_pair_features: str = field(default="bag", metadata={"help": "How a 'linear' student pools a sentence pair: 'bag' (one mean over both texts) or 'compare' ([u, v, |u - v|, u * v] of the two texts' means).", "choices": ["bag", "compare"]})
     student_freeze_word_embeddings: bool | None = field(default=None, metadata={"help": "Keep the student's word embeddings (derived from the teacher's) frozen: a faster step on CPU, fewer weights to fit (default by kind: " + describe_kind_defaults("student_freeze_word_embeddings") + ").", "nargs": "?", "const": True})
 

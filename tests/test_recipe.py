@@ -224,7 +224,8 @@ def test_freeze_flag_is_unset_by_default_and_a_bare_switch_means_true():
     # The per-kind defaults named in --help are read from KIND_DEFAULTS, so they cannot drift from what is applied.
     help_text = " ".join(HfArgumentParser((recipe.ModelArguments, recipe.RecipeTrainingArguments)).format_help().split())
     for expected in ("layers: 1.0, compact: 3.0, linear: 1.0", "layers: 0.0001, compact: 0.0005, linear: 0.001",
-                     "layers: True, compact: False, linear: False"):
+                     "layers: True, compact: False, linear: False",
+                     "layers: 0, compact: 0, linear: 0; with --unlabeled_file: layers: 0, compact: 0, linear: 65536"):
         assert expected in help_text, expected
 
 
