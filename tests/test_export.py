@@ -28,15 +28,28 @@ def _teacher(**overrides):
     return tiny_bert(seed=0, hidden_size=32, intermediate_size=64, **overrides).eval()
 
 
-def _student(kind: str, teacher):
+def _student(kind: str, teacher, tokenizer=None):
     if kind == "layers":
         return student_from_teacher(teacher, num_layers=1).eval()
     if kind == "compact":
         return compact_student(teacher, num_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32).eval()
-    student = linear_student(teacher, embedding_dim=16, num_bigram_buckets=64).eval()
-    with torch.no_grad():  # a trained head's scale: the initial one leaves labels tied within int8's rounding
-        student.classifier.weight.normal_(std=1.0)
-    return student
+    student = linear_student(teacher, embedding_dim=16, num_bigram_buckets=64)
+    if tokenizer is not None:  # trained margins: a random bag's logits (about 0.06) tie within int8's rounding
+        _fit(student, tokenizer)
+    return student.eval()
+
+
+def _fit(model, tokenizer, steps: int = 100):
+    texts, labels = sentiment_sentences(64, seed=11)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    batch.pop("token_type_ids")
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    torch.manual_seed(0)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(**batch, labels=torch.tensor(labels)).loss.backward()
+        optimizer.step()
 
 
 def _torch_logits(model, tokenizer, inputs):
@@ -52,7 +65,7 @@ def _torch_logits(model, tokenizer, inputs):
 @pytest.mark.parametrize("kind", ["layers", "compact", "linear"])
 @pytest.mark.parametrize("inputs", [SENTENCES, PAIRS], ids=["texts", "pairs"])
 def test_export_and_int8_round_trip_matches_pytorch(kind, inputs, tokenizer, tmp_path):
-    student = _student(kind, _teacher())
+    student = _student(kind, _teacher(), tokenizer)
     result = export_to_onnx(student, tokenizer, str(tmp_path), quantize="int8", texts=inputs)
     assert set(result.onnx_files) == {"fp32", "int8"}
     assert (tmp_path / "onnx" / "model.onnx").is_file() and (tmp_path / "onnx" / "model_quantized.onnx").is_file()
@@ -272,7 +285,7 @@ def test_recipe_exports_quantizes_prunes_and_reports(tiny_teacher, sst2_files, t
 
 
 def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
-    export_to_onnx(_student("linear", _teacher()), tokenizer, str(tmp_path), texts=SENTENCES)
+    export_to_onnx(_student("linear", _teacher(), tokenizer), tokenizer, str(tmp_path), texts=SENTENCES)
     assert (tmp_path / "onnx" / "model_quantized.onnx").is_file()
     export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer, str(tmp_path),
                    quantize=None, texts=SENTENCES)
