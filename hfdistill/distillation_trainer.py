@@ -30,6 +30,7 @@ from .data.tasks import is_list_feature
 from .ensemble import combine_teacher_logits, normalized_weights
 from .model_card import render_model_card
 from .precision import Fp32CpuEvaluationMixin
+from .samplers import LengthWindowSamplingMixin
 from .trainer_utils import DatasetOrderEvaluationMixin, arrow_lengths, check_input_lengths, check_same_vocabulary
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
@@ -194,7 +195,7 @@ def distillation_hp_space(trial, learning_rate: float = 1e-4) -> dict[str, float
     }
 
 
-class DistillationTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
+class DistillationTrainer(LengthWindowSamplingMixin, Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model`.
 

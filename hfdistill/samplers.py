@@ -15,6 +15,12 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
+from .trainer_utils import arrow_lengths
+
+LENGTH_WINDOW_BATCHES = 50
+# Batch orders the recipe offers for teacher and student: Trainer's two, plus the length-sorted windows below.
+TRAIN_SAMPLING_STRATEGIES = ("random", "group_by_length", "length_window")
+
 
 class LengthWindowSampler(Sampler[int]):
     """Indices of ``lengths``' rows, ``batch_size`` at a time forming batches of similar lengths.
@@ -57,3 +63,30 @@ class LengthWindowSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         for batch in self.batches():
             yield from batch.tolist()
+
+
+class LengthWindowSamplingMixin:
+    """Put before `transformers.Trainer` in a subclass's bases: ``train_sampling_strategy="length_window"`` batches
+    training rows with :class:`LengthWindowSampler` (windows of ``length_window_batches`` batches), each row's length
+    read from the Arrow offsets of the first model input; any other strategy is left to Trainer.
+
+    Raises ``ValueError`` when the training set is not a `datasets.Dataset` with that input as a list column.
+    """
+
+    length_window_batches = LENGTH_WINDOW_BATCHES
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.args.train_sampling_strategy != "length_window":
+            return super()._get_train_sampler(train_dataset)
+        train_dataset = train_dataset if train_dataset is not None else self.train_dataset
+        input_name = self.processing_class.model_input_names[0] if self.processing_class is not None else "input_ids"
+        lengths = arrow_lengths(train_dataset, input_name)
+        if lengths is None:
+            raise ValueError(
+                f"train_sampling_strategy='length_window' reads each row's length from a `datasets.Dataset`'s "
+                f"{input_name!r} list column; this training set has none. Tokenize it into a `datasets.Dataset`, or use "
+                "'random' or 'group_by_length'."
+            )
+        # Per-device batches: the DataLoader cuts the sampler's indices into them and accelerate deals whole batches
+        # to the processes; the seed gives every process the same order.
+        return LengthWindowSampler(lengths, self.args.train_batch_size, self.length_window_batches, seed=self.args.seed)

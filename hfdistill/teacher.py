@@ -18,8 +18,8 @@ from transformers.utils import logging
 from .data import LabelMap
 from .distillation_trainer import TEACHER_SUBFOLDER, check_model_folder, load_teacher
 from .precision import Fp32CpuEvaluationMixin
-from .samplers import LengthWindowSampler
-from .trainer_utils import DatasetOrderEvaluationMixin, arrow_lengths
+from .samplers import TRAIN_SAMPLING_STRATEGIES, LengthWindowSamplingMixin
+from .trainer_utils import DatasetOrderEvaluationMixin
 
 logger = logging.get_logger(__name__)
 SETTINGS_FILE = "hfdistill_teacher.json"
@@ -35,9 +35,6 @@ def default_teacher() -> str:
 
 
 FINE_TUNING_CHOICES = ("auto", "always", "never")
-# Batch orders of the teacher's fine-tuning: Trainer's, plus hfdistill's length-sorted windows (samplers.py).
-TEACHER_SAMPLING_STRATEGIES = ("random", "group_by_length", "length_window")
-LENGTH_WINDOW_BATCHES = 50
 
 
 def _is_placeholder(id2label: dict) -> bool:
@@ -114,31 +111,13 @@ def _teacher_arguments(args: TrainingArguments, output_dir: str, **overrides) ->
     return TrainingArguments(**shared)
 
 
-class TeacherTrainer(Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
+class TeacherTrainer(LengthWindowSamplingMixin, Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
     """`transformers.Trainer` for the teacher's fine-tuning and evaluation; predictions come in dataset order, and
     evaluation on the CPU runs in fp32 even when training autocasts to bf16.
 
     ``train_sampling_strategy="length_window"`` batches rows of similar lengths inside shuffled windows of
     ``length_window_batches`` batches (:class:`~hfdistill.samplers.LengthWindowSampler`), lengths read from Arrow.
     """
-
-    length_window_batches = LENGTH_WINDOW_BATCHES
-
-    def _get_train_sampler(self, train_dataset=None):
-        if self.args.train_sampling_strategy != "length_window":
-            return super()._get_train_sampler(train_dataset)
-        train_dataset = train_dataset if train_dataset is not None else self.train_dataset
-        input_name = self.processing_class.model_input_names[0] if self.processing_class is not None else "input_ids"
-        lengths = arrow_lengths(train_dataset, input_name)
-        if lengths is None:
-            raise ValueError(
-                f"train_sampling_strategy='length_window' reads each row's length from a `datasets.Dataset`'s "
-                f"{input_name!r} list column; this training set has none. Tokenize it into a `datasets.Dataset`, or use "
-                "'random' or 'group_by_length'."
-            )
-        # Per-device batches: the DataLoader cuts the sampler's indices into them and accelerate deals whole batches
-        # to the processes; the seed gives every process the same order.
-        return LengthWindowSampler(lengths, self.args.train_batch_size, self.length_window_batches, seed=self.args.seed)
 
 
 def prepare_teacher(
@@ -153,6 +132,7 @@ def prepare_teacher(
     learning_rate: float | None = None,
     per_device_train_batch_size: int | None = None,
     train_sampling_strategy: str | None = None,
+    warmup_steps: float | None = None,
     fine_tuning: str = "auto",
     freeze_word_embeddings: bool = False,
     seed: int | None = None,
@@ -168,13 +148,14 @@ def prepare_teacher(
       saved to ``output_dir/teacher`` with ``settings`` beside it, for the next run to reuse.
 
     The choice is logged with how to force the other one (``--teacher_fine_tuning always|never``).
-    ``train_sampling_strategy``: one of ``TEACHER_SAMPLING_STRATEGIES`` (see :class:`TeacherTrainer`).
+    ``train_sampling_strategy``: one of ``TRAIN_SAMPLING_STRATEGIES`` (see :class:`TeacherTrainer`).
+    ``num_train_epochs``, ``learning_rate``, ``per_device_train_batch_size``, ``warmup_steps``: ``None`` takes ``args``'.
     ``freeze_word_embeddings``: keep the backbone's word embeddings (``get_input_embeddings()``) frozen during
     fine-tuning: no dense gradient or AdamW update for the largest weight (a 1.46x faster step, measured in issue 16).
     Precision follows ``args`` (``bf16`` autocast on the CPU: see :mod:`hfdistill.precision`).
     """
-    if train_sampling_strategy is not None and train_sampling_strategy not in TEACHER_SAMPLING_STRATEGIES:
-        raise ValueError(f"The teacher's train_sampling_strategy must be one of {', '.join(TEACHER_SAMPLING_STRATEGIES)}, "
+    if train_sampling_strategy is not None and train_sampling_strategy not in TRAIN_SAMPLING_STRATEGIES:
+        raise ValueError(f"The teacher's train_sampling_strategy must be one of {', '.join(TRAIN_SAMPLING_STRATEGIES)}, "
                          f"got {train_sampling_strategy!r}.")
     if isinstance(checkpoint, str):
         checkpoint = inspect_teacher(checkpoint)
@@ -207,6 +188,9 @@ def prepare_teacher(
     # Present only when not the old default, so that a teacher fine-tuned before these options existed is reused.
     if freeze_word_embeddings:
         settings["freeze_word_embeddings"] = True
+    teacher_warmup = args.warmup_steps if warmup_steps is None else warmup_steps
+    if teacher_warmup != 0.1:
+        settings["warmup_steps"] = teacher_warmup
     if args.bf16 or args.fp16:
         settings["mixed_precision"] = "bf16" if args.bf16 else "fp16"
     # As JSON will store them (paths as strings, tuples as lists), so that a rerun compares like with like.
@@ -233,7 +217,7 @@ def prepare_teacher(
     teacher_args = _teacher_arguments(
         args, teacher_dir, num_train_epochs=num_train_epochs, seed=seed,
         learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
-        train_sampling_strategy=train_sampling_strategy,
+        train_sampling_strategy=train_sampling_strategy, warmup_steps=warmup_steps,
     )
     trainer = TeacherTrainer(
         model=teacher, args=teacher_args, train_dataset=train_dataset, processing_class=tokenizer,

@@ -315,6 +315,30 @@ def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_deco
     assert sampler.lengths == [min(4, n) for n in expected_lengths]
 
 
+def test_length_window_batches_the_students_rows_by_length_each_once_per_epoch(tmp_path, teacher, student):
+    from hfdistill.samplers import LengthWindowSampler
+
+    import random
+
+    rng = random.Random(0)
+    rows = [[2] + [rng.randrange(5, 20) for _ in range(rng.randrange(1, 30))] + [3] for _ in range(64)]
+    dataset = Dataset.from_dict({"input_ids": rows, "labels": [i % 2 for i in range(64)],
+                                 "teacher_logits": [[0.5, -0.5]] * 64})
+    args = make_args(tmp_path, train_sampling_strategy="length_window", per_device_train_batch_size=8, seed=3)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=dataset)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthWindowSampler) and sampler.seed == 3 and sampler.batch_size == 8
+    order = list(sampler)
+    assert sorted(order) == list(range(64))
+    lengths = [len(ids) for ids in rows]
+    padded = sum(8 * max(lengths[i] for i in order[b : b + 8]) for b in range(0, 64, 8))
+    # One window holds the whole set: each batch is a run of the sorted lengths, so padding is the least possible.
+    ordered = sorted(lengths)
+    assert padded == sum(8 * ordered[b + 7] for b in range(0, 64, 8))
+    with pytest.raises(ValueError, match="list column"):
+        DistillationTrainer(model=student, teacher_model=teacher, args=args)._get_train_sampler(list(dataset))
+
+
 def test_hidden_state_term_matches_each_student_layer_to_the_teacher_layer_it_was_copied_from(tmp_path, teacher):
     student = student_from_teacher(teacher, layers=[1])  # its layer 0 is the teacher's layer 1
     dataset = random_token_dataset(num_examples=16)

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -159,6 +160,28 @@ def test_frozen_word_embeddings_stay_as_loaded_and_are_a_reuse_setting(tmp_path,
                                        learning_rate=1e-2)
     assert other["source"] == "fine_tuned"
     assert not torch.equal(trainable.get_input_embeddings().weight, loaded.get_input_embeddings().weight)
+
+
+def test_the_teachers_warmup_is_its_own_and_a_reuse_setting(tmp_path, tokenizer, monkeypatch):
+    backbone, train = _backbone_and_train(tmp_path, tokenizer, rows=16)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True,
+                                         warmup_steps=0.0)  # the student's
+    label_map = LabelMap({0: "negative", 1: "positive"})
+    seen = []
+    original = teacher_module.TeacherTrainer.train
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "train", lambda self, *a, **k: (seen.append(self.args.warmup_steps),
+                                                                                       original(self, *a, **k))[1])
+    _, info = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                              warmup_steps=0.1)
+    assert info["source"] == "fine_tuned" and seen == [0.1] and args.warmup_steps == 0.0
+    settings_path = os.path.join(args.output_dir, "teacher", teacher_module.SETTINGS_FILE)
+    assert "warmup_steps" not in json.load(open(settings_path))  # as teachers saved before the option existed
+    _, again = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                               warmup_steps=0.1)
+    _, other = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
+                               warmup_steps=5)
+    assert (again["source"], other["source"], seen) == ("reused", "fine_tuned", [0.1, 5])
+    assert json.load(open(settings_path))["warmup_steps"] == 5
 
 
 def test_teacher_fine_tunes_in_bf16_autocast_on_the_cpu_and_comes_out_fp32(tmp_path, tokenizer, monkeypatch):
