@@ -25,9 +25,10 @@ from hfdistill.parser import DistillationArgumentParser
 from hfdistill.metrics import report_metric, task_metrics
 from hfdistill.precision import CPU_BF16_CHOICES, TEACHER_INFERENCE_DTYPES, apply_cpu_bf16, resolve_teacher_inference_dtype
 from hfdistill.report import build_results, write_report
+from hfdistill.samplers import TRAIN_SAMPLING_STRATEGIES
 from hfdistill.search import search_distillation_settings
 from hfdistill.students import STUDENT_KINDS, UNLABELED_KIND_DEFAULTS, StudentSpec, apply_kind_defaults, describe_kind_defaults
-from hfdistill.teacher import FINE_TUNING_CHOICES, TEACHER_SAMPLING_STRATEGIES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
+from hfdistill.teacher import FINE_TUNING_CHOICES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
@@ -40,7 +41,8 @@ class ModelArguments:
     teacher_fine_tuning: str = field(default="auto", metadata={"help": "'auto': use a teacher whose checkpoint carries a trained classification head as is, else fine-tune it; 'always': fine-tune a new head; 'never': refuse to fine-tune.", "choices": list(FINE_TUNING_CHOICES)})
     teacher_num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs of teacher fine-tuning, when the teacher needs it."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of teacher fine-tuning."})
-    teacher_train_sampling_strategy: str = field(default="length_window", metadata={"help": "Batch order of teacher fine-tuning: 'length_window' (length-sorted batches in shuffled windows of 50 batches: little padding, random order), 'random' (the old default) or 'group_by_length' (cost the teacher accuracy on SST-2).", "choices": list(TEACHER_SAMPLING_STRATEGIES)})
+    teacher_warmup_steps: float = field(default=0.1, metadata={"help": "Warmup of teacher fine-tuning: a fraction of the steps if < 1, else a step count."})
+    teacher_train_sampling_strategy: str = field(default="length_window", metadata={"help": "Batch order of teacher fine-tuning: 'length_window' (length-sorted batches in shuffled windows of 50 batches: little padding, random order), 'random' (the old default) or 'group_by_length' (cost the teacher accuracy on SST-2).", "choices": list(TRAIN_SAMPLING_STRATEGIES)})
     teacher_freeze_word_embeddings: bool = field(default=False, metadata={"help": "Keep the teacher's word embeddings frozen during its fine-tuning (a faster step on CPU)."})
     cpu_bf16: str = field(default="auto", metadata={"help": "bf16 autocast for training on the CPU: 'auto' (where the CPU has avx512_bf16/amx_bf16), 'true' or 'false'. Evaluation stays fp32; the teacher-logit pass follows --teacher_inference_dtype; GPUs use --bf16/--fp16.", "choices": list(CPU_BF16_CHOICES)})
     cache_teacher_logits: bool = field(default=True, metadata={"help": "Compute the teacher's logits over the training set once (cached in output_dir/_cache) instead of at every step."})
@@ -70,7 +72,7 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
     learning_rate: float | None = field(default=None, metadata={"help": "Learning rate of the student (default by student kind: " + describe_kind_defaults("learning_rate") + ")."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=128, metadata={"help": "Batch size per device for evaluation."})
-    warmup_steps: float = field(default=0.1, metadata={"help": "Warmup: a fraction of the steps if < 1, else a step count."})
+    warmup_steps: float | None = field(default=None, metadata={"help": "Warmup: a fraction of the steps if < 1, else a step count (default by student kind: " + describe_kind_defaults("warmup_steps") + ")."})
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "When to evaluate the student: 'no', 'steps' or 'epoch'."})
     save_strategy: SaveStrategy | str = field(default="epoch", metadata={"help": "When to checkpoint: 'no', 'steps' or 'epoch'."})
     save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints to keep."})
@@ -78,7 +80,16 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
     report_to: None | str | list[str] = field(default="none", metadata={"help": "Experiment trackers to report to."})
     search_trials: int = field(default=0, metadata={"help": "Before distilling, search temperature, alpha and learning rate with this many optuna trials on the labeled rows, scored on a held-out part of them (never the validation split); 0: no search."})
     search_holdout: float = field(default=0.1, metadata={"help": "Fraction of the labeled rows the search holds out to score its trials."})
-    train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "'random' or 'group_by_length' (batches of similar lengths pad less)."})
+    train_sampling_strategy: str | None = field(default=None, metadata={"help": "Batch order of distillation: 'length_window', 'group_by_length' (both batch similar lengths, pad less) or 'random' (default by student kind: " + describe_kind_defaults("train_sampling_strategy") + ").", "choices": list(TRAIN_SAMPLING_STRATEGIES)})
+
+    def __post_init__(self):
+        # None means "by student kind", filled in after parsing (apply_kind_defaults); TrainingArguments checks a number.
+        warmup_by_kind = self.warmup_steps is None
+        if warmup_by_kind:
+            self.warmup_steps = 0.0
+        super().__post_init__()
+        if warmup_by_kind:
+            self.warmup_steps = None
 
 
 def main():
@@ -114,8 +125,8 @@ def main():
         teacher_checkpoints, label_map, training_args.output_dir, labeled_train, tokenizer, training_args, seeds=model_args.teacher_seeds,
         settings={"data": {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}},
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
-        train_sampling_strategy=model_args.teacher_train_sampling_strategy, fine_tuning=model_args.teacher_fine_tuning,
-        freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
+        warmup_steps=model_args.teacher_warmup_steps, train_sampling_strategy=model_args.teacher_train_sampling_strategy,
+        fine_tuning=model_args.teacher_fine_tuning, freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
     )
     teacher, teacher_info = teachers[0], teacher_infos[0] if len(teachers) == 1 else {"source": "ensemble", "teachers": teacher_infos}
     timings["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)

@@ -317,14 +317,17 @@ def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teache
                                                         (True, ["--cpu_bf16", "false"], "fp32")])
 def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, flags, expected, tiny_teacher, sst2_files,
                                                                     tmp_path, monkeypatch):
-    from hfdistill import precision, teacher as teacher_module
+    from hfdistill import DistillationTrainer, precision, teacher as teacher_module
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"} if supported else set())
     used = {}
     build = teacher_module.TeacherTrainer._get_train_sampler
     monkeypatch.setattr(teacher_module.TeacherTrainer, "_get_train_sampler",
-                        lambda self, *a: used.setdefault("sampler", build(self, *a)))
+                        lambda self, *a: used.setdefault("sampler", (build(self, *a), self.args.warmup_steps))[0])
+    build_student = DistillationTrainer._get_train_sampler
+    monkeypatch.setattr(DistillationTrainer, "_get_train_sampler",
+                        lambda self, *a: used.setdefault("student", (build_student(self, *a), self.args.warmup_steps))[0])
     output_dir = tmp_path / "out"
     run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
                     "--augment_factor", "0", "--teacher_freeze_word_embeddings", *flags], monkeypatch)
@@ -334,10 +337,13 @@ def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, f
     assert results["precision"]["teacher_inference_dtype"] == ("bfloat16" if expected == "bf16 autocast" else "float32")
     cache_records = [json.loads(p.read_text()) for p in (output_dir / "_cache").glob("teacher_logits-*.safetensors.json")]
     assert [r["key"].get("dtype", "float32") for r in cache_records] == [results["precision"]["teacher_inference_dtype"]]
-    assert type(used["sampler"]).__name__ == "LengthWindowSampler"
+    assert type(used["sampler"][0]).__name__ == "LengthWindowSampler"
+    # The 2-layer cut's batch order and warmup are its own (kind defaults); the teacher keeps 10% warmup.
+    assert type(used["student"][0]).__name__ == "LengthWindowSampler" and used["student"][1] == 0.0
     settings = json.loads((output_dir / "teacher" / "hfdistill_teacher.json").read_text())
     assert settings["freeze_word_embeddings"] is True and settings["train_sampling_strategy"] == "length_window"
     assert settings.get("mixed_precision") == ("bf16" if expected != "fp32" else None)
+    assert used["sampler"][1] == 0.1 and "warmup_steps" not in settings  # recorded only when not 0.1 (older teachers)
     assert results["teacher_logits"]["processes"] == 1
 
 

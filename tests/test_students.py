@@ -300,6 +300,25 @@ def test_kind_defaults_augment_distillation_runs_only():
         kind_defaults("lstm", alpha=0.5)
 
 
+def test_the_2_layer_cut_defaults_to_length_window_batches_without_warmup_and_the_other_kinds_keep_theirs():
+    from types import SimpleNamespace
+
+    from hfdistill.students import apply_kind_defaults
+
+    def training_args(**given):
+        return SimpleNamespace(alpha=0.5, pseudo_labels="none", hidden_state_weight=0.0,
+                               **{"warmup_steps": None, "train_sampling_strategy": None, **given})
+
+    for kind, sampling, warmup in [("layers", "length_window", 0.0), ("compact", "group_by_length", 0.1),
+                                   ("linear", "group_by_length", 0.1)]:
+        args = training_args()
+        apply_kind_defaults(kind, args)
+        assert (args.train_sampling_strategy, args.warmup_steps) == (sampling, warmup)
+    args = training_args(warmup_steps=0.1, train_sampling_strategy="group_by_length")  # the old defaults, asked for
+    apply_kind_defaults("layers", args)
+    assert (args.train_sampling_strategy, args.warmup_steps) == ("group_by_length", 0.1)
+
+
 def test_unlabeled_text_replaces_the_augmented_copies_unless_they_are_asked_for():
     from types import SimpleNamespace
 
