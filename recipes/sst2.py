@@ -92,10 +92,17 @@ class RecipeTrainingArguments(DistillationTrainingArguments):
             self.warmup_steps = None
 
 
-def main():
+def parse_arguments(args: list[str] | None = None) -> tuple:
+    """The recipe's settings from a config file and/or flags (default: ``sys.argv[1:]``), each one left unset by both
+    taking the student kind's default."""
     parser = DistillationArgumentParser((ModelArguments, DataArguments, TransferSetArguments, RecipeTrainingArguments, ExportArguments))
-    model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config()
-    apply_kind_defaults(model_args.student, training_args, model_args, transfer_args)  # flags not given: the kind's own
+    model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config(args)
+    apply_kind_defaults(model_args.student, training_args, model_args, transfer_args)
+    return model_args, data_args, transfer_args, training_args, export_args
+
+
+def main():
+    model_args, data_args, transfer_args, training_args, export_args = parse_arguments()
     set_seed(training_args.seed)
     precision = apply_cpu_bf16(training_args, model_args.cpu_bf16)  # before any Trainer: teacher and student train so
     precision["teacher_inference_dtype"] = resolve_teacher_inference_dtype(model_args.teacher_inference_dtype, precision)

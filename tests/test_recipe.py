@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from huggingface_hub import HfApi
 from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, HfArgumentParser, pipeline
@@ -311,6 +312,27 @@ def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teache
         scores = classifier("I love this so much, thank you!", top_k=None)
         assert len(scores) == 28 and {"admiration", "gratitude"} <= {s["label"] for s in scores}
         assert "sigmoid" in card
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "recipes" / "configs").glob("*.yaml")), ids=lambda path: path.stem)
+def test_each_shipped_config_sets_what_it_says_over_the_student_kinds_defaults(config, monkeypatch):
+    # The per-task settings (e.g. STS-B's student learning rate) live in these files; each must reach the run typed as
+    # its flag would be (YAML reads 5e-4 as a string) and must not be replaced by the student kind's default.
+    spec = importlib.util.spec_from_file_location("sst2_recipe", RECIPE)
+    recipe = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "sst2_recipe", recipe)
+    spec.loader.exec_module(recipe)
+    settings = yaml.safe_load(config.read_text())
+    parsed = recipe.parse_arguments([str(config)])
+    for key, value in settings.items():
+        holder = next(arguments for arguments in parsed if hasattr(arguments, key))
+        got = getattr(holder, key)
+        if isinstance(got, float):
+            value = float(value)
+        elif isinstance(got, list) and not isinstance(value, list):
+            value = [value]
+        assert got == value, (config.name, key, got, value)
+        assert type(got) is not str or isinstance(value, str), (config.name, key, got)
 
 
 @pytest.mark.parametrize("supported, flags, expected", [(True, [], "bf16 autocast"), (False, [], "fp32"),
