@@ -3,13 +3,13 @@
 Plain `transformers.Trainer` on the 43,410 GoEmotions training comments (28 labels, multi-hot, max length 64, batches
 of 32 in random order, linear decay after 10% warmup, seed 0) for a fixed number of steps; AdamW with two parameter
 groups: the pretrained body (``model.base_model_prefix``) at BODY_LR and everything else (the classifier, new) at
-HEAD_LR. Prints macro- and micro-F1 on the 5,426 dev comments at thresholds 0.5 and 0.3.
+HEAD_LR. Prints macro- and micro-F1 on the 5,426 dev comments at thresholds 0.5 and 0.3. The data are read as the
+recipe reads them (recipes/configs/goemotions.yaml, whose paths are relative to the repository root: run it from there).
 
     python benchmarks/goemotions_head_lr.py 1e-4 1e-4 400    # one learning rate for all
     python benchmarks/goemotions_head_lr.py 1e-4 2e-3 400    # head 20x faster
 """
 
-import csv
 import os
 import sys
 import tempfile
@@ -17,36 +17,26 @@ import time
 
 import numpy as np
 import torch
-from datasets import Dataset
-from sklearn.metrics import f1_score
+import yaml
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                           TrainingArguments, set_seed)
 
+from hfdistill.data import tokenize
+from hfdistill.data.task_data import TaskDataArguments, load_task
+from hfdistill.metrics import multi_label_scores
 from hfdistill.teacher import default_teacher
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "goemotions")
-
-
-def load(path):
-    rows = list(csv.reader(open(path, encoding="utf-8-sig"), delimiter="\t", quoting=csv.QUOTE_NONE))
-    y = np.zeros((len(rows), 28), dtype=np.float32)
-    for i, r in enumerate(rows):
-        for label in r[1].split(","):
-            y[i, int(label)] = 1
-    return [r[0] for r in rows], y
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs", "goemotions.yaml")
 
 
 def main():
     body_lr, head_lr, steps = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
     p = default_teacher()
     tok = AutoTokenizer.from_pretrained(p)
-
-    def ds(path):
-        t, y = load(path)
-        d = Dataset.from_dict({"text": t, "labels": y.tolist()})
-        return d.map(lambda b: tok(b["text"], truncation=True, max_length=64), batched=True, remove_columns=["text"])
-
-    train, dev = ds(os.path.join(DATA, "train.tsv")), ds(os.path.join(DATA, "dev.tsv"))
+    with open(CONFIG) as f:  # the recipe's own reading of GoEmotions (its paths are relative to the repository root)
+        config = yaml.safe_load(f)
+    task = load_task(TaskDataArguments(**{k: v for k, v in config.items() if k in TaskDataArguments.__dataclass_fields__}))
+    train, dev = (tokenize(task.data[split], tok, task.text_column, config["max_seq_length"]) for split in ("train", "validation"))
     set_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(p, num_labels=28, problem_type="multi_label_classification")
     head = [q for n, q in model.named_parameters() if not n.startswith(model.base_model_prefix + ".")]
@@ -63,10 +53,9 @@ def main():
         logits = tr.predict(dev).predictions
     y = np.array(dev["labels"])
     for th in (0.5, 0.3):
-        pred = (1 / (1 + np.exp(-logits)) > th)
-        print(f"RESULT body_lr={body_lr} head_lr={head_lr} steps={steps} th={th} "
-              f"macroF1={f1_score(y, pred, average='macro', zero_division=0):.4f} "
-              f"microF1={f1_score(y, pred, average='micro', zero_division=0):.4f} train_s={el:.0f}", flush=True)
+        scores = multi_label_scores(logits, y, threshold=th)
+        print(f"RESULT body_lr={body_lr} head_lr={head_lr} steps={steps} th={th} macroF1={scores['f1_macro']:.4f} "
+              f"microF1={scores['f1_micro']:.4f} train_s={el:.0f}", flush=True)
 
 
 if __name__ == "__main__":
