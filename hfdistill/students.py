@@ -285,6 +285,15 @@ def apply_kind_defaults(kind: str, training_args, *arguments) -> None:
         for holder in (*arguments, training_args):
             if hasattr(holder, name) and getattr(holder, name) is None:
                 setattr(holder, name, default)
+    augment_factor = max((getattr(holder, "augment_factor", None) or 0 for holder in arguments), default=0)
+    if training_args.alpha == 0 and training_args.pseudo_labels == "none" and (augment_factor or unlabeled):
+        rows = " and ".join(part for part in (f"{augment_factor} augmented copies of each text" if augment_factor else "",
+                                              "the unlabeled text" if unlabeled else "") if part)
+        logger.warning(
+            f"alpha is 0, yet the transfer set holds {rows}: rows without a gold label learn the teacher's soft labels "
+            "whatever alpha is (alpha weighs the two terms on labeled rows only). For a student trained on the gold "
+            "labels alone, set --augment_factor 0 and leave out --unlabeled_file."
+        )
 
 
 @dataclass

@@ -403,3 +403,23 @@ def test_the_linear_students_own_loss_follows_the_task(problem_type, num_labels,
     expected = (torch.nn.functional.mse_loss(output.logits.squeeze(-1), labels) if num_labels == 1
                 else torch.nn.functional.binary_cross_entropy_with_logits(output.logits, labels))
     assert_close(output.loss, expected)
+
+
+def test_alpha_0_with_augmented_copies_or_unlabeled_text_warns_that_those_rows_still_learn_from_the_teacher(caplog):
+    from types import SimpleNamespace
+
+    from hfdistill.students import apply_kind_defaults
+
+    def run(alpha, augment_factor, unlabeled_file=None, pseudo_labels="none"):
+        caplog.clear()
+        args = SimpleNamespace(alpha=alpha, pseudo_labels=pseudo_labels, hidden_state_weight=0.0)
+        transfer = SimpleNamespace(augment_factor=augment_factor, unlabeled_file=unlabeled_file)
+        with caplog.at_level("WARNING"):
+            apply_kind_defaults("layers", args, transfer)
+        return caplog.text
+
+    text = run(0.0, 8)  # a config asking for copies, with --alpha 0 for a hard-label baseline
+    assert "8 augmented copies of each text" in text and "--augment_factor 0" in text
+    assert "the unlabeled text" in run(0.0, 0, "more.txt")
+    assert run(0.0, None) == ""  # left unset: the kind's default for alpha 0 is no copies
+    assert run(0.5, 8) == "" and run(0.0, 8, pseudo_labels="hard") == ""
