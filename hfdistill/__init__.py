@@ -3,29 +3,37 @@
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .configuration_linear_student import LinearStudentConfig
+from .configuration_mean_pooling_bert import MeanPoolingBertConfig
 from .distillation_config import DistillationTrainingArguments
 from .distillation_trainer import TEACHER_LOGITS_COLUMN, DistillationTrainer, distillation_hp_space, load_teacher
 # Cheap: onnx, onnxscript and onnxruntime are imported only inside the functions that use them.
 from .export import OnnxClassifier, export_to_onnx, prune_vocabulary
 from .losses import cosine_loss, distillation_loss, kl_divergence_loss, mse_loss, soft_loss
 from .modeling_linear_student import LinearStudentForSequenceClassification
+from .modeling_mean_pooling_bert import MeanPoolingBertForSequenceClassification
 from .profiling import ModelStats, disk_size_bytes, measure_cpu_speed, model_stats
 from .students import StudentSpec, compact_student, count_parameters, evenly_spread_layers, linear_student, student_from_teacher
 
 __version__ = "0.1.0"
 
-# The one import-time side effect: our model type loads through the Auto classes, and save_pretrained copies its
+# The one import-time side effect: our model types load through the Auto classes, and save_pretrained copies its
 # code into the folder with an `auto_map`, so that the folder also loads with trust_remote_code=True without us.
 AutoConfig.register(LinearStudentConfig.model_type, LinearStudentConfig, exist_ok=True)
 AutoModelForSequenceClassification.register(LinearStudentConfig, LinearStudentForSequenceClassification, exist_ok=True)
 LinearStudentConfig.register_for_auto_class()
 LinearStudentForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+AutoConfig.register(MeanPoolingBertConfig.model_type, MeanPoolingBertConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification, exist_ok=True)
+MeanPoolingBertConfig.register_for_auto_class()
+MeanPoolingBertForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "DistillationTrainer",
     "DistillationTrainingArguments",
     "LinearStudentConfig",
     "LinearStudentForSequenceClassification",
+    "MeanPoolingBertConfig",
+    "MeanPoolingBertForSequenceClassification",
     "ModelStats",
     "OnnxClassifier",
     "StudentSpec",

@@ -839,6 +839,7 @@ class DistillationTrainer(LengthWindowSamplingMixin, Fp32CpuEvaluationMixin, Dat
         info = {
             "teacher": teacher,
             "student_kind": getattr(getattr(student, "config", None), "model_type", type(student).__name__),
+            "model_type": getattr(getattr(student, "config", None), "model_type", None),
             **self.args.distillation_settings(),
             "problem_type": self.problem_type,
             "model_id": self.args.hub_model_id,

@@ -17,7 +17,7 @@ from .modeling_linear_student import LinearStudentForSequenceClassification
 logger = logging.get_logger(__name__)
 
 # Encoders whose layers sit in `<base>.encoder.layer` (a ModuleList), which is what layer selection needs.
-SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet")
+SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", "hfdistill-mean-pooling-bert")
 
 
 def _encoder_layers_path(model: nn.Module) -> str:

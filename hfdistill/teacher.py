@@ -15,8 +15,10 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCo
                           PreTrainedModel, Trainer, TrainingArguments, set_seed)
 from transformers.utils import logging
 
+from .configuration_mean_pooling_bert import MeanPoolingBertConfig
 from .data import LabelMap
 from .distillation_trainer import TEACHER_SUBFOLDER, check_model_folder, load_teacher
+from .modeling_mean_pooling_bert import MeanPoolingBertForSequenceClassification
 from .precision import Fp32CpuEvaluationMixin
 from .samplers import TRAIN_SAMPLING_STRATEGIES, LengthWindowSamplingMixin
 from .trainer_utils import DatasetOrderEvaluationMixin
@@ -35,6 +37,10 @@ def default_teacher() -> str:
 
 
 FINE_TUNING_CHOICES = ("auto", "always", "never")
+# How a fine-tuned teacher's head reads the text: "cls", the checkpoint's own AutoModelForSequenceClassification head
+# (BERT's: its pooler over the [CLS] state); "mean", the mean of the token states (MeanPoolingBertForSequenceClassification).
+CLASSIFIER_POOLING_CHOICES = ("cls", "mean")
+MEAN_POOLING_FAMILIES = ("bert", MeanPoolingBertConfig.model_type)
 
 
 def _is_placeholder(id2label: dict) -> bool:
@@ -100,6 +106,37 @@ def inspect_teacher(name_or_path: str) -> TeacherCheckpoint:
     return TeacherCheckpoint(name_or_path, config, has_classifier, None if _is_placeholder(id2label) else id2label)
 
 
+def check_classifier_pooling(checkpoint: TeacherCheckpoint, classifier_pooling: str, fine_tuning: str = "auto") -> None:
+    """Raise ``ValueError`` before any training when ``classifier_pooling`` cannot apply to ``checkpoint``: an unknown
+    choice, ``"mean"`` for a model that is not a BERT, or ``"mean"`` for a teacher used as is (its head is trained)."""
+    if classifier_pooling not in CLASSIFIER_POOLING_CHOICES:
+        raise ValueError(f"teacher_classifier_pooling must be one of {', '.join(CLASSIFIER_POOLING_CHOICES)}, "
+                         f"got {classifier_pooling!r}.")
+    if classifier_pooling != "mean":
+        return
+    model_type = getattr(checkpoint.config, "model_type", None)
+    if model_type not in MEAN_POOLING_FAMILIES:
+        raise ValueError(
+            f"--teacher_classifier_pooling mean needs a BERT checkpoint (model_type 'bert'); {checkpoint.name_or_path} is "
+            f"{model_type!r}. Drop the flag to fine-tune the checkpoint's own classification head."
+        )
+    if checkpoint.use_as_is(fine_tuning) and model_type != MeanPoolingBertConfig.model_type:
+        raise ValueError(
+            f"--teacher_classifier_pooling mean applies to a teacher fine-tuned here, but {checkpoint.name_or_path} carries "
+            "a trained head over BERT's pooler and is used as is. Pass --teacher_fine_tuning always to fine-tune a new "
+            "mean-pooling head, or drop --teacher_classifier_pooling."
+        )
+
+
+def new_classifier(name_or_path: str, classifier_pooling: str, **config_overrides) -> PreTrainedModel:
+    """``name_or_path``'s body under a new head for the classes in ``config_overrides`` (see ``CLASSIFIER_POOLING_CHOICES``)."""
+    if classifier_pooling == "mean":
+        config = MeanPoolingBertConfig.from_bert_config(AutoConfig.from_pretrained(name_or_path), **config_overrides)
+        return MeanPoolingBertForSequenceClassification.from_pretrained(name_or_path, config=config,
+                                                                        ignore_mismatched_sizes=True)
+    return AutoModelForSequenceClassification.from_pretrained(name_or_path, ignore_mismatched_sizes=True, **config_overrides)
+
+
 def _teacher_arguments(args: TrainingArguments, output_dir: str, **overrides) -> TrainingArguments:
     """Plain TrainingArguments for the teacher, sharing the run's device, precision, seed and logging settings."""
     shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
@@ -137,6 +174,7 @@ def prepare_teacher(
     freeze_word_embeddings: bool = False,
     seed: int | None = None,
     subfolder: str = TEACHER_SUBFOLDER,
+    classifier_pooling: str = "cls",
 ) -> tuple[PreTrainedModel, dict]:
     """Return ``(teacher, info)``: the teacher for ``label_map``'s classes and how it was obtained.
 
@@ -152,6 +190,9 @@ def prepare_teacher(
     ``num_train_epochs``, ``learning_rate``, ``per_device_train_batch_size``, ``warmup_steps``: ``None`` takes ``args``'.
     ``freeze_word_embeddings``: keep the backbone's word embeddings (``get_input_embeddings()``) frozen during
     fine-tuning: no dense gradient or AdamW update for the largest weight (a 1.46x faster step, measured in issue 16).
+    ``classifier_pooling``: the new head's input, ``"cls"`` (the checkpoint's own `AutoModelForSequenceClassification`
+    head) or ``"mean"`` (the mean of the token states, :class:`~hfdistill.MeanPoolingBertForSequenceClassification`;
+    BERT checkpoints only, checked by :func:`check_classifier_pooling`).
     Precision follows ``args`` (``bf16`` autocast on the CPU: see :mod:`hfdistill.precision`).
     """
     if train_sampling_strategy is not None and train_sampling_strategy not in TRAIN_SAMPLING_STRATEGIES:
@@ -159,6 +200,7 @@ def prepare_teacher(
                          f"got {train_sampling_strategy!r}.")
     if isinstance(checkpoint, str):
         checkpoint = inspect_teacher(checkpoint)
+    check_classifier_pooling(checkpoint, classifier_pooling, fine_tuning)
     name_or_path = checkpoint.name_or_path
     if checkpoint.use_as_is(fine_tuning):
         teacher = load_teacher(name_or_path)
@@ -188,6 +230,8 @@ def prepare_teacher(
     # Present only when not the old default, so that a teacher fine-tuned before these options existed is reused.
     if freeze_word_embeddings:
         settings["freeze_word_embeddings"] = True
+    if classifier_pooling != "cls":
+        settings["classifier_pooling"] = classifier_pooling
     teacher_warmup = args.warmup_steps if warmup_steps is None else warmup_steps
     if teacher_warmup != 0.1:
         settings["warmup_steps"] = teacher_warmup
@@ -208,10 +252,8 @@ def prepare_teacher(
     # A new head for these classes; any head in the checkpoint is not trained for them, whatever its size. Seeded, so
     # that teachers fine-tuned with other seeds start from other heads.
     set_seed(seed)
-    teacher = AutoModelForSequenceClassification.from_pretrained(
-        name_or_path, num_labels=label_map.num_labels, id2label=label_map.id2label, label2id=label_map.label2id,
-        problem_type=label_map.problem_type, ignore_mismatched_sizes=True,
-    )
+    teacher = new_classifier(name_or_path, classifier_pooling, num_labels=label_map.num_labels, id2label=label_map.id2label,
+                             label2id=label_map.label2id, problem_type=label_map.problem_type)
     if freeze_word_embeddings:  # before Trainer builds the optimizer, which then leaves them out
         teacher.get_input_embeddings().requires_grad_(False)
     teacher_args = _teacher_arguments(

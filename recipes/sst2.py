@@ -28,7 +28,8 @@ from hfdistill.report import build_results, write_report
 from hfdistill.samplers import TRAIN_SAMPLING_STRATEGIES
 from hfdistill.search import search_distillation_settings
 from hfdistill.students import STUDENT_KINDS, UNLABELED_KIND_DEFAULTS, StudentSpec, apply_kind_defaults, describe_kind_defaults
-from hfdistill.teacher import FINE_TUNING_CHOICES, default_teacher, evaluate_teachers, inspect_teacher, prepare_teachers
+from hfdistill.teacher import (CLASSIFIER_POOLING_CHOICES, FINE_TUNING_CHOICES, check_classifier_pooling, default_teacher,
+                               evaluate_teachers, inspect_teacher, prepare_teachers)
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
@@ -43,6 +44,7 @@ class ModelArguments:
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of teacher fine-tuning."})
     teacher_warmup_steps: float = field(default=0.1, metadata={"help": "Warmup of teacher fine-tuning: a fraction of the steps if < 1, else a step count."})
     teacher_train_sampling_strategy: str = field(default="length_window", metadata={"help": "Batch order of teacher fine-tuning: 'length_window' (length-sorted batches in shuffled windows of 50 batches: little padding, random order), 'random' (the old default) or 'group_by_length' (cost the teacher accuracy on SST-2).", "choices": list(TRAIN_SAMPLING_STRATEGIES)})
+    teacher_classifier_pooling: str = field(default="cls", metadata={"help": "Input of the head a teacher is fine-tuned with: 'cls' (the checkpoint's own head; BERT's reads its pooler over [CLS]) or 'mean' (the mean of the token states, what sentence encoders such as the default MiniLM were trained through; BERT checkpoints).", "choices": list(CLASSIFIER_POOLING_CHOICES)})
     teacher_freeze_word_embeddings: bool = field(default=False, metadata={"help": "Keep the teacher's word embeddings frozen during its fine-tuning (a faster step on CPU)."})
     cpu_bf16: str = field(default="auto", metadata={"help": "bf16 autocast for training on the CPU: 'auto' (where the CPU has avx512_bf16/amx_bf16), 'true' or 'false'. Evaluation stays fp32; the teacher-logit pass follows --teacher_inference_dtype; GPUs use --bf16/--fp16.", "choices": list(CPU_BF16_CHOICES)})
     cache_teacher_logits: bool = field(default=True, metadata={"help": "Compute the teacher's logits over the training set once (cached in output_dir/_cache) instead of at every step."})
@@ -112,6 +114,8 @@ def main():
     teacher_checkpoints = [inspect_teacher(path) for path in model_args.teacher_model_name_or_path]
     teacher_checkpoint, teacher_config = teacher_checkpoints[0], teacher_checkpoints[0].config  # the classes, the tokenizer
     teacher_as_is = teacher_checkpoint.use_as_is(model_args.teacher_fine_tuning)
+    for checkpoint in teacher_checkpoints:
+        check_classifier_pooling(checkpoint, model_args.teacher_classifier_pooling, model_args.teacher_fine_tuning)
     student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
     augmentation = transfer_args.augmentation()
 
@@ -134,6 +138,7 @@ def main():
         num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
         warmup_steps=model_args.teacher_warmup_steps, train_sampling_strategy=model_args.teacher_train_sampling_strategy,
         fine_tuning=model_args.teacher_fine_tuning, freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
+        classifier_pooling=model_args.teacher_classifier_pooling,
     )
     teacher, teacher_info = teachers[0], teacher_infos[0] if len(teachers) == 1 else {"source": "ensemble", "teachers": teacher_infos}
     timings["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)

@@ -12,7 +12,8 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
 
 from conftest import REPO, SST2, WORDS, sentiment_sentences, tiny_bert
-from hfdistill import OnnxClassifier, compact_student, export_to_onnx, linear_student, prune_vocabulary, student_from_teacher
+from hfdistill import (MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification, OnnxClassifier, compact_student,
+                       export_to_onnx, linear_student, prune_vocabulary, student_from_teacher)
 from hfdistill.export import ExportArguments, OnnxExportError, OnnxParityError, check_parity
 from hfdistill.export import onnx as onnx_export
 from hfdistill.export._inputs import require
@@ -31,6 +32,10 @@ def _teacher(**overrides):
 def _student(kind: str, teacher, tokenizer=None):
     if kind == "layers":
         return student_from_teacher(teacher, num_layers=1).eval()
+    if kind == "mean_pooling_layers":  # the cut of a teacher fine-tuned with --teacher_classifier_pooling mean
+        mean_pooling = MeanPoolingBertForSequenceClassification(MeanPoolingBertConfig.from_bert_config(teacher.config))
+        mean_pooling.load_state_dict(teacher.state_dict(), strict=False)  # all but BERT's pooler, which it has not
+        return student_from_teacher(mean_pooling, num_layers=1).eval()
     if kind == "compact":
         return compact_student(teacher, num_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32).eval()
     student = linear_student(teacher, embedding_dim=16, num_bigram_buckets=64)
@@ -62,7 +67,7 @@ def _torch_logits(model, tokenizer, inputs):
         return model(**encoded).logits.numpy()
 
 
-@pytest.mark.parametrize("kind", ["layers", "compact", "linear"])
+@pytest.mark.parametrize("kind", ["layers", "compact", "linear", "mean_pooling_layers"])
 @pytest.mark.parametrize("inputs", [SENTENCES, PAIRS], ids=["texts", "pairs"])
 def test_export_and_int8_round_trip_matches_pytorch(kind, inputs, tokenizer, tmp_path):
     student = _student(kind, _teacher(), tokenizer)

@@ -271,6 +271,23 @@ def test_a_fine_tuned_teacher_is_used_as_is_with_classes_matched_to_the_data(id2
     assert {str(k): v for k, v in student.config.id2label.items()} == labels
 
 
+def test_a_mean_pooling_head_for_a_teacher_used_as_is_is_refused_before_any_training(tiny_teacher, sst2_files, tmp_path,
+                                                                                     monkeypatch):
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    teacher = tmp_path / "fine_tuned"
+    BertForSequenceClassification.from_pretrained(tiny_teacher).save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(teacher)
+    output_dir = tmp_path / "out"
+    recipe = load_recipe(monkeypatch)
+    monkeypatch.setattr(recipe, "load_task", lambda *a, **k: pytest.fail("the data were read before the check"))
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--teacher_model_name_or_path", str(teacher), *sst2_files,
+                                      "--output_dir", str(output_dir), "--teacher_classifier_pooling", "mean", *FAST])
+    with pytest.raises(ValueError, match="used as is. Pass --teacher_fine_tuning always"):
+        recipe.main()
+    assert not output_dir.exists()  # nothing trained, nothing written
+
+
 # ---- every task shape through the recipe (issue 17), a few rows of each shipped set ------------------
 
 SHARED = REPO.parent / "shared" / "data"
