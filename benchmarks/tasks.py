@@ -2,10 +2,12 @@
 
 For each task (a recipe config in recipes/configs): the recipe fine-tunes the teacher and distils the 2-layer cut
 (seed 0), then, with that teacher as is, distils with the other seeds and trains the same student on hard labels
-(alpha 0, no augmented copies). Prints the task's primary metric for teacher, distilled and hard-label students (mean
+(alpha 0, no augmented copies); with --teacher_per_seed each seed fine-tunes a teacher of its own, from which that
+seed's students learn, and the teacher column is the mean over seeds (for tasks whose teacher the seed moves). Prints the task's primary metric for teacher, distilled and hard-label students (mean
 over seeds), the share of the teacher's metric kept, the throughput ratio and each step's wall time.
 
     python benchmarks/tasks.py --tasks mrpc rte stsb goemotions --seeds 0 1 2 --output_root bench-out/tasks
+    python benchmarks/tasks.py --tasks rte --seeds 0 1 2 --teacher_per_seed --output_root bench-out/tasks_rte
 """
 
 import argparse
@@ -38,19 +40,25 @@ def main():
     parser.add_argument("--tasks", nargs="+", default=["mrpc", "rte", "stsb", "goemotions"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--output_root", default="bench-out/tasks")
+    parser.add_argument("--teacher_per_seed", action="store_true", help="fine-tune a teacher for each seed")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every recipe run")
     args = parser.parse_args()
     table = []
     for task in args.tasks:
         first = run(task, ["--seed", str(args.seeds[0])], f"distilled-seed{args.seeds[0]}", args)
-        teacher = ["--teacher_model_name_or_path", first["teacher_path"]]
-        distilled = [first] + [run(task, teacher + ["--seed", str(s)], f"distilled-seed{s}", args) for s in args.seeds[1:]]
+        distilled = [first]
+        for seed in args.seeds[1:]:
+            teacher = [] if args.teacher_per_seed else ["--teacher_model_name_or_path", first["teacher_path"]]
+            distilled.append(run(task, teacher + ["--seed", str(seed)], f"distilled-seed{seed}", args))
         # A config's augmented copies have no gold label, so they would learn the teacher's scores even at alpha 0.
         hard_flags = ["--alpha", "0", "--augment_factor", "0", "--cache_teacher_logits", "false"]
-        hard = [run(task, teacher + ["--seed", str(s), *hard_flags], f"hard-seed{s}", args) for s in args.seeds]
-        mean = lambda rows: statistics.mean(r["student"] for r in rows)  # noqa: E731
-        table.append({"task": task, "metric": first["metric"], "teacher": first["teacher"], "distilled": mean(distilled),
-                      "hard": mean(hard), "kept": mean(distilled) / first["teacher"] if first["teacher"] else None,
+        hard = [run(task, ["--teacher_model_name_or_path", row["teacher_path"], "--seed", str(seed), *hard_flags],
+                    f"hard-seed{seed}", args) for seed, row in zip(args.seeds, distilled)]
+        mean = lambda rows, key="student": statistics.mean(r[key] for r in rows)  # noqa: E731
+        teacher_metric = mean(distilled, "teacher") if args.teacher_per_seed else first["teacher"]
+        table.append({"task": task, "metric": first["metric"], "teacher": teacher_metric, "distilled": mean(distilled),
+                      "teacher_runs": [r["teacher"] for r in distilled],
+                      "hard": mean(hard), "kept": mean(distilled) / teacher_metric if teacher_metric else None,
                       "throughput_speedup": statistics.mean(r["throughput_speedup"] for r in distilled),
                       "seeds": args.seeds, "distilled_runs": [r["student"] for r in distilled],
                       "hard_runs": [r["student"] for r in hard], "timings_first_run": first["timings"]})
