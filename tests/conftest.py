@@ -34,6 +34,27 @@ def subprocess_env(**extra) -> dict:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **extra}
 
 
+def logits_loaded_without_hfdistill(folder, input_ids: list[list[int]], scratch) -> tuple[str, list]:
+    """Load ``folder`` with `AutoModelForSequenceClassification(..., trust_remote_code=True)` in a fresh process where
+    importing hfdistill fails, as on a machine without it; returns the loaded class's module and its logits."""
+    import json
+    import subprocess
+    import sys
+
+    script = f"""
+import sys, json, torch
+sys.modules["hfdistill"] = None
+from transformers import AutoModelForSequenceClassification
+model = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+with torch.no_grad():
+    print(json.dumps([type(model).__module__ + "." + type(model).__name__, model(input_ids=torch.tensor({input_ids})).logits.tolist()]))
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(Path(scratch) / "modules")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=scratch)
+    assert result.returncode == 0, result.stderr
+    return tuple(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
 def tiny_bert_config(**overrides) -> BertConfig:
     config = dict(
         vocab_size=len(SPECIAL_TOKENS) + len(WORDS),

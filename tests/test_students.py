@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -19,7 +16,7 @@ from transformers import (
     pipeline,
 )
 
-from conftest import sentiment_sentences, tiny_bert
+from conftest import logits_loaded_without_hfdistill, sentiment_sentences, tiny_bert
 from hfdistill import (
     DistillationTrainer,
     DistillationTrainingArguments,
@@ -213,19 +210,9 @@ def test_linear_student_folder_loads_with_trust_remote_code_without_hfdistill(fi
     ids = [[2, 7, 8, 9, 3]]
     with torch.no_grad():
         expected = student(input_ids=torch.tensor(ids)).logits.tolist()
-    script = f"""
-import sys, json, torch
-sys.modules["hfdistill"] = None  # as on a machine without hfdistill: importing it fails
-from transformers import AutoModelForSequenceClassification
-model = AutoModelForSequenceClassification.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
-assert "hfdistill" not in type(model).__module__.split(".")[0], type(model).__module__
-with torch.no_grad():
-    print(json.dumps(model(input_ids=torch.tensor({ids})).logits.tolist()))
-"""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert_close(torch.tensor(json.loads(result.stdout.strip().splitlines()[-1])), torch.tensor(expected))
+    loaded_class, logits = logits_loaded_without_hfdistill(tmp_path, ids, tmp_path)
+    assert "hfdistill" not in loaded_class.split(".")[0], loaded_class
+    assert_close(torch.tensor(logits), torch.tensor(expected))
 
 
 def test_linear_student_embeddings_start_from_the_teachers(fine_tuned_teacher):
