@@ -118,13 +118,14 @@ def check_classifier_pooling(checkpoint: TeacherCheckpoint, classifier_pooling: 
     if model_type not in MEAN_POOLING_FAMILIES:
         raise ValueError(
             f"--teacher_classifier_pooling mean needs a BERT checkpoint (model_type 'bert'); {checkpoint.name_or_path} is "
-            f"{model_type!r}. Drop the flag to fine-tune the checkpoint's own classification head."
+            f"{model_type!r}. Pass --teacher_classifier_pooling cls (the default; a config file may set mean) to fine-tune the "
+            "checkpoint's own classification head."
         )
     if checkpoint.use_as_is(fine_tuning) and model_type != MeanPoolingBertConfig.model_type:
         raise ValueError(
             f"--teacher_classifier_pooling mean applies to a teacher fine-tuned here, but {checkpoint.name_or_path} carries "
             "a trained head over BERT's pooler and is used as is. Pass --teacher_fine_tuning always to fine-tune a new "
-            "mean-pooling head, or drop --teacher_classifier_pooling."
+            "mean-pooling head, or --teacher_classifier_pooling cls (the default; a config file may set mean) to use it as is."
         )
 
 

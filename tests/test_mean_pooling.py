@@ -96,7 +96,7 @@ def test_mean_pooling_is_refused_before_training_where_it_cannot_apply(tmp_path)
     roberta = tmp_path / "roberta"
     RobertaModel(RobertaConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                                intermediate_size=16)).save_pretrained(roberta)
-    with pytest.raises(ValueError, match="needs a BERT checkpoint.*'roberta'.*Drop the flag"):
+    with pytest.raises(ValueError, match="needs a BERT checkpoint.*'roberta'.*Pass --teacher_classifier_pooling cls"):
         check_classifier_pooling(inspect_teacher(str(roberta)), "mean")
     fine_tuned = tmp_path / "fine_tuned"
     tiny_bert(seed=0).save_pretrained(fine_tuned)
