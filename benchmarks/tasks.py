@@ -3,8 +3,9 @@
 For each task (a recipe config in recipes/configs): the recipe fine-tunes the teacher and distils the 2-layer cut
 (seed 0), then, with that teacher as is, distils with the other seeds and trains the same student on hard labels
 (alpha 0, no augmented copies); with --teacher_per_seed each seed fine-tunes a teacher of its own, from which that
-seed's students learn, and the teacher column is the mean over seeds (for tasks whose teacher the seed moves). Prints the task's primary metric for teacher, distilled and hard-label students (mean
-over seeds), the share of the teacher's metric kept, the throughput ratio and each step's wall time.
+seed's students learn, and the teacher column is the mean over seeds (for tasks whose teacher the seed moves). Prints
+the task's primary metric for teacher, distilled and hard-label students (mean over seeds), the share of the
+teacher's metric kept, the throughput ratio and each step's wall time.
 
     python benchmarks/tasks.py --tasks mrpc rte stsb goemotions --seeds 0 1 2 --output_root bench-out/tasks
     python benchmarks/tasks.py --tasks rte --seeds 0 1 2 --teacher_per_seed --output_root bench-out/tasks_rte
@@ -46,10 +47,8 @@ def main():
     table = []
     for task in args.tasks:
         first = run(task, ["--seed", str(args.seeds[0])], f"distilled-seed{args.seeds[0]}", args)
-        distilled = [first]
-        for seed in args.seeds[1:]:
-            teacher = [] if args.teacher_per_seed else ["--teacher_model_name_or_path", first["teacher_path"]]
-            distilled.append(run(task, teacher + ["--seed", str(seed)], f"distilled-seed{seed}", args))
+        teacher = [] if args.teacher_per_seed else ["--teacher_model_name_or_path", first["teacher_path"]]
+        distilled = [first] + [run(task, teacher + ["--seed", str(s)], f"distilled-seed{s}", args) for s in args.seeds[1:]]
         # A config's augmented copies have no gold label, so they would learn the teacher's scores even at alpha 0.
         hard_flags = ["--alpha", "0", "--augment_factor", "0", "--cache_teacher_logits", "false"]
         hard = [run(task, ["--teacher_model_name_or_path", row["teacher_path"], "--seed", str(seed), *hard_flags],

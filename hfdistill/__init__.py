@@ -18,14 +18,13 @@ __version__ = "0.1.0"
 
 # The one import-time side effect: our model types load through the Auto classes, and save_pretrained copies its
 # code into the folder with an `auto_map`, so that the folder also loads with trust_remote_code=True without us.
-AutoConfig.register(LinearStudentConfig.model_type, LinearStudentConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(LinearStudentConfig, LinearStudentForSequenceClassification, exist_ok=True)
-LinearStudentConfig.register_for_auto_class()
-LinearStudentForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
-AutoConfig.register(MeanPoolingBertConfig.model_type, MeanPoolingBertConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification, exist_ok=True)
-MeanPoolingBertConfig.register_for_auto_class()
-MeanPoolingBertForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+for _config_class, _model_class in ((LinearStudentConfig, LinearStudentForSequenceClassification),
+                                    (MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification)):
+    AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)
+    AutoModelForSequenceClassification.register(_config_class, _model_class, exist_ok=True)
+    _config_class.register_for_auto_class()
+    _model_class.register_for_auto_class("AutoModelForSequenceClassification")
+del _config_class, _model_class
 
 __all__ = [
     "DistillationTrainer",

@@ -29,15 +29,19 @@ def _score(metric: str, value) -> str:
     return f"{value:.4f}" if metric in ("spearman", "pearson") else f"{100 * value:.2f}%"
 
 
-def _needs_remote_code(info: dict) -> bool:
-    """A model type of hfdistill's own (the linear student, the mean-pooling BERT) loads without hfdistill only with its
-    code, which `save_pretrained` copies into the folder."""
-    return info.get("student_kind") == "linear" or str(info.get("model_type") or "").startswith("hfdistill-")
+def _own_architecture(info: dict) -> str | None:
+    """The student's model type when it is one of hfdistill's own (the linear student, the mean-pooling BERT), else
+    ``None``: such a model loads without hfdistill only with its code, which `save_pretrained` copies into the folder,
+    and transformers.js does not run it."""
+    model_type = str(info.get("model_type") or "")
+    if model_type.startswith("hfdistill-"):
+        return model_type
+    return "hfdistill-linear" if info.get("student_kind") == "linear" else None
 
 
 def _usage(info: dict, results: dict) -> list[str]:
     """How to call the student: a text, a sentence pair, or every label's score (multi-label)."""
-    remote = ", trust_remote_code=True" if _needs_remote_code(info) else ""
+    remote = ", trust_remote_code=True" if _own_architecture(info) else ""
     if results.get("text_pair_column"):
         call = 'classifier({"text": "A man is playing a guitar.", "text_pair": "A man plays guitar."}, truncation=True)'
     elif info.get("problem_type") == "multi_label_classification":
@@ -158,15 +162,13 @@ def render_model_card(info: dict) -> str:
     if info.get("command"):
         lines += ["", "## Reproduce", "", "```bash", info["command"], "```"]
     lines += _usage(info, results)
-    lines += _onnx_usage(results.get("exported"), info.get("model_id") or "path/to/this/folder",
-                         info.get("model_type") or info.get("student_kind"))
+    lines += _onnx_usage(results.get("exported"), info.get("model_id") or "path/to/this/folder", _own_architecture(info))
     return "\n".join(lines)
 
 
-def _onnx_usage(exported: dict | None, model_id: str, architecture: str | None = None) -> list[str]:
+def _onnx_usage(exported: dict | None, model_id: str, own_architecture: str | None = None) -> list[str]:
     """Snippets for the ONNX files `hfdistill.export` wrote (``onnx/model.onnx``, ``onnx/model_quantized.onnx``);
-    ``architecture``: the student's model type (or ``"linear"``), since transformers.js runs only its own."""
-    own = "hfdistill-linear" if architecture == "linear" else architecture if str(architecture).startswith("hfdistill-") else None
+    ``own_architecture``: hfdistill's model type of the student (see `_own_architecture`), which transformers.js lacks."""
     files = [os.path.basename(row["file"]) for name, row in (exported or {}).items() if not name.startswith("pruned")]
     if not files:
         return []
@@ -179,9 +181,9 @@ def _onnx_usage(exported: dict | None, model_id: str, architecture: str | None =
         f"classifier = OnnxClassifier(\"{model_id}\", file=\"{file}\")",
         "classifier(\"a gripping, beautifully acted film\")  # [{'label': ..., 'score': ...}], as pipeline returns", "```", "",
     ] + ([
-        f"transformers.js does not know the `{own}` architecture: in JavaScript, run the ONNX file with onnxruntime-web "
-        "or onnxruntime-node and the tokenizer of `@huggingface/transformers`.", "",
-    ] if own else [
+        f"transformers.js does not know the `{own_architecture}` architecture: in JavaScript, run the ONNX file with "
+        "onnxruntime-web or onnxruntime-node and the tokenizer of `@huggingface/transformers`.", "",
+    ] if own_architecture else [
         "In the browser or Node.js with [transformers.js](https://huggingface.co/docs/transformers.js):", "",
         "```js", "import { pipeline } from \"@huggingface/transformers\";",
         f"const classifier = await pipeline(\"text-classification\", \"{model_id}\", {{ dtype: \"{dtype}\" }});",

@@ -12,12 +12,13 @@ from transformers import PreTrainedModel
 from transformers.utils import logging
 
 from .configuration_linear_student import LinearStudentConfig
+from .configuration_mean_pooling_bert import MeanPoolingBertConfig
 from .modeling_linear_student import LinearStudentForSequenceClassification
 
 logger = logging.get_logger(__name__)
 
 # Encoders whose layers sit in `<base>.encoder.layer` (a ModuleList), which is what layer selection needs.
-SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", "hfdistill-mean-pooling-bert")
+SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", MeanPoolingBertConfig.model_type)
 
 
 def _encoder_layers_path(model: nn.Module) -> str:
