@@ -1,4 +1,5 @@
-"""SST-2 from ../shared/data/sst2 (or $SST2_DIR), tokenized for the benchmarks with the library's own file loading."""
+"""The benchmarks' data and recipe runs: SST-2 from ../shared/data/sst2 (or $SST2_DIR), a recipe config's task, both
+tokenized with the library's own loading; `recipes/sst2.py` in a subprocess."""
 
 import json
 import os
@@ -8,7 +9,10 @@ import time
 
 from datasets import DatasetDict
 
-from hfdistill.data import load_files
+import yaml
+
+from hfdistill.data import load_files, tokenize
+from hfdistill.data.task_data import TaskData, TaskDataArguments, load_task
 
 SST2 = os.environ.get("SST2_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
 
@@ -20,6 +24,21 @@ def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None
         data["train"] = data["train"].select(range(max_train_samples))
     data = data.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=max_seq_length), batched=True)
     return data.rename_column("label", "labels").remove_columns("sentence")
+
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs")
+
+
+def load_config_task(name: str, tokenizer) -> tuple[TaskData, DatasetDict]:
+    """The task that recipes/configs/``name``.yaml names, read as the recipe reads it, and its `train` and `validation`
+    splits tokenized at the config's `max_seq_length` (with `labels`, unpadded). The config's paths are relative to
+    the repository root: run from there."""
+    with open(os.path.join(CONFIGS, f"{name}.yaml")) as f:
+        config = yaml.safe_load(f)
+    task = load_task(TaskDataArguments(**{k: v for k, v in config.items() if k in TaskDataArguments.__dataclass_fields__}))
+    splits = DatasetDict({split: tokenize(task.data[split], tokenizer, task.text_column, config["max_seq_length"],
+                                          text_pair_column=task.text_pair_column) for split in ("train", "validation")})
+    return task, splits
 
 
 RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "sst2.py")

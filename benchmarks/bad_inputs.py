@@ -9,7 +9,6 @@ seconds; every case must fail before any training step (no output_dir/teacher is
 import contextlib
 import importlib.util
 import io
-import json
 import os
 import sys
 import tempfile

@@ -17,26 +17,22 @@ import time
 
 import numpy as np
 import torch
-import yaml
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                           TrainingArguments, set_seed)
 
-from hfdistill.data import tokenize
-from hfdistill.data.task_data import TaskDataArguments, load_task
 from hfdistill.metrics import multi_label_scores
 from hfdistill.teacher import default_teacher
 
-CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs", "goemotions.yaml")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sst2 import load_config_task  # noqa: E402
 
 
 def main():
     body_lr, head_lr, steps = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
     p = default_teacher()
     tok = AutoTokenizer.from_pretrained(p)
-    with open(CONFIG) as f:  # the recipe's own reading of GoEmotions (its paths are relative to the repository root)
-        config = yaml.safe_load(f)
-    task = load_task(TaskDataArguments(**{k: v for k, v in config.items() if k in TaskDataArguments.__dataclass_fields__}))
-    train, dev = (tokenize(task.data[split], tok, task.text_column, config["max_seq_length"]) for split in ("train", "validation"))
+    _, splits = load_config_task("goemotions", tok)
+    train, dev = splits["train"], splits["validation"]
     set_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(p, num_labels=28, problem_type="multi_label_classification")
     head = [q for n, q in model.named_parameters() if not n.startswith(model.base_model_prefix + ".")]

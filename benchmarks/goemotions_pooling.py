@@ -17,26 +17,22 @@ import tempfile
 import time
 
 import numpy as np
-import yaml
 from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-from hfdistill.data import tokenize
-from hfdistill.data.task_data import TaskDataArguments, load_task
 from hfdistill.metrics import multi_label_scores
 from hfdistill.precision import cpu_supports_bf16
 from hfdistill.teacher import default_teacher, new_classifier
 
-CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs", "goemotions.yaml")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sst2 import load_config_task  # noqa: E402
 
 
 def main():
     pooling, learning_rate, steps = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
     backbone = default_teacher()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
-    with open(CONFIG) as f:
-        config = yaml.safe_load(f)
-    task = load_task(TaskDataArguments(**{k: v for k, v in config.items() if k in TaskDataArguments.__dataclass_fields__}))
-    train, dev = (tokenize(task.data[split], tokenizer, task.text_column, config["max_seq_length"]) for split in ("train", "validation"))
+    task, splits = load_config_task("goemotions", tokenizer)
+    train, dev = splits["train"], splits["validation"]
     label_map = task.label_map
     set_seed(0)
     model = new_classifier(backbone, pooling, num_labels=label_map.num_labels, id2label=label_map.id2label,

@@ -8,7 +8,6 @@ on hard labels (alpha 0), and prints SST-2 validation accuracy.
 
 import argparse
 import json
-import os
 
 import numpy as np
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding

@@ -16,9 +16,8 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _sst2 import run_recipe  # noqa: E402
+from _sst2 import CONFIGS, run_recipe  # noqa: E402
 
-CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs")
 
 
 def main():

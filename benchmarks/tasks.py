@@ -18,9 +18,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _sst2 import run_recipe  # noqa: E402
-
-CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "configs")
+from _sst2 import CONFIGS, run_recipe  # noqa: E402
 
 
 def run(task: str, flags: list[str], name: str, args) -> dict:

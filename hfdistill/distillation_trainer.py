@@ -17,7 +17,6 @@ import datasets
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, IntervalStrategy, set_seed
+from transformers import AutoTokenizer, DataCollatorWithPadding, IntervalStrategy, set_seed
 from transformers.trainer_utils import SaveStrategy
 
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, model_stats

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from transformers import Trainer, TrainingArguments
 
 from conftest import random_token_dataset, tiny_bert
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, precision

@@ -3,7 +3,6 @@
 import concurrent.futures
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """What must hold across processes: predictions line up with their rows when two CPU processes evaluate."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -310,7 +310,6 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
     of ``num_labels`` values (from comma-separated ids or names, a list, or several 0/1 ``label_columns``);
     regression, the float score.
     """
-    num_labels = label_map.num_labels
     seen_in_training = None
     encoded = {}
     for split, dataset in data.items():
