@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-from datasets import DatasetDict
-
 import yaml
+from datasets import DatasetDict
 
 from hfdistill.data import load_files, tokenize
 from hfdistill.data.task_data import TaskData, TaskDataArguments, load_task

@@ -19,7 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import CONFIGS, run_recipe  # noqa: E402
 
 
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--task", required=True, help="a config in recipes/configs: mrpc, rte, stsb, goemotions, sst2")
