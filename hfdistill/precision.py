@@ -16,7 +16,7 @@ The mechanism is Trainer's own: ``TrainingArguments.bf16`` makes accelerate wrap
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
@@ -123,6 +123,16 @@ def without_autocast_wrapper(model: nn.Module):
     finally:
         if wrapped is not None:
             model.forward = wrapped
+
+
+@contextmanager
+def without_autocast_wrappers(model: nn.Module):
+    """`without_autocast_wrapper` for ``model`` and every submodule that carries one (the teachers inside a
+    `hfdistill.ensemble.TeacherEnsemble`, each evaluated on its own before)."""
+    with ExitStack() as stack:
+        for module in model.modules():
+            stack.enter_context(without_autocast_wrapper(module))
+        yield
 
 
 class Fp32CpuEvaluationMixin:

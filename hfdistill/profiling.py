@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .distillation_trainer import forward_arg_names
+from .precision import without_autocast_wrappers
 from .students import count_parameters
 
 
@@ -65,7 +66,9 @@ def measure_cpu_speed(
     """``(median ms per single text, examples per second at batch_size)`` on the CPU, with real tokenized texts
     (strings, or ``(text, text_pair)`` tuples for a sentence-pair task).
 
-    The model is measured in eval mode on a CPU copy when it lives elsewhere; tokenization is excluded.
+    The model is measured in eval mode on a CPU copy when it lives elsewhere, in its own precision: an autocast
+    wrapper that accelerate put on its forward (``Trainer.evaluate`` under bf16 mixed precision does) is undone for the
+    measurement, so that a teacher and its student are timed alike. Tokenization is excluded.
     """
     if not texts:
         raise ValueError("measure_cpu_speed needs at least one text to time the model on.")
@@ -73,21 +76,22 @@ def measure_cpu_speed(
     was_training = cpu_model.training
     cpu_model.eval()
     try:
-        singles = [_model_inputs(cpu_model, b) for b in _batches(tokenizer, texts[:num_latency_examples], 1, max_length)]
-        for batch in singles[:warmup]:
-            cpu_model(**batch)
-        latencies = []
-        for batch in singles:
+        with without_autocast_wrappers(cpu_model):
+            singles = [_model_inputs(cpu_model, b) for b in _batches(tokenizer, texts[:num_latency_examples], 1, max_length)]
+            for batch in singles[:warmup]:
+                cpu_model(**batch)
+            latencies = []
+            for batch in singles:
+                start = time.perf_counter()
+                cpu_model(**batch)
+                latencies.append((time.perf_counter() - start) * 1000)
+            batched = [_model_inputs(cpu_model, b) for b in _batches(tokenizer, texts, batch_size, max_length)]
+            for batch in batched[:warmup]:
+                cpu_model(**batch)
             start = time.perf_counter()
-            cpu_model(**batch)
-            latencies.append((time.perf_counter() - start) * 1000)
-        batched = [_model_inputs(cpu_model, b) for b in _batches(tokenizer, texts, batch_size, max_length)]
-        for batch in batched[:warmup]:
-            cpu_model(**batch)
-        start = time.perf_counter()
-        for batch in batched:
-            cpu_model(**batch)
-        throughput = len(texts) / (time.perf_counter() - start)
+            for batch in batched:
+                cpu_model(**batch)
+            throughput = len(texts) / (time.perf_counter() - start)
     finally:
         cpu_model.train(was_training)
     return statistics.median(latencies), throughput

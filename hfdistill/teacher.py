@@ -282,13 +282,20 @@ def prepare_teacher(
 
 
 def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArguments, compute_metrics) -> dict:
-    """`Trainer.evaluate` of any model (the teacher here) with the run's device and batch settings."""
+    """`Trainer.evaluate` of any model (the teacher here) with the run's device and batch settings. The model comes
+    back as it came: the mixed-precision autocast wrapper that accelerate puts on its forward for the evaluation is
+    taken off again, so that later passes (profiling, a teacher run online) choose their own precision."""
+    wrapped_before = "_original_forward" in vars(model)
     with tempfile.TemporaryDirectory() as scratch:  # evaluation writes nothing worth keeping
         # No loss rescaling across processes: that compensates DDP's gradient averaging, and evaluation has none.
         eval_args = _teacher_arguments(args, scratch, average_tokens_across_devices=False)
         trainer = TeacherTrainer(model=model, args=eval_args, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
-        return trainer.evaluate(dataset)
+        try:
+            return trainer.evaluate(dataset)
+        finally:
+            if not wrapped_before:
+                trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
 
 
 def prepare_teachers(

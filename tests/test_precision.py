@@ -86,3 +86,57 @@ def test_bf16_on_a_cpu_only_machine_without_use_cpu_gives_valid_training_argumen
 
     teacher_args = _teacher_arguments(args, str(tmp_path / "teacher"))
     assert teacher_args.bf16 and teacher_args.mixed_precision == "bf16" and teacher_args.use_cpu
+
+
+def _record_classifier_dtypes(model) -> list:
+    seen = []
+    model.classifier.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    return seen
+
+
+def test_a_teacher_evaluated_under_bf16_comes_back_without_the_autocast_wrapper(tokenizer, tmp_path, monkeypatch):
+    """evaluate_model (the recipe's teacher report) must not leave accelerate's bf16 wrapper on the caller's model: the
+    profiling after it timed the teacher in bf16 against an fp32 student (throughput ratios of 1.5 instead of 3)."""
+    from hfdistill.teacher import evaluate_model
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    teacher = tiny_bert(seed=0)
+    seen = _record_classifier_dtypes(teacher)
+    args = _args(tmp_path, use_cpu=True)
+    apply_cpu_bf16(args, "auto")
+    assert args.bf16
+    evaluate_model(teacher, random_token_dataset(8), tokenizer, args, compute_metrics=None)
+    assert seen and set(seen) == {torch.float32}  # the evaluation itself runs in fp32
+    assert "_original_forward" not in vars(teacher)
+    seen.clear()
+    with torch.no_grad():
+        teacher(**{k: torch.tensor(v) for k, v in random_token_dataset(2)[:].items() if k != "labels"})
+    assert seen == [torch.float32]
+
+
+def test_speed_is_measured_in_the_models_own_precision_even_under_an_autocast_wrapper(tokenizer):
+    """A forward wrapped as accelerate's mixed precision wraps it (``_original_forward`` kept) is timed unwrapped,
+    inside an ensemble too, and keeps its wrapper afterwards."""
+    from types import MethodType
+
+    from hfdistill import measure_cpu_speed
+    from hfdistill.ensemble import TeacherEnsemble
+
+    def wrap_in_bf16_autocast(model):
+        model._original_forward = model.forward
+        model.forward = MethodType(torch.autocast("cpu", dtype=torch.bfloat16)(model.forward.__func__), model)
+
+    single, member = tiny_bert(seed=0), tiny_bert(seed=1)
+    ensemble = TeacherEnsemble([member, tiny_bert(seed=2)])
+    for model in (single, member, ensemble):
+        wrap_in_bf16_autocast(model)
+    texts = ["good film", "bad plot", "fine"]
+    for timed, watched in ((single, single), (ensemble, member)):
+        seen = _record_classifier_dtypes(watched)
+        with torch.no_grad():
+            timed(**{k: v for k, v in tokenizer(texts[:1], return_tensors="pt").items() if k != "token_type_ids"})
+        assert seen == [torch.bfloat16]  # the wrapper works
+        seen.clear()
+        measure_cpu_speed(timed, tokenizer, texts, max_length=16, num_latency_examples=2, warmup=1)
+        assert seen and set(seen) == {torch.float32}
+        assert "_original_forward" in vars(timed)  # put back afterwards
