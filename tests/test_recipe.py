@@ -15,6 +15,7 @@ from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, HfArgumentParser, pipeline
 
 from conftest import RECIPE, REPO, SST2, subprocess_env
+from hfdistill import MeanPoolingBertConfig
 from hfdistill.students import KIND_DEFAULTS
 
 FAST = ["--num_train_epochs", "1", "--teacher_num_train_epochs", "1", "--disable_tqdm", "true", "--use_cpu", "true",
@@ -299,7 +300,7 @@ def _head_rows(source: Path, target: Path, rows: int, header: bool = True) -> st
     return str(target)
 
 
-@pytest.mark.parametrize("task", ["mrpc", "stsb", "goemotions"])
+@pytest.mark.parametrize("task", ["mrpc", "rte", "stsb", "goemotions"])
 def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teacher, tmp_path):
     if not (SHARED / task).is_dir():
         pytest.skip(f"needs ../shared/data/{task}")
@@ -312,7 +313,8 @@ def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teache
     launch([str(config), "--teacher_model_name_or_path", tiny_teacher, "--train_file", train, "--validation_file", dev,
             "--output_dir", str(output_dir), *FAST, "--augment_factor", "1", "--max_seq_length", "64"])
     results = json.loads((output_dir / "results.json").read_text())
-    expected = {"mrpc": ("single_label_classification", "f1"), "stsb": ("regression", "spearman"),
+    expected = {"mrpc": ("single_label_classification", "f1"), "rte": ("single_label_classification", "accuracy"),
+                "stsb": ("regression", "spearman"),
                 "goemotions": ("multi_label_classification", "f1_macro")}[task]
     assert (results["problem_type"], results["primary_metric"]) == expected
     assert results["primary_metric"] in results["student"] and "metric_kept" in results["ratios"]
@@ -325,6 +327,10 @@ def test_every_task_shape_end_to_end_through_accelerate_launch(task, tiny_teache
         prediction = classifier({"text": "The cat sat on the mat.", "text_pair": "A cat was sitting on the mat."})
         assert prediction["label"] in {"not_equivalent", "equivalent"}
         assert "CE(s, y)" in card
+    elif task == "rte":  # the config's teacher reads the mean of the token states; its cut keeps that head
+        prediction = classifier({"text": "The cat sat on the mat.", "text_pair": "A cat is on the mat."})
+        assert prediction["label"] in {"entailment", "not_entailment"}
+        assert student.config.model_type == MeanPoolingBertConfig.model_type
     elif task == "stsb":
         prediction = classifier({"text": "A man plays a guitar.", "text_pair": "A man is playing guitar."})
         assert isinstance(prediction["score"], float)  # a score, not a probability of a class
