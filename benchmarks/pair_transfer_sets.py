@@ -9,8 +9,8 @@ A pair is left out when either sentence is in the target task's dev set (STS-B's
 dev sentence reaches the student through the teacher.
 
     python benchmarks/pair_transfer_sets.py --output_dir bench-out/pairs
-    python benchmarks/task_sweep.py --task mrpc --teacher bench-out/mrpc_s0/teacher --output_root bench-out/sweep_mrpc \\
-        --runs "cross=--unlabeled_file bench-out/pairs/mrpc_cross.jsonl"
+    python benchmarks/task_sweep.py --task mrpc --teacher bench-out/mrpc_s0/teacher \\
+        --output_root bench-out/sweep_mrpc --runs "cross=--unlabeled_file bench-out/pairs/mrpc_cross.jsonl"
 """
 
 import argparse
@@ -52,16 +52,17 @@ def main():
     mrpc = read_pairs(os.path.join(args.data_dir, "mrpc", "train.tsv"), MRPC_COLUMNS)
     stsb = read_pairs(os.path.join(args.data_dir, "stsb", "train.tsv"), RTE_COLUMNS)
     rte = read_pairs(os.path.join(args.data_dir, "rte", "train.tsv"), RTE_COLUMNS)
-    dev_sentences = {
-        task: {text.strip().lower() for pair in read_pairs(os.path.join(args.data_dir, task, "dev.tsv"), columns) for text in pair}
-        for task, columns in (("mrpc", MRPC_COLUMNS), ("rte", RTE_COLUMNS))
-    }
+    dev_sentences = {}
+    for task, columns in (("mrpc", MRPC_COLUMNS), ("rte", RTE_COLUMNS)):
+        dev_pairs = read_pairs(os.path.join(args.data_dir, task, "dev.tsv"), columns)
+        dev_sentences[task] = {text.strip().lower() for pair in dev_pairs for text in pair}
     swapped = [(second, first) for first, second in mrpc]
     cross = both_ways(stsb) + rte
     write(os.path.join(args.output_dir, "mrpc_swap.jsonl"), swapped, MRPC_COLUMNS, dev_sentences["mrpc"])
     write(os.path.join(args.output_dir, "mrpc_cross.jsonl"), cross, MRPC_COLUMNS, dev_sentences["mrpc"])
     write(os.path.join(args.output_dir, "mrpc_swap_cross.jsonl"), swapped + cross, MRPC_COLUMNS, dev_sentences["mrpc"])
-    write(os.path.join(args.output_dir, "rte_cross.jsonl"), both_ways(mrpc) + both_ways(stsb), RTE_COLUMNS, dev_sentences["rte"])
+    write(os.path.join(args.output_dir, "rte_cross.jsonl"), both_ways(mrpc) + both_ways(stsb), RTE_COLUMNS,
+          dev_sentences["rte"])
 
 
 if __name__ == "__main__":

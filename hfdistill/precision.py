@@ -111,7 +111,8 @@ def without_autocast_wrapper(model: nn.Module):
     the original as ``model._original_forward``; an inner ``torch.autocast(enabled=False)`` cannot undo it, since the
     wrapper enters autocast again inside. The wrapper is put back on leaving the block.
     """
-    model = getattr(model, "module", model)  # DDP and the like hold the model as .module
+    inner = getattr(model, "module", None)  # DDP and the like hold the model as .module
+    model = inner if isinstance(inner, nn.Module) else model
     original = model.__dict__.get("_original_forward")
     if original is None:
         yield

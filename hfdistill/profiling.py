@@ -77,7 +77,8 @@ def measure_cpu_speed(
     cpu_model.eval()
     try:
         with without_autocast_wrappers(cpu_model):
-            singles = [_model_inputs(cpu_model, b) for b in _batches(tokenizer, texts[:num_latency_examples], 1, max_length)]
+            singles = [_model_inputs(cpu_model, b)
+                       for b in _batches(tokenizer, texts[:num_latency_examples], 1, max_length)]
             for batch in singles[:warmup]:
                 cpu_model(**batch)
             latencies = []

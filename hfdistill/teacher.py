@@ -296,6 +296,7 @@ def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArg
         finally:
             if not wrapped_before:
                 trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+                vars(model).pop("_is_accelerate_prepared", None)  # or a later prepare_model would skip it, autocast too
 
 
 def prepare_teachers(

@@ -107,7 +107,7 @@ def test_a_teacher_evaluated_under_bf16_comes_back_without_the_autocast_wrapper(
     assert args.bf16
     evaluate_model(teacher, random_token_dataset(8), tokenizer, args, compute_metrics=None)
     assert seen and set(seen) == {torch.float32}  # the evaluation itself runs in fp32
-    assert "_original_forward" not in vars(teacher)
+    assert "_original_forward" not in vars(teacher) and "_is_accelerate_prepared" not in vars(teacher)
     seen.clear()
     with torch.no_grad():
         teacher(**{k: torch.tensor(v) for k, v in random_token_dataset(2)[:].items() if k != "labels"})
@@ -139,4 +139,7 @@ def test_speed_is_measured_in_the_models_own_precision_even_under_an_autocast_wr
         seen.clear()
         measure_cpu_speed(timed, tokenizer, texts, max_length=16, num_latency_examples=2, warmup=1)
         assert seen and set(seen) == {torch.float32}
-        assert "_original_forward" in vars(timed)  # put back afterwards
+        seen.clear()
+        with torch.no_grad():  # the wrapper is put back afterwards
+            timed(**{k: v for k, v in tokenizer(texts[:1], return_tensors="pt").items() if k != "token_type_ids"})
+        assert seen == [torch.bfloat16]
