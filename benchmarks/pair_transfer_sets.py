@@ -14,9 +14,10 @@ dev sentence reaches the student through the teacher.
 """
 
 import argparse
-import csv
 import json
 import os
+
+from hfdistill.data import load_files
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 MRPC_COLUMNS = ("#1 String", "#2 String")
@@ -24,10 +25,10 @@ RTE_COLUMNS = ("sentence1", "sentence2")
 
 
 def read_pairs(path: str, columns: tuple[str, str]) -> list[tuple[str, str]]:
-    """The (first, second) texts of a GLUE TSV file (a header line, tab-separated, no quoting, maybe a BOM)."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [(row[columns[0]], row[columns[1]]) for row in reader]
+    """The (first, second) texts of a GLUE TSV file, read as the recipe reads it (`hfdistill.data.load_files`); an
+    empty field is an empty text."""
+    rows = load_files({"pairs": path})["pairs"]
+    return [(first or "", second or "") for first, second in zip(rows[columns[0]], rows[columns[1]])]
 
 
 def both_ways(pairs):

@@ -131,15 +131,16 @@ def test_speed_is_measured_in_the_models_own_precision_even_under_an_autocast_wr
     for model in (single, member, ensemble):
         wrap_in_bf16_autocast(model)
     texts = ["good film", "bad plot", "fine"]
+    inputs = {k: v for k, v in tokenizer(texts[:1], return_tensors="pt").items() if k != "token_type_ids"}
     for timed, watched in ((single, single), (ensemble, member)):
         seen = _record_classifier_dtypes(watched)
         with torch.no_grad():
-            timed(**{k: v for k, v in tokenizer(texts[:1], return_tensors="pt").items() if k != "token_type_ids"})
+            timed(**inputs)
         assert seen == [torch.bfloat16]  # the wrapper works
         seen.clear()
         measure_cpu_speed(timed, tokenizer, texts, max_length=16, num_latency_examples=2, warmup=1)
         assert seen and set(seen) == {torch.float32}
         seen.clear()
         with torch.no_grad():  # the wrapper is put back afterwards
-            timed(**{k: v for k, v in tokenizer(texts[:1], return_tensors="pt").items() if k != "token_type_ids"})
+            timed(**inputs)
         assert seen == [torch.bfloat16]
