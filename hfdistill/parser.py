@@ -24,6 +24,17 @@ class DistillationArgumentParser(HfArgumentParser):
     flags are: a value outside a flag's choices is refused, a single value of a list flag becomes a one-item list.
     """
 
+    def __init__(self, dataclass_types, **kwargs):
+        super().__init__(dataclass_types, **kwargs)
+        # DistillationTrainingArguments' loss names come from the loss registry, read now rather than when the
+        # dataclass was defined, so that a loss registered before the parser is built is accepted by name.
+        from .losses import loss_names
+
+        registered = {"distillation_loss": loss_names("soft"), "hidden_state_loss": loss_names("hidden")}
+        for action in self._actions:
+            if action.dest in registered and action.choices is None:
+                action.choices = registered[action.dest]
+
     def parse_args_and_config(self, args: list[str] | None = None) -> tuple:
         """The dataclass instances, from ``args`` (default: ``sys.argv[1:]``)."""
         args = list(sys.argv[1:] if args is None else args)

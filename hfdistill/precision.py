@@ -2,8 +2,8 @@
 
 What is detected: the CPU flags ``avx512_bf16`` (AVX512-BF16: bf16 dot products, Cooper Lake and later) or
 ``amx_bf16`` (AMX tiles, Sapphire Rapids and later) in ``/proc/cpuinfo`` (Linux x86). Why: oneDNN runs bf16
-matrix products on these instructions at about twice the fp32 rate, and a bf16 autocast training step of the MiniLM-L6
-teacher ran 1.99x faster than fp32 on such a CPU (measured in issue 16); without them bf16 is emulated and slower.
+matrix products on these instructions at about twice the fp32 rate (benchmarks/README.md, "Levers"); without them
+bf16 is emulated and slower.
 `torch.backends.cpu.get_cpu_capability()` reports only the vector width (``"AVX512"`` on both kinds of CPU), so the
 flags are read directly. The teacher-logit pass (batches of 128 length-sorted rows) follows the training precision
 (:func:`resolve_teacher_inference_dtype`); evaluation and profiling stay fp32, so that reported metrics and speeds
@@ -71,7 +71,8 @@ def apply_cpu_bf16(args: TrainingArguments, choice: str = "auto") -> dict:
         if choice == "true":
             raise ValueError("--cpu_bf16 true applies to CPU training, but this run trains on a GPU: use --bf16 true "
                              "(or --fp16 true) for mixed precision there, or --use_cpu true to train on the CPU.")
-        return {**info, "device": "accelerator", "training_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"}
+        return {**info, "device": "accelerator",
+                "training_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"}
     if args.fp16:
         raise ValueError("--fp16 on the CPU is not supported by hfdistill; use --cpu_bf16 auto|true for bf16 autocast.")
     if choice == "false" and args.bf16:
@@ -97,7 +98,9 @@ def resolve_teacher_inference_dtype(choice: str, precision: dict) -> str:
     :func:`apply_cpu_bf16`) and ``"float32"`` otherwise (a GPU keeps fp32 unless asked). ``ValueError`` for an
     unknown choice."""
     if choice not in TEACHER_INFERENCE_DTYPES:
-        raise ValueError(f"teacher_inference_dtype must be one of {', '.join(TEACHER_INFERENCE_DTYPES)}, got {choice!r}.")
+        raise ValueError(
+            f"teacher_inference_dtype must be one of {', '.join(TEACHER_INFERENCE_DTYPES)}, got {choice!r}."
+        )
     if choice != "auto":
         return choice
     return "bfloat16" if precision.get("training_precision") == "bf16 autocast" else "float32"

@@ -4,12 +4,79 @@ of the training data held out for it, never on the split a run reports."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 
 from datasets import Dataset
 
-from .distillation_trainer import DistillationTrainer
+from .trainer import DistillationTrainer
+
+
+def distillation_hp_space(trial, learning_rate: float = 1e-4) -> dict[str, float]:
+    """The default search space of `DistillationTrainer.hyperparameter_search` (an optuna ``trial``): temperature T
+    in [1, 8] and the learning rate within a factor of 10 of ``learning_rate`` (the run's own; [1e-5, 1e-3] around
+    1e-4), both log-uniform, and alpha uniform in [0, 1]. The learning-rate range follows the student: a linear
+    student needs about 1e-3 and predicts one class after an epoch at 1e-4, a transformer cut learns at 1e-4.
+    Hinton et al. (2015) found intermediate temperatures best for small students; the range covers the values used
+    in DistilBERT (T 2), Tang et al. (2019) and TinyBERT (T 1). Raises ``ValueError`` for a ``learning_rate`` <= 0."""
+    if learning_rate <= 0:
+        raise ValueError(f"The search centres its learning-rate range on the run's learning_rate, which must be > 0; "
+                         f"got {learning_rate}.")
+    return {
+        "temperature": trial.suggest_float("temperature", 1.0, 8.0, log=True),
+        "alpha": trial.suggest_float("alpha", 0.0, 1.0),
+        "learning_rate": trial.suggest_float("learning_rate", learning_rate / 10, learning_rate * 10, log=True),
+    }
+
+
+def run_search(trainer, trainer_search: Callable, hp_space: Callable | None = None,
+               compute_objective: Callable[[dict[str, float]], float] | None = None, n_trials: int = 20,
+               direction: str | list[str] = "maximize", backend: str | None = "optuna", hp_name: Callable | None = None,
+               **kwargs):
+    """`DistillationTrainer.hyperparameter_search` (``trainer_search``: `Trainer.hyperparameter_search`) over the
+    distillation settings: each trial rebuilds the student with
+    `model_init` and trains it against the same frozen teacher, prepared once and never trained or saved.
+
+    Defaults differ from Trainer's where distillation needs it: ``hp_space`` is `distillation_hp_space`
+    (temperature, alpha and a learning rate within a factor of 10 of ``args.learning_rate``), the objective is the
+    evaluation's ``metric_for_best_model`` (else the task's primary metric: accuracy, macro-F1 or Spearman; see
+    `hfdistill.metrics.primary_metric`), maximised.
+    Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise. With optuna, every trial (number,
+    objective, parameters, state) is kept in ``trainer.hp_search_trials``.
+    """
+    if trainer.model_init is None:
+        raise ValueError("hyperparameter_search rebuilds the student for every trial: pass model_init (a function "
+                         "returning a fresh student) instead of model.")
+    if trainer.eval_dataset is None:
+        raise ValueError("hyperparameter_search compares trials on an evaluation set: pass eval_dataset (a part held "
+                         "out of the training data, not the set you report).")
+    if compute_objective is None:
+        from .evaluation.metrics import report_metric
+
+        metric = report_metric(trainer.problem_type, trainer.args.metric_for_best_model)
+
+        def compute_objective(metrics: dict[str, float]) -> float:
+            if f"eval_{metric}" not in metrics:
+                raise ValueError(f"The evaluation gave {sorted(metrics)}, without eval_{metric}: pass compute_metrics, "
+                                 "or set metric_for_best_model to one it returns.")
+            return metrics[f"eval_{metric}"]
+
+    record = backend in (None, "optuna") and "storage" not in kwargs
+    if record:  # keep every trial, not only the best, for the caller to report (`hp_search_trials`)
+        import optuna
+
+        kwargs.update(storage=optuna.storages.InMemoryStorage(), study_name=kwargs.get("study_name") or "hfdistill")
+    hp_space = hp_space or functools.partial(distillation_hp_space, learning_rate=trainer.args.learning_rate)
+    best = trainer_search(hp_space=hp_space, compute_objective=compute_objective, n_trials=n_trials,
+                          direction=direction, backend=backend, hp_name=hp_name, **kwargs)
+    if record:
+        study = optuna.load_study(study_name=kwargs["study_name"], storage=kwargs["storage"])
+        trainer.hp_search_trials = [
+            {"number": t.number, "objective": t.value, "params": t.params, "state": t.state.name}
+            for t in study.trials
+        ]
+    return best
 
 
 def holdout_split(labeled: Dataset, fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -38,6 +105,7 @@ def search_distillation_settings(build_student: Callable, labeled: Dataset, n_tr
     shared.update(output_dir=os.path.join(args.output_dir, "_search"), eval_strategy="epoch", save_strategy="no",
                   push_to_hub=False, load_best_model_at_end=False, report_to="none")
     trainer_kwargs["args"] = type(args)(**shared)
-    trainer = DistillationTrainer(model_init=build_student, train_dataset=train, eval_dataset=held_out, **trainer_kwargs)
+    trainer = DistillationTrainer(model_init=build_student, train_dataset=train, eval_dataset=held_out,
+                                  **trainer_kwargs)
     best = trainer.hyperparameter_search(hp_space=hp_space, n_trials=n_trials)
     return dict(best.hyperparameters), trainer.hp_search_trials

@@ -26,6 +26,18 @@ WORDS = (
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def load_recipe(monkeypatch):
+    """recipes/sst2.py as a module, registered under its name: Trainer pickles the args dataclass by module name."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("sst2_recipe", RECIPE)
+    recipe = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "sst2_recipe", recipe)
+    spec.loader.exec_module(recipe)
+    return recipe
+
+
 def subprocess_env(**extra) -> dict:
     """The environment for a launched script: offline, one thread per process, and this checkout's hfdistill first on
     the path (a script's own folder replaces the working directory on sys.path, so an editable install of another
@@ -47,7 +59,8 @@ sys.modules["hfdistill"] = None
 from transformers import AutoModelForSequenceClassification
 model = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
 with torch.no_grad():
-    print(json.dumps([type(model).__module__ + "." + type(model).__name__, model(input_ids=torch.tensor({input_ids})).logits.tolist()]))
+    print(json.dumps([type(model).__module__ + "." + type(model).__name__,
+                      model(input_ids=torch.tensor({input_ids})).logits.tolist()]))
 """
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(Path(scratch) / "modules")}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=scratch)
@@ -108,7 +121,8 @@ def random_token_dataset(num_examples: int = 32, seq_len: int = 6, seed: int = 0
     rng = random.Random(seed)
     vocab_size = len(SPECIAL_TOKENS) + len(WORDS)
     columns = {
-        "input_ids": [[2] + [rng.randrange(5, vocab_size) for _ in range(seq_len - 2)] + [3] for _ in range(num_examples)],
+        "input_ids": [[2] + [rng.randrange(5, vocab_size) for _ in range(seq_len - 2)] + [3]
+                      for _ in range(num_examples)],
         "attention_mask": [[1] * seq_len for _ in range(num_examples)],
     }
     if labeled:

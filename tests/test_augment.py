@@ -3,7 +3,7 @@ import random
 import pytest
 from datasets import Dataset
 
-from hfdistill.augment import AugmentationConfig, ContextVocabulary, augment_dataset, augment_text
+from hfdistill.data.augment import AugmentationConfig, ContextVocabulary, augment_dataset, augment_text
 from hfdistill.losses import IGNORE_INDEX
 
 TEXTS = ["the film is a charming and moving story", "the plot is a dull mess", "good", "it is not very good but fun"]
@@ -75,7 +75,7 @@ def test_bad_settings(kwargs, message):
 def test_each_text_of_a_pair_is_augmented_on_its_own_and_the_first_column_as_if_alone():
     from datasets import Dataset
 
-    from hfdistill.augment import AugmentationConfig, augment_dataset
+    from hfdistill.data.augment import AugmentationConfig, augment_dataset
 
     pairs = Dataset.from_dict({"s1": ["a fine and moving film", "dull plot"], "s2": ["the acting is good", "weak"],
                                "labels": [1, 0]})
@@ -89,7 +89,7 @@ def test_each_text_of_a_pair_is_augmented_on_its_own_and_the_first_column_as_if_
 def test_a_pair_transfer_set_and_multi_label_unlabeled_rows():
     from datasets import Dataset
 
-    from hfdistill.augment import AugmentationConfig
+    from hfdistill.data.augment import AugmentationConfig
     from hfdistill.data import build_transfer_set
 
     labeled = Dataset.from_dict({"s1": ["good", "bad"], "s2": ["fine", "awful"], "labels": [[1.0, 0.0], [0.0, 1.0]]})

@@ -8,7 +8,7 @@ from transformers import DataCollatorWithPadding
 
 from conftest import sentiment_sentences, tiny_bert
 from hfdistill import DistillationTrainer, DistillationTrainingArguments
-from hfdistill.logit_cache import compute_teacher_logits
+from hfdistill.teachers.logit_cache import compute_teacher_logits
 from hfdistill.students import StudentSpec
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -30,7 +30,8 @@ def test_every_student_builds_from_a_teacher_on_cuda(kind, tokenizer):
                           embedding_dim=8).build(teacher)
     assert next(student.parameters()).device.type == "cuda"
     batch = tokenizer(["a good film", "a bad one"], padding=True, return_tensors="pt").to("cuda")
-    assert student(**{k: v for k, v in batch.items() if k != "token_type_ids" or kind != "linear"}).logits.shape == (2, 2)
+    assert student(**{k: v for k, v in batch.items()
+                      if k != "token_type_ids" or kind != "linear"}).logits.shape == (2, 2)
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
@@ -45,7 +46,8 @@ def test_reduced_precision_teacher_logits_on_cuda_stay_close(dtype, tokenized, t
 
 
 def test_distillation_trains_on_cuda_with_the_teacher_on_the_students_device(tokenized, tokenizer, tmp_path):
-    teacher, student = tiny_bert(seed=0), tiny_bert(seed=1, num_hidden_layers=1)  # both on the CPU: accelerate places them
+    # both on the CPU: accelerate places them
+    teacher, student = tiny_bert(seed=0), tiny_bert(seed=1, num_hidden_layers=1)
     args = DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", max_steps=4,
                                          per_device_train_batch_size=8, learning_rate=1e-2, logging_steps=1)
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=tokenized,

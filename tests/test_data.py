@@ -21,7 +21,8 @@ def _data(train_labels, validation_labels, string=False):
 def test_tsv_csv_and_json_lines_load_by_extension(tmp_path):
     tsv = _write(tmp_path / "a.tsv", "sentence\tlabel\nit 's \"good\" , really\t1\nbad\t0\n")
     csv_file = _write(tmp_path / "a.csv", 'text,label\n"good, really",pos\nbad,neg\n')
-    jsonl = _write(tmp_path / "a.jsonl", "\n".join(json.dumps({"text": t, "label": l}) for t, l in [("good", 1), ("bad", 0)]))
+    jsonl = _write(tmp_path / "a.jsonl", "\n".join(json.dumps({"text": text, "label": label})
+                                                   for text, label in [("good", 1), ("bad", 0)]))
     data = load_files({"train": tsv, "validation": csv_file, "test": jsonl})
     assert data["train"]["sentence"][0] == 'it \'s "good" , really'  # GLUE TSV: quotes are text, not quoting
     assert data["validation"]["text"][0] == "good, really"
@@ -50,14 +51,15 @@ def test_unlabeled_text_files(tmp_path):
 
 
 def test_masking_needs_a_mask_token():
-    from hfdistill.augment import AugmentationConfig
+    from hfdistill.data.augment import AugmentationConfig
     from hfdistill.data import build_transfer_set
 
     labeled = Dataset.from_dict({"text": ["a fine film", "a dull one"], "labels": [1, 0]})
     with pytest.raises(ValueError, match="no mask token.*--augment_p_mask 0"):
         build_transfer_set(labeled, "text", augmentation=AugmentationConfig(factor=1), mask_token=None)
     grown, info = build_transfer_set(labeled, "text", augmentation=AugmentationConfig(factor=2, p_mask=0.0))
-    assert info == {"labeled": 2, "unlabeled": 0, "augmented": 4, "augmentation": AugmentationConfig(factor=2, p_mask=0.0).to_dict()}
+    assert info == {"labeled": 2, "unlabeled": 0, "augmented": 4,
+                    "augmentation": AugmentationConfig(factor=2, p_mask=0.0).to_dict()}
     assert grown["labels"] == [1, 0, -100, -100, -100, -100]  # gold labels are never copied onto augmented rows
 
 
@@ -77,8 +79,10 @@ def test_missing_text_column_lists_the_columns():
 
 
 def test_missing_label_column_lists_the_columns():
-    data = DatasetDict({"train": Dataset.from_dict({"text": ["a"], "y": [0]}), "validation": Dataset.from_dict({"text": ["a"], "y": [0]})})
-    with pytest.raises(ValueError, match=r"Label column 'label' not found in the train split; it has columns \['text', 'y'\]"):
+    data = DatasetDict({"train": Dataset.from_dict({"text": ["a"], "y": [0]}),
+                        "validation": Dataset.from_dict({"text": ["a"], "y": [0]})})
+    with pytest.raises(ValueError,
+                       match=r"Label column 'label' not found in the train split; it has columns \['text', 'y'\]"):
         build_label_map(data, "label")
 
 
@@ -96,8 +100,10 @@ def test_integer_labels_outside_the_classes():
 
 def test_string_labels_the_fine_tuned_teacher_does_not_know():
     data = _data(["positive", "negative", "meh"], ["positive"], string=True)
-    with pytest.raises(ValueError, match=r"contradict each other: data \(from the data's labels\) \{0: 'meh', 1: 'negative', "
-                       r"2: 'positive'\} against teacher id2label \{0: 'negative', 1: 'positive'\}; \['meh'\] are on one side only"):
+    with pytest.raises(ValueError,
+                       match=r"contradict each other: data \(from the data's labels\) \{0: 'meh', 1: 'negative', "
+                             r"2: 'positive'\} against teacher id2label \{0: 'negative', 1: 'positive'\}; "
+                             r"\['meh'\] are on one side only"):
         build_label_map(data, "label", teacher_id2label={0: "negative", 1: "positive"})
     validation_only = DatasetDict({"train": _data(["positive", "negative"], [], string=True)["train"],
                                    "validation": _data([], ["meh"], string=True)["validation"]})
@@ -148,7 +154,8 @@ def test_an_unnamed_teacher_is_matched_by_index_and_needs_as_many_classes():
 
 def test_validation_labels_never_seen_in_training():
     data = _data(["a", "b"], ["a", "c"], string=True)
-    label_map = build_label_map(DatasetDict({"train": _data(["a", "b", "c"], ["a"], string=True)["train"], "validation": data["validation"]}), "label")
+    label_map = build_label_map(DatasetDict({"train": _data(["a", "b", "c"], ["a"], string=True)["train"],
+                                             "validation": data["validation"]}), "label")
     with pytest.raises(ValueError, match=r"validation split has labels \['c'\] that the training split never has"):
         encode_labels(data, label_map)
 
@@ -162,7 +169,8 @@ def test_string_labels_become_sorted_classes_and_ids():
 
 def test_max_seq_length_above_the_model_limit(tokenizer):
     dataset = Dataset.from_dict({"text": ["good film"]})
-    with pytest.raises(ValueError, match=r"max_seq_length=64 exceeds the model's limit of 32 tokens; set --max_seq_length 32"):
+    with pytest.raises(ValueError,
+                       match=r"max_seq_length=64 exceeds the model's limit of 32 tokens; set --max_seq_length 32"):
         tokenize(dataset, tokenizer, "text", 64)
     assert tokenize(dataset, tokenizer, "text", 16).column_names == ["input_ids", "token_type_ids", "attention_mask"]
 
@@ -196,7 +204,7 @@ def test_max_seq_length_above_the_models_positions(tokenizer):
 def test_a_tokenizer_larger_than_the_teachers_vocabulary(tokenizer):
     from transformers import BertConfig
 
-    from hfdistill.distillation_trainer import check_tokenizer
+    from hfdistill.checks import check_tokenizer
 
     check_tokenizer(tokenizer, BertConfig(vocab_size=len(tokenizer)))
     with pytest.raises(ValueError, match="is not the teacher's tokenizer"):
@@ -237,7 +245,8 @@ def test_text_that_reads_like_a_missing_value_stays_text(tmp_path):
                                                 ("train.tsv", "text\tlabel", "café crème\t1"),
                                                 ("train.jsonl", None, '{"text": "café crème", "label": 1}')])
 def test_a_file_that_is_not_utf8_names_the_line_and_the_fix_and_loads_with_its_encoding(tmp_path, name, header, row):
-    lines = ([header] if header else []) + ['{"text": "good", "label": 0}' if header is None else row.replace("café crème", "good"), row]
+    lines = ([header] if header else []) + ['{"text": "good", "label": 0}' if header is None
+                                            else row.replace("café crème", "good"), row]
     path = tmp_path / name
     path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
     with pytest.raises(ValueError, match=rf"{path}, line 3: bytes .* not valid utf-8.*--encoding cp1252" if header else
@@ -247,7 +256,8 @@ def test_a_file_that_is_not_utf8_names_the_line_and_the_fix_and_loads_with_its_e
     assert data["train"]["text"][-1] == "café crème"
 
 
-@pytest.mark.parametrize("name, content", [("train.csv", "text,label\ngood,1\n"), ("train.tsv", "text\tlabel\ngood\t1\n"),
+@pytest.mark.parametrize("name, content", [("train.csv", "text,label\ngood,1\n"),
+                                           ("train.tsv", "text\tlabel\ngood\t1\n"),
                                            ("train.jsonl", '{"text": "good", "label": 1}\n')])
 def test_a_utf8_byte_order_mark_is_skipped(tmp_path, name, content):
     path = tmp_path / name
@@ -292,7 +302,8 @@ def test_pairs_are_tokenized_as_pairs(tokenizer):
 
 def _task(train_labels, validation_labels, **features):
     return DatasetDict({"train": Dataset.from_dict({"text": ["x"] * len(train_labels), "label": train_labels}),
-                        "validation": Dataset.from_dict({"text": ["x"] * len(validation_labels), "label": validation_labels})})
+                        "validation": Dataset.from_dict({"text": ["x"] * len(validation_labels),
+                                                         "label": validation_labels})})
 
 
 def test_fractional_scores_are_a_regression():
@@ -315,7 +326,8 @@ def test_comma_separated_ids_with_names_from_a_file_are_multi_label(tmp_path):
     assert label_map.id2label == {0: "admiration", 1: "amusement", 2: "anger"}
     assert encode_labels(by_name, label_map)["train"]["labels"] == [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
     with pytest.raises(ValueError, match=r"integer labels \[7\] outside 0..2"):
-        encode_labels(_task(["0,7", "1,2"], ["0"]), build_label_map(_task(["0,2", "1"], ["0"]), "label", class_names=names))
+        encode_labels(_task(["0,7", "1,2"], ["0"]),
+                      build_label_map(_task(["0,2", "1"], ["0"]), "label", class_names=names))
 
 
 def test_several_zero_one_columns_are_multi_label():
@@ -323,14 +335,17 @@ def test_several_zero_one_columns_are_multi_label():
                         for split in ("train", "validation")})
     label_map = build_label_map(data, label_columns=["toxic", "insult"])
     assert label_map.problem_type == "multi_label_classification" and label_map.id2label == {0: "toxic", 1: "insult"}
-    assert encode_labels(data, label_map, label_columns=["toxic", "insult"])["train"]["labels"] == [[1.0, 1.0], [0.0, 1.0]]
+    assert (encode_labels(data, label_map, label_columns=["toxic", "insult"])["train"]["labels"]
+            == [[1.0, 1.0], [0.0, 1.0]])
 
 
 def test_problem_type_can_be_said_and_a_teacher_of_another_shape_is_an_error():
     data = _task([0, 1, 2], [1])  # no commas in this sample: integer ids, which --problem_type says are multi-label
-    assert build_label_map(data, "label", problem_type="multi_label_classification").problem_type == "multi_label_classification"
-    with pytest.raises(ValueError, match="fine-tuned teacher is a multi_label_classification model but the data's labels "
-                                         "make a single_label_classification task.*--problem_type multi_label_classification"):
+    assert (build_label_map(data, "label", problem_type="multi_label_classification").problem_type
+            == "multi_label_classification")
+    with pytest.raises(ValueError,
+                       match="fine-tuned teacher is a multi_label_classification model but the data's labels "
+                             "make a single_label_classification task.*--problem_type multi_label_classification"):
         build_label_map(data, "label", teacher_num_labels=3, teacher_problem_type="multi_label_classification")
 
 
@@ -349,7 +364,8 @@ def test_a_header_less_gzip_tsv_reads_with_column_names(tmp_path):
     assert label_map.problem_type == "multi_label_classification" and label_map.num_labels == 28
     assert encode_labels(data, label_map, "labels")["train"]["labels"][1][2] == 1.0
     with pytest.raises(ValueError, match="do not have the --column_names' 2 fields"):
-        load_text_classification(str(tmp_path / "train.tsv.gz"), str(tmp_path / "dev.tsv.gz"), column_names=["text", "labels"])
+        load_text_classification(str(tmp_path / "train.tsv.gz"), str(tmp_path / "dev.tsv.gz"),
+                                 column_names=["text", "labels"])
 
 
 @pytest.mark.parametrize("name, rows", [("goemotions/train.tsv", 43410), ("stsb/dev.tsv", 1500), ("rte/dev.tsv", 277)])
@@ -365,7 +381,8 @@ def test_the_shipped_data_sets_read_right(name, rows):
     assert len(data["train"]) == rows
     label_column = "labels" if column_names else "score" if "stsb" in name else "label"
     expected = {"goemotions": "multi_label_classification", "stsb": "regression", "rte": "single_label_classification"}
-    assert build_label_map(DatasetDict({"train": data["train"]}), label_column).problem_type == expected[name.split("/")[0]]
+    assert (build_label_map(DatasetDict({"train": data["train"]}), label_column).problem_type
+            == expected[name.split("/")[0]])
     if not column_names:
         assert resolve_text_columns(data["train"]) == ("sentence1", "sentence2")
 

@@ -135,14 +135,16 @@ def test_evaluate_measures_the_student_cross_entropy_and_metrics_get_student_log
     student.eval()
     with torch.no_grad():
         student_logits = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    assert_close(torch.tensor(metrics["eval_loss"]), F.cross_entropy(student_logits, batch["labels"]), atol=1e-5, rtol=1e-5)
+    assert_close(torch.tensor(metrics["eval_loss"]), F.cross_entropy(student_logits, batch["labels"]), atol=1e-5,
+                 rtol=1e-5)
     assert_close(seen["logits"], student_logits)
     assert "eval_accuracy" in metrics
 
 
 @pytest.mark.parametrize("fold_every", [256, 3])  # 3: the parts are summed in the middle of a logging window too
-def test_logged_loss_parts_average_every_example_since_the_last_log(tmp_path, teacher, student, monkeypatch, fold_every):
-    monkeypatch.setattr("hfdistill.distillation_trainer._LOSS_PARTS_FOLD", fold_every)
+def test_logged_loss_parts_average_every_example_since_the_last_log(tmp_path, teacher, student, monkeypatch,
+                                                                     fold_every):
+    monkeypatch.setattr("hfdistill.trainer._LOSS_PARTS_FOLD", fold_every)
     # Learning rate 0: the student never changes, so each logged part can be recomputed from the whole dataset.
     dataset = random_token_dataset(num_examples=32)
     args = make_args(tmp_path, alpha=0.3, learning_rate=0.0, logging_steps=4, per_device_train_batch_size=4,
@@ -160,12 +162,12 @@ def test_logged_loss_parts_average_every_example_since_the_last_log(tmp_path, te
     for entry, window in zip(logged, (slice(0, 16), slice(16, 32))):
         assert_close(torch.tensor(entry["loss_kd"]), output.soft_per_example[window].mean(), atol=1e-5, rtol=1e-5)
         assert_close(torch.tensor(entry["loss_ce"]), output.hard_per_example[window].mean(), atol=1e-5, rtol=1e-5)
-        assert_close(torch.tensor(entry["loss"]), 0.3 * torch.tensor(entry["loss_kd"]) + 0.7 * torch.tensor(entry["loss_ce"]),
-                     atol=1e-4, rtol=1e-4)
+        assert_close(torch.tensor(entry["loss"]),
+                     0.3 * torch.tensor(entry["loss_kd"]) + 0.7 * torch.tensor(entry["loss_ce"]), atol=1e-4, rtol=1e-4)
 
 
 def test_loss_parts_are_summed_as_they_come_when_logging_is_rare(tmp_path, teacher, student, monkeypatch):
-    monkeypatch.setattr("hfdistill.distillation_trainer._LOSS_PARTS_FOLD", 3)
+    monkeypatch.setattr("hfdistill.trainer._LOSS_PARTS_FOLD", 3)
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path, logging_steps=100),
                                   train_dataset=random_token_dataset(num_examples=64))
     trainer.train()  # 8 steps, never logged: the parts of at most 2 steps may wait, the rest are in the sums
@@ -254,8 +256,10 @@ def test_stored_logits_are_stacked_beside_the_users_collator_not_padded_by_it(tm
         seen.append(sorted(features[0]))
         return DataCollatorWithPadding(tokenizer)(features)
 
-    trainer = DistillationTrainer(model=student, teacher_model=teacher, train_dataset=dataset, data_collator=padding_collator,
-                                  args=make_args(tmp_path, per_device_train_batch_size=2, train_sampling_strategy="sequential"))
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, train_dataset=dataset,
+                                  data_collator=padding_collator,
+                                  args=make_args(tmp_path, per_device_train_batch_size=2,
+                                                 train_sampling_strategy="sequential"))
     batch = next(iter(trainer.get_train_dataloader()))
     assert seen == [["attention_mask", "input_ids", "labels"]]
     assert batch["teacher_logits"].dtype == torch.float32
@@ -266,7 +270,8 @@ def test_stored_logits_are_stacked_beside_the_users_collator_not_padded_by_it(tm
     assert_close(as_tensors["teacher_logits"], batch["teacher_logits"])
 
 
-def test_the_wrapped_collator_keeps_its_attributes_and_later_collators_are_wrapped(tmp_path, teacher, student, tokenizer):
+def test_the_wrapped_collator_keeps_its_attributes_and_later_collators_are_wrapped(tmp_path, teacher, student,
+                                                                                   tokenizer):
     from transformers import DataCollatorWithPadding
 
     trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path),
@@ -281,7 +286,8 @@ def test_the_wrapped_collator_keeps_its_attributes_and_later_collators_are_wrapp
     assert seen == [["labels"]] and batch["teacher_logits"].tolist() == [[1.0, 2.0]]
 
 
-def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_decoding_rows(tmp_path, teacher, student, monkeypatch):
+def test_length_grouping_reads_lengths_from_arrow_in_trainers_order_without_decoding_rows(tmp_path, teacher, student,
+                                                                                         monkeypatch):
     import random
 
     from transformers import Trainer
@@ -353,7 +359,8 @@ def test_hidden_state_term_matches_each_student_layer_to_the_teacher_layer_it_wa
         teacher_outputs = teacher(**inputs, output_hidden_states=True)
     student_outputs = student(**inputs, output_hidden_states=True)
     # hidden_states[0] is the embeddings' output: student layer 0's output is [1], teacher layer 1's is [2].
-    hidden = hidden_state_loss(student_outputs.hidden_states[1], teacher_outputs.hidden_states[2], batch["attention_mask"])
+    hidden = hidden_state_loss(student_outputs.hidden_states[1], teacher_outputs.hidden_states[2],
+                               batch["attention_mask"])
     assert hidden > 0
     expected = distillation_loss(student_outputs.logits, teacher_outputs.logits, batch["labels"]).loss + 2.0 * hidden
     assert_close(loss, expected)
@@ -522,7 +529,8 @@ def mixed_length_dataset(num_examples: int = 40, seed: int = 0) -> Dataset:
 
 
 @pytest.mark.parametrize("sampling", ["group_by_length", "random"])
-def test_predict_and_evaluate_return_rows_in_dataset_order_whatever_the_training_sampler(tmp_path, teacher, student, tokenizer, sampling):
+def test_predict_and_evaluate_return_rows_in_dataset_order_whatever_the_training_sampler(tmp_path, teacher, student,
+                                                                                        tokenizer, sampling):
     from transformers import DataCollatorWithPadding
 
     dataset = mixed_length_dataset()
@@ -589,15 +597,16 @@ def test_inputs_longer_than_the_position_table_are_refused_before_the_forward_pa
 def test_the_teacher_limit_counts_too_and_roberta_positions_are_offset():
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from hfdistill.trainer_utils import check_input_lengths, position_limit
+    from hfdistill.checks import check_input_lengths
+    from hfdistill.utils import position_limit
 
     roberta = RobertaForSequenceClassification(RobertaConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
                                                              num_attention_heads=2, intermediate_size=16,
                                                              max_position_embeddings=34, pad_token_id=1))
     assert position_limit(roberta) == 32 and position_limit(tiny_bert()) == 32
     with pytest.raises(ValueError, match="longer than the teacher's 16 positions"):
-        check_input_lengths(random_token_dataset(seq_len=20), [("student", tiny_bert()),
-                                                              ("teacher", tiny_bert(max_position_embeddings=16))], "training")
+        check_input_lengths(random_token_dataset(seq_len=20),
+                            [("student", tiny_bert()), ("teacher", tiny_bert(max_position_embeddings=16))], "training")
 
 
 def test_stored_soft_labels_need_no_teacher_model(tmp_path, teacher, student):
@@ -638,7 +647,8 @@ def test_every_push_during_training_uploads_a_folder_that_loads(tmp_path, teache
 
     snapshots = []
 
-    def upload_folder(self, *, repo_id, folder_path, commit_message="", ignore_patterns=None, run_as_future=False, **kwargs):
+    def upload_folder(self, *, repo_id, folder_path, commit_message="", ignore_patterns=None, run_as_future=False,
+                      **kwargs):
         snapshot = tmp_path / f"upload{len(snapshots)}"
         shutil.copytree(folder_path, snapshot, ignore=shutil.ignore_patterns("checkpoint-*", "_*", "teacher"))
         snapshots.append((commit_message, snapshot))
@@ -663,7 +673,8 @@ def test_every_push_during_training_uploads_a_folder_that_loads(tmp_path, teache
 
     load = ("import torch; from transformers import AutoModelForSequenceClassification as Auto; "
             f"model = Auto.from_pretrained({str(first)!r}, trust_remote_code=True); "
-            "print(type(model).__module__.split('.')[0], tuple(model(input_ids=torch.tensor([[2, 9, 3]])).logits.shape))")
+            "print(type(model).__module__.split('.')[0], "
+            "tuple(model(input_ids=torch.tensor([[2, 9, 3]])).logits.shape))")
     result = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, cwd=tmp_path,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -681,9 +692,11 @@ def test_compute_loss_equals_the_task_formula_on_a_fixed_batch(tmp_path, problem
     teacher, student = tiny_bert(seed=0, **shape), tiny_bert(seed=1, num_hidden_layers=1, **shape)
     dataset = random_token_dataset(num_examples=8, labeled=False)
     generator = torch.Generator().manual_seed(0)
-    labels = (torch.rand(8, 3, generator=generator).round() if num_labels == 3 else torch.rand(8, generator=generator) * 5)
+    labels = (torch.rand(8, 3, generator=generator).round() if num_labels == 3
+              else torch.rand(8, generator=generator) * 5)
     batch = {**batch_of(dataset), "labels": labels}
-    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=make_args(tmp_path, alpha=0.3, temperature=2.0))
+    trainer = DistillationTrainer(model=student, teacher_model=teacher,
+                                  args=make_args(tmp_path, alpha=0.3, temperature=2.0))
     assert trainer.problem_type == problem_type
     student.train()
     loss = trainer.compute_loss(student, dict(batch))
@@ -699,7 +712,8 @@ def test_compute_loss_equals_the_task_formula_on_a_fixed_batch(tmp_path, problem
     assert_close(loss, 0.3 * soft + 0.7 * hard)
     student.eval()
     eval_loss = trainer.compute_loss(student, dict(batch))
-    assert_close(eval_loss, hard.detach() if num_labels == 1 else F.binary_cross_entropy_with_logits(student(**inputs).logits, labels))
+    assert_close(eval_loss, hard.detach() if num_labels == 1
+                 else F.binary_cross_entropy_with_logits(student(**inputs).logits, labels))
 
 
 def test_an_alpha_one_regression_run_moves_the_student_toward_the_teacher(tmp_path):
@@ -723,29 +737,33 @@ def test_an_alpha_one_regression_run_moves_the_student_toward_the_teacher(tmp_pa
 def test_task_shape_mismatches_are_errors_before_training(tmp_path):
     regression = tiny_bert(seed=0, num_labels=1, problem_type="regression", id2label=None, label2id=None)
     multi_label = tiny_bert(seed=0, problem_type="multi_label_classification")
-    with pytest.raises(ValueError, match="The teacher is a regression model .* but the student a multi_label_classification"):
+    with pytest.raises(ValueError,
+                       match="The teacher is a regression model .* but the student a multi_label_classification"):
         DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="multi_label_classification",
                                             id2label=None, label2id=None),
                             teacher_model=regression, args=make_args(tmp_path))
     single_label_data = random_token_dataset(num_examples=8)  # one class index per row
-    with pytest.raises(ValueError, match="training set's labels .* do not fit a multi_label_classification model, which "
-                                         "takes a list of 2 0/1 values per row"):
-        DistillationTrainer(model=tiny_bert(seed=1, problem_type="multi_label_classification"), teacher_model=multi_label,
-                            args=make_args(tmp_path), train_dataset=single_label_data)
+    with pytest.raises(ValueError, match="training set's labels .* do not fit a multi_label_classification model, "
+                                         "which takes a list of 2 0/1 values per row"):
+        DistillationTrainer(model=tiny_bert(seed=1, problem_type="multi_label_classification"),
+                            teacher_model=multi_label, args=make_args(tmp_path), train_dataset=single_label_data)
     with pytest.raises(ValueError, match="needs classes, and a regression teacher has none"):
-        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None, label2id=None),
+        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None,
+                                            label2id=None),
                             teacher_model=regression, args=make_args(tmp_path, pseudo_labels="hard"))
     with pytest.raises(ValueError, match="'cosine' is not defined for regression"):
-        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None, label2id=None),
+        DistillationTrainer(model=tiny_bert(seed=1, num_labels=1, problem_type="regression", id2label=None,
+                                            label2id=None),
                             teacher_model=regression, args=make_args(tmp_path, distillation_loss="cosine"))
 
 
 # ---- hyperparameter search (issue 19): model_init, the teacher fixed and prepared once --------------
 
 
-def test_hyperparameter_search_rebuilds_the_student_per_trial_against_one_frozen_teacher(tmp_path, teacher, monkeypatch):
+def test_hyperparameter_search_rebuilds_the_student_per_trial_against_one_frozen_teacher(tmp_path, teacher,
+                                                                                         monkeypatch):
     pytest.importorskip("optuna")
-    from hfdistill.metrics import task_metrics
+    from hfdistill.evaluation.metrics import task_metrics
 
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
     built, prepared = [], []
@@ -787,7 +805,7 @@ def test_the_default_search_space_centres_the_learning_rate_on_the_runs_own(tmp_
     """A linear student needs ~1e-3 where a transformer cut needs ~1e-4: a fixed range starved the linear one."""
     optuna = pytest.importorskip("optuna")
     from hfdistill import distillation_hp_space
-    from hfdistill.metrics import task_metrics
+    from hfdistill.evaluation.metrics import task_metrics
 
     class RecordingSampler(optuna.samplers.RandomSampler):
         ranges = {}
@@ -824,7 +842,7 @@ def test_hyperparameter_search_needs_model_init_and_a_held_out_set(tmp_path, tea
 
 
 def test_several_teachers_give_their_weighted_ensemble_online_and_from_stored_logits(tmp_path, student):
-    from hfdistill.ensemble import combine_teacher_logits
+    from hfdistill.teachers.ensemble import combine_teacher_logits
 
     teachers = [tiny_bert(seed=0), tiny_bert(seed=5), tiny_bert(seed=7, num_hidden_layers=1)]
     args = make_args(tmp_path, alpha=0.5, temperature=2.0)
@@ -848,14 +866,15 @@ def test_several_teachers_give_their_weighted_ensemble_online_and_from_stored_lo
 def test_stored_logits_of_several_teachers_without_teacher_models(tmp_path, student):
     dataset = random_token_dataset(num_examples=8)
     with torch.no_grad():
-        each = torch.stack([tiny_bert(seed=s)(input_ids=torch.tensor(dataset["input_ids"])).logits for s in (0, 5)], dim=1)
+        each = torch.stack([tiny_bert(seed=s)(input_ids=torch.tensor(dataset["input_ids"])).logits for s in (0, 5)],
+                           dim=1)
     stored = dataset.add_column("teacher_logits", each.tolist())
     trainer = DistillationTrainer(model=student, args=make_args(tmp_path), train_dataset=stored)
     assert trainer.teacher_weights == [0.5, 0.5]
     trainer.train()
     with pytest.raises(ValueError, match="hold \\[2\\] teachers' logits, but 3 teachers are expected"):
-        DistillationTrainer(model=student, teacher_model=[tiny_bert(seed=s) for s in (0, 1, 2)], args=make_args(tmp_path),
-                            train_dataset=stored)
+        DistillationTrainer(model=student, teacher_model=[tiny_bert(seed=s) for s in (0, 1, 2)],
+                            args=make_args(tmp_path), train_dataset=stored)
 
 
 def test_teachers_must_agree_on_classes_and_task(tmp_path, student):

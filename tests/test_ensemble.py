@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from hfdistill.ensemble import combine_teacher_logits, normalized_weights
+from hfdistill.teachers.ensemble import combine_teacher_logits, normalized_weights
 from hfdistill.losses import distillation_loss
 
 T1 = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
@@ -21,14 +21,16 @@ def _softmax(row, temperature):
 def test_single_label_ensemble_is_the_weighted_mean_of_softened_probabilities(temperature):
     combined = combine_teacher_logits(STACKED, [3.0, 1.0], temperature)
     for n in range(2):
-        expected = [0.75 * a + 0.25 * b for a, b in zip(_softmax(T1[n].tolist(), temperature), _softmax(T2[n].tolist(), temperature))]
+        expected = [0.75 * a + 0.25 * b
+                    for a, b in zip(_softmax(T1[n].tolist(), temperature), _softmax(T2[n].tolist(), temperature))]
         assert_close(torch.softmax(combined[n] / temperature, -1), torch.tensor(expected))
 
 
 def test_multi_label_and_regression_ensembles_by_hand():
     sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     combined = combine_teacher_logits(STACKED, None, 2.0, "multi_label_classification")
-    expected = [[0.5 * sigmoid(a / 2) + 0.5 * sigmoid(b / 2) for a, b in zip(r1, r2)] for r1, r2 in zip(T1.tolist(), T2.tolist())]
+    expected = [[0.5 * sigmoid(a / 2) + 0.5 * sigmoid(b / 2) for a, b in zip(r1, r2)]
+                for r1, r2 in zip(T1.tolist(), T2.tolist())]
     assert_close(torch.sigmoid(combined / 2.0), torch.tensor(expected))
     scores = torch.tensor([[[1.0], [3.0]], [[2.0], [4.0]]])
     assert_close(combine_teacher_logits(scores, [1.0, 3.0], 2.0, "regression"), torch.tensor([[2.5], [3.5]]))
@@ -53,7 +55,7 @@ def test_bad_weights():
 def test_a_teacher_ensemble_is_measured_like_one_model(tokenizer):
     from conftest import tiny_bert
     from hfdistill import model_stats
-    from hfdistill.ensemble import TeacherEnsemble
+    from hfdistill.teachers.ensemble import TeacherEnsemble
 
     teachers = [tiny_bert(seed=0), tiny_bert(seed=3)]
     ensemble = TeacherEnsemble(teachers, [1, 3]).eval()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification, pipeline
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification,
+                          pipeline)
 
 from conftest import REPO, SST2, WORDS, sentiment_sentences, tiny_bert
 from hfdistill import (MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification, OnnxClassifier, compact_student,
@@ -37,7 +38,8 @@ def _student(kind: str, teacher, tokenizer=None):
         mean_pooling.load_state_dict(teacher.state_dict(), strict=False)  # all but BERT's pooler, which it has not
         return student_from_teacher(mean_pooling, num_layers=1).eval()
     if kind == "compact":
-        return compact_student(teacher, num_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32).eval()
+        return compact_student(teacher, num_layers=1, hidden_size=16, num_attention_heads=2,
+                               intermediate_size=32).eval()
     student = linear_student(teacher, embedding_dim=16, num_bigram_buckets=64)
     if tokenizer is not None:  # trained margins: a random bag's logits (about 0.06) tie within int8's rounding
         _fit(student, tokenizer)
@@ -102,7 +104,8 @@ def test_regression_int8_reports_an_error_bound(tokenizer, tmp_path):
 def test_classifier_answers_like_pipeline(problem_type, tokenizer, tmp_path):
     num_labels = 1 if problem_type == "regression" else 3
     labels = {i: name for i, name in enumerate(["negative", "neutral", "positive"][:num_labels])}
-    teacher = _teacher(num_labels=num_labels, id2label=labels, label2id={v: k for k, v in labels.items()}, problem_type=problem_type)
+    teacher = _teacher(num_labels=num_labels, id2label=labels, label2id={v: k for k, v in labels.items()},
+                       problem_type=problem_type)
     student = student_from_teacher(teacher, num_layers=1)
     export_to_onnx(student, tokenizer, str(tmp_path), quantize=None, texts=SENTENCES, save_pretrained=True)
     reference = pipeline("text-classification", model=str(tmp_path), device="cpu")
@@ -126,7 +129,8 @@ def _scores(result):
 def test_classifier_scores_follow_the_problem_type(tokenizer, tmp_path):
     teacher = _teacher(num_labels=3, id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2},
                        problem_type="multi_label_classification")
-    export_to_onnx(student_from_teacher(teacher, num_layers=1), tokenizer, str(tmp_path), quantize=None, texts=SENTENCES)
+    export_to_onnx(student_from_teacher(teacher, num_layers=1), tokenizer, str(tmp_path), quantize=None,
+                   texts=SENTENCES)
     classifier = OnnxClassifier(str(tmp_path), file="model.onnx")
     logits = classifier.logits(SENTENCES[:1])[0]
     scores = {d["label"]: d["score"] for d in classifier(SENTENCES[0], top_k=None)}
@@ -138,17 +142,20 @@ def test_classifier_truncates_to_max_length(tokenizer, tmp_path):
     long_text = " ".join(WORDS * 3)
     short = OnnxClassifier(str(tmp_path), file="model.onnx", max_length=6)
     assert short.encode([long_text])["input_ids"].shape == (1, 6)
-    assert OnnxClassifier(str(tmp_path), file="model.onnx").encode([long_text])["input_ids"].shape[1] == 32  # model_max_length
+    # model_max_length
+    assert OnnxClassifier(str(tmp_path), file="model.onnx").encode([long_text])["input_ids"].shape[1] == 32
 
 
 def test_parity_failure_is_an_error_and_removes_the_file(tokenizer, tmp_path, monkeypatch):
-    student, other = _student("layers", _teacher()), _student("layers", tiny_bert(seed=5, hidden_size=32, intermediate_size=64).eval())
+    student, other = (_student("layers", _teacher()),
+                      _student("layers", tiny_bert(seed=5, hidden_size=32, intermediate_size=64).eval()))
     path = onnx_export.export_onnx_file(other, tokenizer, str(tmp_path / "other.onnx"))
     with pytest.raises(OnnxParityError, match="does not match PyTorch"):
         check_parity(student, tokenizer, path, SENTENCES)
 
     # A quantizer that writes a wrong model: export_to_onnx raises and leaves no int8 file behind.
-    monkeypatch.setattr(onnx_export, "quantize_onnx_file", lambda source, target, per_channel=False: __import__("shutil").copy(path, target))
+    monkeypatch.setattr(onnx_export, "quantize_onnx_file",
+                        lambda source, target, per_channel=False: __import__("shutil").copy(path, target))
     with pytest.raises(OnnxParityError, match="model_quantized.onnx"):
         export_to_onnx(student, tokenizer, str(tmp_path / "out"), texts=SENTENCES)
     assert (tmp_path / "out" / "onnx" / "model.onnx").is_file()
@@ -180,7 +187,8 @@ def test_missing_onnxruntime_says_which_extra_to_install(monkeypatch):
 
 
 def test_importing_hfdistill_does_not_import_onnx_runtime():
-    code = "import sys, hfdistill; hfdistill.OnnxClassifier; print(sorted(m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules))"
+    code = ("import sys, hfdistill; hfdistill.OnnxClassifier; "
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip() == "[]"
 
@@ -208,13 +216,15 @@ def test_pruned_tokenizer_remaps_ids_keeps_specials_and_unknown_words(packaged_t
     kept = {token for text in KEPT_TEXTS for token in packaged_tokenizer.tokenize(text)}
     specials = set(packaged_tokenizer.all_special_tokens)
     assert set(tokenizer.get_vocab()) == kept | specials
-    assert sorted(tokenizer.get_vocab().values()) == list(range(len(kept | specials))) == list(range(model.config.vocab_size))
+    assert (sorted(tokenizer.get_vocab().values()) == list(range(len(kept | specials)))
+            == list(range(model.config.vocab_size)))
     assert model.get_input_embeddings().weight.shape[0] == model.config.vocab_size
     assert tokenizer.pad_token_id == packaged_tokenizer.pad_token_id == model.config.pad_token_id == 0
     for text in KEPT_TOKEN_TEXT:  # same tokens, renumbered consistently, special tokens included
         before, after = packaged_tokenizer(text)["input_ids"], tokenizer(text)["input_ids"]
         assert tokenizer.convert_ids_to_tokens(after) == packaged_tokenizer.convert_ids_to_tokens(before)
-    assert tokenizer.convert_ids_to_tokens(tokenizer("the zeppelin film")["input_ids"]) == ["[CLS]", "the", "[UNK]", "film", "[SEP]"]
+    assert (tokenizer.convert_ids_to_tokens(tokenizer("the zeppelin film")["input_ids"])
+            == ["[CLS]", "the", "[UNK]", "film", "[SEP]"])
 
     tokenizer.save_pretrained(tmp_path)
     model.save_pretrained(tmp_path)
@@ -237,24 +247,28 @@ def test_pruned_student_predicts_as_before_on_kept_tokens_and_exports(kind, pack
     pruned.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
-    np.testing.assert_allclose(_torch_logits(reloaded, AutoTokenizer.from_pretrained(tmp_path), KEPT_TOKEN_TEXT), expected, atol=1e-6)
+    np.testing.assert_allclose(_torch_logits(reloaded, AutoTokenizer.from_pretrained(tmp_path), KEPT_TOKEN_TEXT),
+                               expected, atol=1e-6)
     export_to_onnx(pruned, tokenizer, str(tmp_path), quantize=None, texts=KEPT_TOKEN_TEXT)
-    np.testing.assert_allclose(OnnxClassifier(str(tmp_path), file="model.onnx").logits(KEPT_TOKEN_TEXT), expected, atol=1e-4)
+    np.testing.assert_allclose(OnnxClassifier(str(tmp_path), file="model.onnx").logits(KEPT_TOKEN_TEXT), expected,
+                               atol=1e-4)
 
 
 def test_card_table_and_plot_show_the_exported_forms(tmp_path):
-    from hfdistill.model_card import render_model_card
+    from hfdistill.hub import render_model_card
 
-    row = {"accuracy": 0.8, "num_parameters": 10, "disk_size_mb": 1.0, "latency_ms_batch1": 1.0, "throughput_batch32": 10.0}
+    row = {"accuracy": 0.8, "num_parameters": 10, "disk_size_mb": 1.0, "latency_ms_batch1": 1.0,
+           "throughput_batch32": 10.0}
     results = {"teacher": row, "student": row, "ratios": {},
                "exported": {"onnx int8": {**row, "file": "onnx/model_quantized.onnx"}}}
     card = render_model_card({"student_kind": "layers", "results": results})
     assert "| onnx int8 (`onnx/model_quantized.onnx`) | 80.00% |" in card
     assert 'OnnxClassifier("path/to/this/folder", file="model_quantized.onnx")' in card
     assert 'pipeline("text-classification", "path/to/this/folder", { dtype: "q8" })' in card
-    assert "## Use with ONNX Runtime" not in render_model_card({"student_kind": "layers", "results": {**results, "exported": None}})
+    assert "## Use with ONNX Runtime" not in render_model_card({"student_kind": "layers",
+                                                                "results": {**results, "exported": None}})
 
-    from hfdistill.report import format_table, plot_accuracy_vs_latency
+    from hfdistill.evaluation.report import format_table, plot_accuracy_vs_latency
 
     results["ratios"] = {"accuracy_kept": 1.0, "size": 1.0, "latency_speedup": 1.0, "throughput_speedup": 1.0}
     assert format_table(results).splitlines()[4].startswith("onnx int8 ")  # header, rule, teacher, student, then it
@@ -292,6 +306,6 @@ def test_recipe_exports_quantizes_prunes_and_reports(tiny_teacher, sst2_files, t
 def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
     export_to_onnx(_student("linear", _teacher(), tokenizer), tokenizer, str(tmp_path), texts=SENTENCES)
     assert (tmp_path / "onnx" / "model_quantized.onnx").is_file()
-    export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer, str(tmp_path),
-                   quantize=None, texts=SENTENCES)
+    export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer,
+                   str(tmp_path), quantize=None, texts=SENTENCES)
     assert not (tmp_path / "onnx" / "model_quantized.onnx").exists()  # it belonged to the other model

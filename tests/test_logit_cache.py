@@ -9,8 +9,8 @@ from transformers import DataCollatorWithPadding
 
 from conftest import sentiment_sentences, tiny_bert
 from hfdistill import DistillationTrainer, DistillationTrainingArguments
-from hfdistill import logit_cache
-from hfdistill.logit_cache import add_teacher_logits, compute_teacher_logits
+from hfdistill.teachers import logit_cache
+from hfdistill.teachers.logit_cache import add_teacher_logits, compute_teacher_logits
 
 
 @pytest.fixture
@@ -107,8 +107,8 @@ def test_training_on_cached_logits_never_runs_the_teacher(tokenized, tokenizer, 
     teacher.register_forward_hook(lambda *args: calls.append(1))
     args = DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, max_steps=3,
                                          per_device_train_batch_size=8, save_strategy="no", disable_tqdm=True)
-    DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=cached, processing_class=tokenizer,
-                        data_collator=DataCollatorWithPadding(tokenizer)).train()
+    DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=cached,
+                        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer)).train()
     assert calls == []
 
 

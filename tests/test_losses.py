@@ -118,7 +118,8 @@ def test_unlabeled_rows_in_a_mixed_batch_carry_the_soft_term_alone():
 
 
 def test_pseudo_labels_are_the_teachers_argmax_where_it_is_confident_enough():
-    # Teacher rows: [1, 1, 0] -> argmax 0 (first of a tie) with p = e / (2e + 1) = 0.422; [0, 2, -2] -> 1 with p = 0.867.
+    # Teacher rows: [1, 1, 0] -> argmax 0 (first of a tie) with p = e / (2e + 1) = 0.422;
+    # [0, 2, -2] -> 1 with p = 0.867.
     labels, pseudo = teacher_pseudo_labels(TEACHER, torch.tensor([IGNORE_INDEX, IGNORE_INDEX]), threshold=0.5)
     assert labels.tolist() == [IGNORE_INDEX, 1] and pseudo.tolist() == [False, True]
     labels, pseudo = teacher_pseudo_labels(TEACHER, None, threshold=0.0)
@@ -149,7 +150,8 @@ def test_pseudo_label_modes_by_hand():
 def test_num_items_divides_the_sum_so_micro_batches_add_up_to_the_full_batch():
     full = distillation_loss(STUDENT, TEACHER, LABELS, alpha=0.5, temperature=2.0).loss
     halves = [
-        distillation_loss(STUDENT[i : i + 1], TEACHER[i : i + 1], LABELS[i : i + 1], alpha=0.5, temperature=2.0, num_items=2).loss
+        distillation_loss(STUDENT[i : i + 1], TEACHER[i : i + 1], LABELS[i : i + 1], alpha=0.5, temperature=2.0,
+                          num_items=2).loss
         for i in range(2)
     ]
     assert_close(halves[0] + halves[1], full)
@@ -228,13 +230,15 @@ def test_multi_label_objective_by_hand_with_bce_against_the_gold_vector():
 def test_regression_objective_by_hand_has_no_temperature():
     from hfdistill.losses import REGRESSION
 
-    student, teacher, scores = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [2.5]]), torch.tensor([1.5, IGNORE_INDEX])
+    student, teacher, scores = (torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [2.5]]),
+                                torch.tensor([1.5, IGNORE_INDEX]))
     for temperature in (1.0, 4.0):
-        output = distillation_loss(student, teacher, scores, alpha=0.3, temperature=temperature, problem_type=REGRESSION)
+        output = distillation_loss(student, teacher, scores, alpha=0.3, temperature=temperature,
+                                   problem_type=REGRESSION)
         # row 0: 0.3 * (1 - 2)^2 + 0.7 * (1 - 1.5)^2 = 0.475; row 1, unlabeled: (3 - 2.5)^2 = 0.25
         assert_close(output.loss, torch.tensor((0.475 + 0.25) / 2))
     assert_close(soft_loss(teacher.clone(), teacher, "kl", 2.0, "batchmean", REGRESSION), torch.tensor(0.0))
-    with pytest.raises(ValueError, match="pseudo_labels='hard' needs classes, and a regression has none"):
+    with pytest.raises(ValueError, match="pseudo_labels='hard' needs classes, and a regression teacher has none"):
         distillation_loss(student, teacher, scores, pseudo_labels="hard", problem_type=REGRESSION)
     with pytest.raises(ValueError, match="'cosine' is not defined for regression; use one of kl, mse"):
         distillation_loss(student, teacher, scores, loss_type="cosine", problem_type=REGRESSION)
@@ -263,4 +267,5 @@ def test_problem_type_of_reads_transformers_conventions():
 
     assert problem_type_of(BertConfig(num_labels=1)) == "regression"
     assert problem_type_of(BertConfig(num_labels=3)) == "single_label_classification"
-    assert problem_type_of(BertConfig(num_labels=3, problem_type="multi_label_classification")) == "multi_label_classification"
+    assert (problem_type_of(BertConfig(num_labels=3, problem_type="multi_label_classification"))
+            == "multi_label_classification")

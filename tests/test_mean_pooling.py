@@ -1,4 +1,5 @@
-"""The teacher's mean-pooling head (`--teacher_classifier_pooling mean`): the model, its loading, and the teacher option."""
+"""The teacher's mean-pooling head (`--teacher_classifier_pooling mean`): the model, its loading, and the teacher
+option."""
 
 import json
 
@@ -12,13 +13,15 @@ from conftest import logits_loaded_without_hfdistill, sentiment_sentences, tiny_
 from hfdistill import (DistillationTrainingArguments, MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification,
                        StudentSpec, student_from_teacher)
 from hfdistill.data import LabelMap
-from hfdistill.model_card import render_model_card
-from hfdistill.teacher import check_classifier_pooling, inspect_teacher, new_classifier, prepare_teacher
+from hfdistill.hub import render_model_card
+from hfdistill.teachers import check_classifier_pooling, inspect_teacher, new_classifier
+from hfdistill.teachers.fine_tuning import prepare_teacher
 
 
 def mean_pooling_model(seed: int = 0, **overrides) -> MeanPoolingBertForSequenceClassification:
     torch.manual_seed(seed)
-    return MeanPoolingBertForSequenceClassification(MeanPoolingBertConfig.from_bert_config(tiny_bert_config(), **overrides)).eval()
+    return MeanPoolingBertForSequenceClassification(
+        MeanPoolingBertConfig.from_bert_config(tiny_bert_config(), **overrides)).eval()
 
 
 def test_logits_are_the_head_applied_to_the_masked_mean_of_the_last_token_states():
@@ -28,7 +31,8 @@ def test_logits_are_the_head_applied_to_the_masked_mean_of_the_last_token_states
     with torch.no_grad():
         states = model.bert(ids, attention_mask=mask).last_hidden_state
         logits = model(input_ids=ids, attention_mask=mask).logits
-    expected = torch.stack([states[0].mean(0), states[1, :3].mean(0)]) @ model.classifier.weight.T + model.classifier.bias
+    expected = (torch.stack([states[0].mean(0), states[1, :3].mean(0)]) @ model.classifier.weight.T
+                + model.classifier.bias)
     assert_close(logits, expected)
     with torch.no_grad():  # the padding never enters the mean
         alone = model(input_ids=ids[1:, :3], attention_mask=mask[1:, :3]).logits
@@ -38,7 +42,8 @@ def test_logits_are_the_head_applied_to_the_masked_mean_of_the_last_token_states
 
 @pytest.mark.parametrize("problem_type, labels, loss", [
     ("single_label_classification", torch.tensor([1, 0]), torch.nn.functional.cross_entropy),
-    ("multi_label_classification", torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.nn.functional.binary_cross_entropy_with_logits),
+    ("multi_label_classification", torch.tensor([[1.0, 0.0], [1.0, 1.0]]),
+     torch.nn.functional.binary_cross_entropy_with_logits),
 ])
 def test_the_loss_follows_the_problem_type_as_bert_for_sequence_classification(problem_type, labels, loss):
     model = mean_pooling_model(problem_type=problem_type)
@@ -116,7 +121,8 @@ def test_prepare_teacher_fine_tunes_a_mean_pooling_head_and_reuses_it_only_with_
     sentences, labels = sentiment_sentences(32)
     train = Dataset.from_dict({"text": sentences, "labels": labels}).map(
         lambda b: tokenizer(b["text"]), batched=True, remove_columns=["text"])
-    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True,
+                                         disable_tqdm=True)
     label_map = LabelMap({0: "negative", 1: "positive"})
     teacher, info = prepare_teacher(str(backbone), label_map, args.output_dir, train, tokenizer, args, {},
                                     num_train_epochs=1, learning_rate=1e-3, classifier_pooling="mean")

@@ -3,7 +3,7 @@ import math
 import numpy as np
 from transformers import EvalPrediction
 
-from hfdistill.metrics import primary_metric, task_metrics
+from hfdistill.evaluation.metrics import primary_metric, task_metrics
 
 
 def test_single_label_accuracy_and_f1():

@@ -9,8 +9,8 @@ from hfdistill.precision import apply_cpu_bf16
 
 
 def _args(tmp_path, **overrides):
-    return DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", save_strategy="no", disable_tqdm=True,
-                                         per_device_train_batch_size=4, max_steps=2, **overrides)
+    return DistillationTrainingArguments(output_dir=str(tmp_path), report_to="none", save_strategy="no",
+                                         disable_tqdm=True, per_device_train_batch_size=4, max_steps=2, **overrides)
 
 
 @pytest.mark.parametrize("supported, choice, expected", [
@@ -57,10 +57,12 @@ def test_trainer_autocasts_training_on_the_cpu_and_evaluates_in_fp32(use_bf16, t
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"} if use_bf16 else set())
     student, teacher = tiny_bert(seed=1, num_hidden_layers=1), tiny_bert(seed=0)
     seen = []
-    student.classifier.register_forward_hook(lambda module, inputs, output: seen.append((student.training, output.dtype)))
+    student.classifier.register_forward_hook(
+        lambda module, inputs, output: seen.append((student.training, output.dtype)))
     args = _args(tmp_path, use_cpu=True)
     apply_cpu_bf16(args, "auto")
-    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args, train_dataset=random_token_dataset(16))
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=args,
+                                  train_dataset=random_token_dataset(16))
     trainer.evaluate(random_token_dataset(8))  # before training: accelerate prepares the model for evaluation too
     trainer.train()
     trainer.evaluate(random_token_dataset(8))
@@ -82,7 +84,7 @@ def test_bf16_on_a_cpu_only_machine_without_use_cpu_gives_valid_training_argumen
     args = _args(tmp_path)
     assert apply_cpu_bf16(args, "auto")["training_precision"] == "bf16 autocast"
     assert args.use_cpu and args.device.type == "cpu"
-    from hfdistill.teacher import _teacher_arguments
+    from hfdistill.teachers.fine_tuning import _teacher_arguments
 
     teacher_args = _teacher_arguments(args, str(tmp_path / "teacher"))
     assert teacher_args.bf16 and teacher_args.mixed_precision == "bf16" and teacher_args.use_cpu
@@ -97,7 +99,7 @@ def _record_classifier_dtypes(model) -> list:
 def test_a_teacher_evaluated_under_bf16_comes_back_without_the_autocast_wrapper(tokenizer, tmp_path, monkeypatch):
     """evaluate_model (the recipe's teacher report) must not leave accelerate's bf16 wrapper on the caller's model: the
     profiling after it timed the teacher in bf16 against an fp32 student (throughput ratios of 1.5 instead of 3)."""
-    from hfdistill.teacher import evaluate_model
+    from hfdistill.teachers.fine_tuning import evaluate_model
 
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     teacher = tiny_bert(seed=0)
@@ -120,7 +122,7 @@ def test_speed_is_measured_in_the_models_own_precision_even_under_an_autocast_wr
     from types import MethodType
 
     from hfdistill import measure_cpu_speed
-    from hfdistill.ensemble import TeacherEnsemble
+    from hfdistill.teachers.ensemble import TeacherEnsemble
 
     def wrap_in_bf16_autocast(model):
         model._original_forward = model.forward

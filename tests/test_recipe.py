@@ -14,7 +14,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, HfArgumentParser, pipeline
 
-from conftest import RECIPE, REPO, SST2, subprocess_env
+from conftest import RECIPE, REPO, SST2, load_recipe, subprocess_env
 from hfdistill import MeanPoolingBertConfig
 from hfdistill.students import KIND_DEFAULTS
 
@@ -32,14 +32,6 @@ def launch(arguments: list[str], num_processes: int = 1) -> subprocess.Completed
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
-
-
-def load_recipe(monkeypatch):
-    spec = importlib.util.spec_from_file_location("sst2_recipe", RECIPE)
-    recipe = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "sst2_recipe", recipe)  # Trainer pickles the args dataclass by module name
-    spec.loader.exec_module(recipe)
-    return recipe
 
 
 def run_in_process(arguments: list[str], monkeypatch) -> None:
@@ -134,12 +126,14 @@ def test_local_json_lines_with_string_labels_and_three_classes(tiny_teacher, tmp
     assert results["labels"] == {"0": "neg", "1": "neutral", "2": "pos"}
     assert "f1_macro" in results["student"] and "f1" not in results["student"]
     student = AutoModelForSequenceClassification.from_pretrained(output_dir)
-    assert student.config.id2label == {0: "neg", 1: "neutral", 2: "pos"} and student.config.model_type == "hfdistill-linear"
+    assert (student.config.id2label == {0: "neg", 1: "neutral", 2: "pos"}
+            and student.config.model_type == "hfdistill-linear")
     predictions = pipeline("text-classification", model=str(output_dir), device="cpu")(["dull and lifeless"])
     assert predictions[0]["label"] in {"neg", "neutral", "pos"}
 
 
-def test_push_to_hub_uploads_the_student_and_its_card_never_the_teacher(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+def test_push_to_hub_uploads_the_student_and_its_card_never_the_teacher(tiny_teacher, sst2_files, tmp_path,
+                                                                        monkeypatch):
     """The Hub boundary (HfApi) is replaced by a local folder: what would be uploaded must load as a working model."""
     hub = tmp_path / "hub"
     uploads = []
@@ -186,7 +180,8 @@ def test_transfer_set_with_unlabeled_text_and_augmentation(tiny_teacher, sst2_fi
               "--unlabeled_file", str(unlabeled), "--augment_factor", "2", "--pseudo_labels", "both", *FAST]
     run_in_process([*common, "--augment_seed", "1"], monkeypatch)
     results = json.loads((output_dir / "results.json").read_text())
-    assert results["transfer_set"]["labeled"] == 300 and results["transfer_set"]["unlabeled"] == 3  # the blank line is dropped
+    # the blank line is dropped
+    assert results["transfer_set"]["labeled"] == 300 and results["transfer_set"]["unlabeled"] == 3
     assert results["transfer_set"]["augmented"] == 600 and results["train_examples"] == 903
     assert results["transfer_set"]["augmentation"]["seed"] == 1 and results["distillation"]["pseudo_labels"] == "both"
     assert results["teacher_logits"]["source"] == "built" and results["teacher_source"]["source"] == "fine_tuned"
@@ -211,7 +206,8 @@ def test_hidden_state_distillation_through_the_recipe(tiny_teacher, sst2_files, 
 
     run_in_process([*common, "--student", "layers", "--student_num_layers", "1"], monkeypatch)
     results = json.loads((output_dir / "results.json").read_text())
-    assert results["distillation"]["hidden_state_weight"] == 1.0 and results["distillation"]["hidden_state_loss"] == "mse"
+    assert (results["distillation"]["hidden_state_weight"] == 1.0
+            and results["distillation"]["hidden_state_loss"] == "mse")
     state = json.loads(next(output_dir.glob("checkpoint-*/trainer_state.json")).read_text())
     assert any("loss_hidden" in entry for entry in state["log_history"])
     assert "Plus 1.0 x the mse distance between each student layer's output" in (output_dir / "README.md").read_text()
@@ -228,7 +224,8 @@ def test_freeze_flag_is_unset_by_default_and_a_bare_switch_means_true():
         (model_args,) = parser.parse_args_into_dataclasses(flags)
         assert model_args.student_freeze_word_embeddings is expected, flags
     # The per-kind defaults named in --help are read from KIND_DEFAULTS, so they cannot drift from what is applied.
-    help_text = " ".join(HfArgumentParser((recipe.ModelArguments, recipe.RecipeTrainingArguments)).format_help().split())
+    help_text = " ".join(
+        HfArgumentParser((recipe.ModelArguments, recipe.RecipeTrainingArguments)).format_help().split())
     for expected in ("layers: 1.0, compact: 3.0, linear: 1.0", "layers: 0.0001, compact: 0.0005, linear: 0.001",
                      "layers: True, compact: False, linear: False",
                      "layers: 0, compact: 0, linear: 0; with --unlabeled_file: layers: 0, compact: 0, linear: 65536"):
@@ -247,7 +244,8 @@ def test_hard_label_run_gets_no_augmented_copies_by_default(tiny_teacher, sst2_f
 
 
 @pytest.mark.parametrize("id2label, matched, labels", [
-    ({0: "positive", 1: "negative"}, "by_name", {"0": "positive", "1": "negative"}),  # names that contradict the data's order
+    # names that contradict the data's order
+    ({0: "positive", 1: "negative"}, "by_name", {"0": "positive", "1": "negative"}),
     (None, "by_index", {"0": "negative", "1": "positive"}),  # a trained head saved without id2label (LABEL_0, LABEL_1)
 ])
 def test_a_fine_tuned_teacher_is_used_as_is_with_classes_matched_to_the_data(id2label, matched, labels, tiny_teacher,
@@ -280,7 +278,9 @@ def test_a_mean_pooling_head_for_a_teacher_used_as_is_is_refused_before_any_trai
     AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(teacher)
     output_dir = tmp_path / "out"
     recipe = load_recipe(monkeypatch)
-    monkeypatch.setattr(recipe, "load_task", lambda *a, **k: pytest.fail("the data were read before the check"))
+    # main()'s own namespace: recipes/sst2.py runs recipes/text_classification.py's main.
+    monkeypatch.setitem(recipe.main.__globals__, "load_task",
+                        lambda *a, **k: pytest.fail("the data were read before the check"))
     monkeypatch.setattr(sys, "argv", [str(RECIPE), "--teacher_model_name_or_path", str(teacher), *sst2_files,
                                       "--output_dir", str(output_dir), "--teacher_classifier_pooling", "mean", *FAST])
     with pytest.raises(ValueError, match="used as is. Pass --teacher_fine_tuning always"):
@@ -359,9 +359,10 @@ def test_each_shipped_config_sets_what_it_says_over_the_student_kinds_defaults(c
 
 @pytest.mark.parametrize("supported, flags, expected", [(True, [], "bf16 autocast"), (False, [], "fp32"),
                                                         (True, ["--cpu_bf16", "false"], "fp32")])
-def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, flags, expected, tiny_teacher, sst2_files,
-                                                                    tmp_path, monkeypatch):
-    from hfdistill import DistillationTrainer, precision, teacher as teacher_module
+def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, flags, expected, tiny_teacher,
+                                                                    sst2_files, tmp_path, monkeypatch):
+    from hfdistill import DistillationTrainer, precision
+    from hfdistill.teachers import fine_tuning as teacher_module
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"} if supported else set())
@@ -371,7 +372,8 @@ def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, f
                         lambda self, *a: used.setdefault("sampler", (build(self, *a), self.args.warmup_steps))[0])
     build_student = DistillationTrainer._get_train_sampler
     monkeypatch.setattr(DistillationTrainer, "_get_train_sampler",
-                        lambda self, *a: used.setdefault("student", (build_student(self, *a), self.args.warmup_steps))[0])
+                        lambda self, *a: used.setdefault("student",
+                                                         (build_student(self, *a), self.args.warmup_steps))[0])
     output_dir = tmp_path / "out"
     run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir), *FAST,
                     "--augment_factor", "0", "--teacher_freeze_word_embeddings", *flags], monkeypatch)
@@ -379,8 +381,10 @@ def test_cpu_bf16_and_the_teachers_speed_options_through_the_recipe(supported, f
     assert results["precision"]["training_precision"] == expected and results["precision"]["device"] == "cpu"
     # the teacher-logit pass follows the training precision (--teacher_inference_dtype auto), and its cache key says so
     assert results["precision"]["teacher_inference_dtype"] == ("bfloat16" if expected == "bf16 autocast" else "float32")
-    cache_records = [json.loads(p.read_text()) for p in (output_dir / "_cache").glob("teacher_logits-*.safetensors.json")]
-    assert [r["key"].get("dtype", "float32") for r in cache_records] == [results["precision"]["teacher_inference_dtype"]]
+    cache_records = [json.loads(p.read_text())
+                     for p in (output_dir / "_cache").glob("teacher_logits-*.safetensors.json")]
+    assert ([r["key"].get("dtype", "float32") for r in cache_records]
+            == [results["precision"]["teacher_inference_dtype"]])
     assert type(used["sampler"][0]).__name__ == "LengthWindowSampler"
     # The 2-layer cut's batch order and warmup are its own (kind defaults); the teacher keeps 10% warmup.
     assert type(used["student"][0]).__name__ == "LengthWindowSampler" and used["student"][1] == 0.0
@@ -406,7 +410,8 @@ def test_an_ensemble_of_teachers_fine_tuned_with_several_seeds(tiny_teacher, sst
     assert "The teacher is an ensemble of teacher 1" in (output_dir / "README.md").read_text()
 
 
-def test_a_search_before_distilling_records_every_trial_and_uses_the_best(tiny_teacher, sst2_files, tmp_path, monkeypatch):
+def test_a_search_before_distilling_records_every_trial_and_uses_the_best(tiny_teacher, sst2_files, tmp_path,
+                                                                          monkeypatch):
     pytest.importorskip("optuna")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     output_dir = tmp_path / "out"

@@ -1,4 +1,5 @@
-"""Issue 7: bad input fails before training, a killed run resumes exactly, the same seed repeats, nothing unsafe loads."""
+"""Issue 7: bad input fails before training, a killed run resumes exactly, the same seed repeats, nothing unsafe
+loads."""
 
 import ast
 import json
@@ -81,7 +82,8 @@ def test_the_same_seed_twice_gives_identical_students(tiny_teacher, sst2_files, 
     [
         (["--student", "compact", "--student_hidden_size", "10", "--student_num_attention_heads", "4"],
          r"hidden_size \(10\) must be divisible by num_attention_heads \(4\)"),
-        (["--student", "layers", "--student_num_layers", "5"], "num_layers must be between 1 and the teacher's 2 layers"),
+        (["--student", "layers", "--student_num_layers", "5"],
+         "num_layers must be between 1 and the teacher's 2 layers"),
         (["--student", "layers", "--student_layers", "0", "3"], r"layers \[3\] out of range"),
         (["--temperature", "0"], "temperature must be > 0"),
         (["--alpha", "1.5"], r"alpha must be in \[0, 1\]"),
@@ -98,7 +100,8 @@ def test_bad_settings_fail_before_any_training(flags, message, tiny_teacher, sst
 
 def test_an_unknown_student_kind_is_refused_with_the_choices(tiny_teacher, tmp_path):
     result = subprocess.run(_recipe_command(["--teacher_model_name_or_path", tiny_teacher, "--student", "lstm",
-                                             "--output_dir", str(tmp_path)]), capture_output=True, text=True, env=_env())
+                                             "--output_dir", str(tmp_path)]),
+                            capture_output=True, text=True, env=_env())
     assert result.returncode != 0
     assert "invalid choice: 'lstm' (choose from" in result.stderr and "layers" in result.stderr
 
@@ -123,12 +126,15 @@ def test_hfdistill_never_loads_pickles_or_turns_on_remote_code():
 
 
 @pytest.mark.parametrize("case", ["empty text", "empty label", "cp1252"])
-def test_bad_data_files_fail_before_any_training_naming_file_and_line(case, tiny_teacher, sst2_files, tmp_path, monkeypatch):
-    rows = {"empty text": "sentence\tlabel\na fine film\t1\n\t0\n", "empty label": "sentence\tlabel\na fine film\t1\ndull\t\n",
+def test_bad_data_files_fail_before_any_training_naming_file_and_line(case, tiny_teacher, sst2_files, tmp_path,
+                                                                      monkeypatch):
+    rows = {"empty text": "sentence\tlabel\na fine film\t1\n\t0\n",
+            "empty label": "sentence\tlabel\na fine film\t1\ndull\t\n",
             "cp1252": "sentence\tlabel\na fine film\t1\na café film\t0\n"}[case]
     train = tmp_path / "train.tsv"
     train.write_bytes(rows.encode("cp1252"))
-    message = {"empty text": rf"{train}: empty 'sentence' on line 3", "empty label": rf"{train}: empty 'label' on line 3",
+    message = {"empty text": rf"{train}: empty 'sentence' on line 3",
+               "empty label": rf"{train}: empty 'label' on line 3",
                "cp1252": rf"{train}, line 3: .* not valid utf-8.*--encoding cp1252"}[case]
     output_dir = tmp_path / "out"
     with pytest.raises(ValueError, match=message):

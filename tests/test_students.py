@@ -32,7 +32,8 @@ from hfdistill.students import KIND_DEFAULTS, kind_defaults, pca_projection
 
 BUILDERS = {
     "layers": lambda teacher: student_from_teacher(teacher, num_layers=1),
-    "compact": lambda teacher: compact_student(teacher, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8),
+    "compact": lambda teacher: compact_student(teacher, num_layers=1, hidden_size=4, num_attention_heads=2,
+                                               intermediate_size=8),
     "linear": lambda teacher: linear_student(teacher, embedding_dim=4, num_bigram_buckets=16),
 }
 SMALL = dict(hidden_size=8, num_attention_heads=2, intermediate_size=16, max_position_embeddings=40, vocab_size=40)
@@ -159,7 +160,8 @@ def test_layer_cut_bad_layer_choices(fine_tuned_teacher, kwargs, message):
 
 
 def test_compact_student_embeddings_are_the_teachers_projected(fine_tuned_teacher):
-    student = compact_student(fine_tuned_teacher, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8)
+    student = compact_student(fine_tuned_teacher, num_layers=1, hidden_size=4, num_attention_heads=2,
+                              intermediate_size=8)
     assert type(student) is type(fine_tuned_teacher)
     assert (student.config.num_hidden_layers, student.config.hidden_size) == (1, 4)
     projection = pca_projection(fine_tuned_teacher.get_input_embeddings().weight, 4)
@@ -243,7 +245,8 @@ def test_student_spec_checks_before_building(fine_tuned_teacher):
     with pytest.raises(ValueError, match="embedding_dim must be >= 1"):
         StudentSpec("linear", embedding_dim=0).check(fine_tuned_teacher.config)
     for kind in ("layers", "compact", "linear"):
-        spec = StudentSpec(kind, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8, embedding_dim=4)
+        spec = StudentSpec(kind, num_layers=1, hidden_size=4, num_attention_heads=2, intermediate_size=8,
+                           embedding_dim=4)
         spec.check(fine_tuned_teacher.config)
         assert spec.build(fine_tuned_teacher).config.num_labels == 2
 
@@ -343,7 +346,8 @@ def test_compact_and_linear_students_build_from_a_vocabulary_smaller_than_their_
     from hfdistill.students import pca_projection
 
     teacher = tiny_bert(seed=0, vocab_size=vocab_size, hidden_size=32, num_attention_heads=2, intermediate_size=16)
-    compact = compact_student(teacher, num_layers=1, hidden_size=hidden_size, num_attention_heads=2, intermediate_size=16)
+    compact = compact_student(teacher, num_layers=1, hidden_size=hidden_size, num_attention_heads=2,
+                              intermediate_size=16)
     linear = linear_student(teacher, embedding_dim=hidden_size)
     input_ids = torch.tensor([[0, 1, 2, vocab_size - 1]])
     for student in (compact, linear):
@@ -354,7 +358,7 @@ def test_compact_and_linear_students_build_from_a_vocabulary_smaller_than_their_
 
 
 def test_model_stats_time_sentence_pairs(tokenizer):
-    from hfdistill.profiling import _batches
+    from hfdistill.evaluation.profiling import _batches
 
     pairs = [("good film", "bad plot"), ("a fine story", "weak")] * 3
     batches = _batches(tokenizer, pairs, batch_size=4, max_length=16)
@@ -366,7 +370,8 @@ def test_model_stats_time_sentence_pairs(tokenizer):
 def test_a_linear_student_compares_the_two_texts_of_a_pair(tokenizer):
     """"compare" pools each text apart ([u, v, |u - v|, u * v]); "bag" cannot tell which text a word is in."""
     teacher = tiny_bert(seed=0)
-    bag, compare = linear_student(teacher, embedding_dim=4), linear_student(teacher, embedding_dim=4, pair_features="compare")
+    bag, compare = (linear_student(teacher, embedding_dim=4),
+                    linear_student(teacher, embedding_dim=4, pair_features="compare"))
     assert compare.classifier.in_features == 16 and bag.classifier.in_features == 4
     swapped_a = tokenizer("good film", "bad plot", return_tensors="pt")
     swapped_b = tokenizer("good bad", "film plot", return_tensors="pt")  # the same bag of words, split otherwise
@@ -381,8 +386,8 @@ def test_a_linear_student_compares_the_two_texts_of_a_pair(tokenizer):
         assert_close(compare(**swapped_a).logits, compare.classifier(features))
 
 
-@pytest.mark.parametrize("problem_type, num_labels, labels", [("regression", 1, torch.tensor([2.5])),
-                                                              ("multi_label_classification", 2, torch.tensor([[1.0, 0.0]]))])
+@pytest.mark.parametrize("problem_type, num_labels, labels", [
+    ("regression", 1, torch.tensor([2.5])), ("multi_label_classification", 2, torch.tensor([[1.0, 0.0]]))])
 def test_the_linear_students_own_loss_follows_the_task(problem_type, num_labels, labels):
     teacher = tiny_bert(seed=0, num_labels=num_labels, problem_type=problem_type, id2label=None, label2id=None)
     student = linear_student(teacher, embedding_dim=4)

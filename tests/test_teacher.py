@@ -8,10 +8,11 @@ from datasets import Dataset
 from conftest import sentiment_sentences, tiny_bert
 from hfdistill import DistillationTrainingArguments
 from hfdistill.data import LabelMap
-from hfdistill import teacher as teacher_module
+from hfdistill.teachers import fine_tuning as teacher_module
 import pytest
 
-from hfdistill.teacher import default_teacher, inspect_teacher, prepare_teacher
+from hfdistill.teachers import default_teacher, inspect_teacher
+from hfdistill.teachers.fine_tuning import prepare_teacher
 
 
 def test_default_teacher_is_a_plain_string_path():
@@ -26,7 +27,8 @@ def test_prepare_teacher_fine_tunes_once_then_reuses(tmp_path, tokenizer, monkey
     sentences, labels = sentiment_sentences(32)
     train = Dataset.from_dict({"text": sentences, "labels": labels}).map(
         lambda b: tokenizer(b["text"]), batched=True, remove_columns=["text"])
-    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True,
+                                         disable_tqdm=True)
     label_map = LabelMap({0: "negative", 1: "positive"})
     # Settings as a recipe has them: paths, tuples. They must be stored and compared as JSON would have them.
     settings = {"data": {"train_file": Path("/data/train.tsv"), "columns": ("sentence", "label")}}
@@ -47,7 +49,8 @@ def test_prepare_teacher_fine_tunes_once_then_reuses(tmp_path, tokenizer, monkey
     assert changed["source"] == "fine_tuned"  # other settings: fine-tuned again, not silently reused
 
     seen = {}
-    monkeypatch.setattr(teacher_module.TeacherTrainer, "train", lambda self, *a, **k: seen.setdefault("args", self.args))
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "train",
+                        lambda self, *a, **k: seen.setdefault("args", self.args))
     grouped = DistillationTrainingArguments(output_dir=str(tmp_path / "grouped"), report_to="none", use_cpu=True,
                                             train_sampling_strategy="group_by_length")
     prepare_teacher(str(backbone), label_map, grouped.output_dir, train, tokenizer, grouped, settings,
@@ -72,7 +75,8 @@ def test_a_trained_head_with_placeholder_names_is_used_as_is_and_gets_the_datas_
     assert info["source"] == "as_is" and info["classes_matched"] == "by_index"
     assert teacher.config.id2label == {0: "negative", 1: "positive"}
     assert not (tmp_path / "out" / "teacher").exists()
-    assert "used as is, not fine-tuned. Classes matched by index" in caplog.text and "--teacher_fine_tuning always" in caplog.text
+    assert ("used as is, not fine-tuned. Classes matched by index" in caplog.text
+            and "--teacher_fine_tuning always" in caplog.text)
 
 
 def test_fine_tuning_can_be_forced_either_way(tmp_path, tokenizer, monkeypatch):
@@ -124,8 +128,8 @@ def test_length_window_batches_pad_little_and_cover_every_row(tmp_path, tokenize
         return original(self, model, inputs, *args, **kwargs)
 
     monkeypatch.setattr(teacher_module.TeacherTrainer, "compute_loss", record)
-    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True,
-                                         per_device_train_batch_size=8, seed=1)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True,
+                                         disable_tqdm=True, per_device_train_batch_size=8, seed=1)
     label_map = LabelMap({0: "negative", 1: "positive"})
     prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
                     train_sampling_strategy="length_window")
@@ -135,42 +139,46 @@ def test_length_window_batches_pad_little_and_cover_every_row(tmp_path, tokenize
     expected = sorted(max(lengths[i : i + 8]) for i in range(0, len(lengths), 8))
     assert sorted(mask.shape[1] for mask in batches) == expected
     trainer = teacher_module.TeacherTrainer(model=tiny_bert(), args=teacher_module._teacher_arguments(
-        args, str(tmp_path / "x"), train_sampling_strategy="length_window"), train_dataset=train, processing_class=tokenizer)
+        args, str(tmp_path / "x"), train_sampling_strategy="length_window"), train_dataset=train,
+        processing_class=tokenizer)
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, LengthWindowSampler) and sampler.seed == 1 and sampler.batch_size == 8
     with pytest.raises(ValueError, match="must be one of random, group_by_length, length_window"):
-        prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, train_sampling_strategy="sorted")
+        prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {},
+                        train_sampling_strategy="sorted")
 
 
 def test_frozen_word_embeddings_stay_as_loaded_and_are_a_reuse_setting(tmp_path, tokenizer):
     backbone, train = _backbone_and_train(tmp_path, tokenizer)
     loaded = tiny_bert(seed=0)
-    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True,
+                                         disable_tqdm=True)
     label_map = LabelMap({0: "negative", 1: "positive"})
     frozen, info = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
                                    learning_rate=1e-2, freeze_word_embeddings=True)
     assert info["source"] == "fine_tuned"
     assert torch.equal(frozen.get_input_embeddings().weight, loaded.get_input_embeddings().weight)
-    assert not torch.equal(frozen.bert.embeddings.position_embeddings.weight, loaded.bert.embeddings.position_embeddings.weight)
+    assert not torch.equal(frozen.bert.embeddings.position_embeddings.weight,
+                           loaded.bert.embeddings.position_embeddings.weight)
     assert all(p.requires_grad for p in frozen.parameters())  # students copied from it are not frozen by accident
     _, again = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
                                learning_rate=1e-2, freeze_word_embeddings=True)
     assert again["source"] == "reused"
-    trainable, other = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
-                                       learning_rate=1e-2)
+    trainable, other = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {},
+                                       num_train_epochs=1, learning_rate=1e-2)
     assert other["source"] == "fine_tuned"
     assert not torch.equal(trainable.get_input_embeddings().weight, loaded.get_input_embeddings().weight)
 
 
 def test_the_teachers_warmup_is_its_own_and_a_reuse_setting(tmp_path, tokenizer, monkeypatch):
     backbone, train = _backbone_and_train(tmp_path, tokenizer, rows=16)
-    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True,
-                                         warmup_steps=0.0)  # the student's
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True,
+                                         disable_tqdm=True, warmup_steps=0.0)  # the student's
     label_map = LabelMap({0: "negative", 1: "positive"})
     seen = []
     original = teacher_module.TeacherTrainer.train
-    monkeypatch.setattr(teacher_module.TeacherTrainer, "train", lambda self, *a, **k: (seen.append(self.args.warmup_steps),
-                                                                                       original(self, *a, **k))[1])
+    monkeypatch.setattr(teacher_module.TeacherTrainer, "train",
+                        lambda self, *a, **k: (seen.append(self.args.warmup_steps), original(self, *a, **k))[1])
     _, info = prepare_teacher(backbone, label_map, args.output_dir, train, tokenizer, args, {}, num_train_epochs=1,
                               warmup_steps=0.1)
     assert info["source"] == "fine_tuned" and seen == [0.1] and args.warmup_steps == 0.0
@@ -189,7 +197,8 @@ def test_teacher_fine_tunes_in_bf16_autocast_on_the_cpu_and_comes_out_fp32(tmp_p
 
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     backbone, train = _backbone_and_train(tmp_path, tokenizer, rows=16)
-    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, disable_tqdm=True)
+    args = DistillationTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True,
+                                         disable_tqdm=True)
     precision.apply_cpu_bf16(args, "auto")
     seen = []
     original = teacher_module.TeacherTrainer.compute_loss
@@ -208,4 +217,5 @@ def test_teacher_fine_tunes_in_bf16_autocast_on_the_cpu_and_comes_out_fp32(tmp_p
     with torch.no_grad():
         logits = teacher(**{k: torch.tensor(train[:1][k]) for k in ("input_ids", "attention_mask")}).logits
     assert logits.dtype == torch.float32 and "_original_forward" not in teacher.__dict__  # the logit pass runs in fp32
-    assert json.loads((tmp_path / "out" / "teacher" / "hfdistill_teacher.json").read_text())["mixed_precision"] == "bf16"
+    assert (json.loads((tmp_path / "out" / "teacher" / "hfdistill_teacher.json").read_text())["mixed_precision"]
+            == "bf16")

@@ -31,13 +31,15 @@ SCRIPT = textwrap.dedent('''
                                          train_sampling_strategy="group_by_length", per_device_eval_batch_size=4)
     student = tiny(1, 1)
     collate = lambda features: {
-        "input_ids": torch.nn.utils.rnn.pad_sequence([torch.tensor(f["input_ids"]) for f in features], batch_first=True),
+        "input_ids": torch.nn.utils.rnn.pad_sequence([torch.tensor(f["input_ids"]) for f in features],
+                                                     batch_first=True),
         "labels": torch.tensor([f["labels"] for f in features])}
     trainer = DistillationTrainer(model=student, teacher_model=tiny(0, 2), args=args, data_collator=collate)
     output = trainer.predict(dataset)
     if trainer.is_world_process_zero():
         with torch.no_grad():
-            expected = [student.eval()(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in dataset["input_ids"]]
+            expected = [student.eval()(input_ids=torch.tensor([ids])).logits[0].tolist()
+                        for ids in dataset["input_ids"]]
         json.dump({"world_size": args.world_size, "predictions": output.predictions.tolist(), "expected": expected,
                    "label_ids": output.label_ids.tolist(), "labels": list(dataset["labels"])}, open(sys.argv[2], "w"))
     torch.distributed.destroy_process_group()  # an undestroyed gloo group sometimes aborts a process at exit
@@ -67,7 +69,7 @@ LOGITS_SCRIPT = textwrap.dedent('''
     from accelerate import PartialState
     from datasets import Dataset
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-    from hfdistill.logit_cache import add_teacher_logits
+    from hfdistill.teachers.logit_cache import add_teacher_logits
 
     state = PartialState(cpu=True)  # what TrainingArguments sets up in a recipe: the gloo group of both processes
     torch.manual_seed(0)
@@ -79,7 +81,8 @@ LOGITS_SCRIPT = textwrap.dedent('''
     rows = [[2] + [rng.randrange(5, 40) for _ in range(rng.randrange(1, 20))] + [3] for _ in range(53)]
     dataset = Dataset.from_dict({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]})
     with_logits, info = add_teacher_logits(dataset, teacher, tokenizer, sys.argv[1], batch_size=4, show_progress=False)
-    json.dump({"info": info, "logits": list(with_logits["teacher_logits"])}, open(f"{sys.argv[2]}.{state.process_index}", "w"))
+    json.dump({"info": info, "logits": list(with_logits["teacher_logits"])},
+              open(f"{sys.argv[2]}.{state.process_index}", "w"))
     state.destroy_process_group()
 ''')
 

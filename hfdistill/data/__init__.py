@@ -15,8 +15,10 @@ from .transfer import TransferSetArguments, build_transfer_set, load_unlabeled
 from .task_data import TaskData, TaskDataArguments, load_task, read_class_names
 
 __all__ = [
-    "LabelMap", "TaskData", "TaskDataArguments", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS", "TransferSetArguments", "build_label_map",
-    "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding", "infer_problem_type",
+    "LabelMap", "TaskData", "TaskDataArguments", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS",
+    "TransferSetArguments", "build_label_map",
+    "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding",
+    "infer_problem_type",
     "load_files", "load_task", "load_text_classification", "load_unlabeled", "read_class_names", "resolve_text_column",
     "resolve_text_columns", "row_line_numbers", "tokenize", "unlabeled_value",
 ]
@@ -70,7 +72,8 @@ def tokenize(
     limit = min((value for value in limits if value and value < 1_000_000), default=None)
     if limit is not None and max_seq_length > limit:
         raise ValueError(
-            f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; set --max_seq_length {limit} or less."
+            f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; "
+            f"set --max_seq_length {limit} or less."
         )
     drop = [column for column in dataset.column_names if column not in keep]
 

@@ -110,7 +110,9 @@ def row_line_numbers(path: str, encoding: str = "utf-8", has_header: bool = True
         return lines
 
 
-def load_files(data_files: dict[str, str], encoding: str = "utf-8", column_names: list[str] | None = None) -> DatasetDict:
+def load_files(
+    data_files: dict[str, str], encoding: str = "utf-8", column_names: list[str] | None = None
+) -> DatasetDict:
     """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl, and
     .txt (one text per line, column ``text``, for unlabeled data); each may be gzip-compressed (``train.tsv.gz``).
 
@@ -142,7 +144,11 @@ def load_files(data_files: dict[str, str], encoding: str = "utf-8", column_names
 
 
 def _is_blank(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def check_required_fields(data: DatasetDict, columns: list[str], data_files: dict[str, str] | None = None,

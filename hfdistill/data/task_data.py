@@ -1,4 +1,5 @@
-"""A text-classification task ready to tokenize: loaded, checked and encoded in one step, from command-line arguments."""
+"""A text-classification task ready to tokenize: loaded, checked and encoded in one step, from command-line
+arguments."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 
 from datasets import DatasetDict
 
-from ..losses import PROBLEM_TYPES
+from ..problem_types import PROBLEM_TYPES
 from .files import check_required_fields, file_encoding
 from .tasks import LabelMap, build_label_map, encode_labels, resolve_text_columns
 
@@ -15,22 +16,56 @@ from .tasks import LabelMap, build_label_map, encode_labels, resolve_text_column
 class TaskDataArguments:
     """Command-line arguments of the task's data (for `HfArgumentParser`). A recipe subclasses it for its defaults."""
 
-    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset (e.g. glue), instead of local files."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset (e.g. glue), instead of local files."}
+    )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its configuration (e.g. sst2)."})
-    train_file: str | None = field(default=None, metadata={"help": "Training data: CSV, TSV, JSON lines (gzip allowed)."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training data: CSV, TSV, JSON lines (gzip allowed)."}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "Validation data, same format."})
-    column_names: list[str] | None = field(default=None, metadata={"help": "Column names of CSV/TSV files without a header line, e.g. text labels id."})
-    text_column: str | None = field(default=None, metadata={"help": "Text column (default: a known pair such as sentence1/sentence2, else 'sentence' or 'text')."})
-    text_pair_column: str | None = field(default=None, metadata={"help": "Second text of a sentence pair (detected for the usual names when --text_column is not given)."})
-    label_column: str = field(default="label", metadata={"help": "Label column: class ids or names, comma-separated ids or names (multi-label), or scores (regression)."})
-    label_columns: list[str] | None = field(default=None, metadata={"help": "Several 0/1 columns, one per class: a multi-label task."})
-    problem_type: str | None = field(default=None, metadata={"help": "Task shape, when the labels do not make it plain (default: read from the labels).", "choices": list(PROBLEM_TYPES)})
-    class_names: list[str] | None = field(default=None, metadata={"help": "Names of integer labels 0..C-1 (e.g. negative positive), or the order of string labels."})
-    class_names_file: str | None = field(default=None, metadata={"help": "A text file naming the classes, line i naming class i (instead of --class_names)."})
+    column_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "Column names of CSV/TSV files without a header line, e.g. text labels id."},
+    )
+    text_column: str | None = field(default=None, metadata={"help": (
+        "Text column (default: a known pair such as sentence1/sentence2, else 'sentence' or 'text').")})
+    text_pair_column: str | None = field(
+        default=None,
+        metadata={"help": "Second text of a sentence pair (detected for the usual names when --text_column is not "
+                          "given)."},
+    )
+    label_column: str = field(
+        default="label",
+        metadata={"help": "Label column: class ids or names, comma-separated ids or names (multi-label), or scores "
+                          "(regression)."},
+    )
+    label_columns: list[str] | None = field(
+        default=None, metadata={"help": "Several 0/1 columns, one per class: a multi-label task."}
+    )
+    problem_type: str | None = field(
+        default=None,
+        metadata={"help": "Task shape, when the labels do not make it plain (default: read from the labels).",
+                  "choices": list(PROBLEM_TYPES)},
+    )
+    class_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "Names of integer labels 0..C-1 (e.g. negative positive), or the order of string labels."},
+    )
+    class_names_file: str | None = field(
+        default=None,
+        metadata={"help": "A text file naming the classes, line i naming class i (instead of --class_names)."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation examples."})
-    max_seq_length: int = field(default=64, metadata={"help": "Truncate texts (a pair: both together) to this many tokens."})
-    encoding: str = field(default="utf-8", metadata={"help": "Encoding of the data files, e.g. cp1252 for a spreadsheet's export (a UTF-8 byte-order mark is skipped)."})
+    max_seq_length: int = field(
+        default=64, metadata={"help": "Truncate texts (a pair: both together) to this many tokens."}
+    )
+    encoding: str = field(
+        default="utf-8",
+        metadata={"help": "Encoding of the data files, e.g. cp1252 for a spreadsheet's export (a UTF-8 byte-order "
+                          "mark is skipped)."},
+    )
 
     def __post_init__(self):
         if self.class_names and self.class_names_file:
@@ -87,7 +122,9 @@ def load_task(args: TaskDataArguments, teacher=None, teacher_as_is: bool = False
     files = None if args.dataset_name else {"train": args.train_file, "validation": args.validation_file}
     check_required_fields(data, [text_column, *([text_pair_column] if text_pair_column else []), *label_columns], files,
                           args.encoding, has_header=not args.column_names)
-    class_names = args.class_names or (read_class_names(args.class_names_file, args.encoding) if args.class_names_file else None)
+    class_names = args.class_names or (
+        read_class_names(args.class_names_file, args.encoding) if args.class_names_file else None
+    )
     label_map = build_label_map(
         data, args.label_column, class_names,
         teacher.id2label if teacher is not None and teacher_as_is else None,

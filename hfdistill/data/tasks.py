@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence
 
-from ..losses import IGNORE_INDEX, MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
+from ..problem_types import IGNORE_INDEX, MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
 
 TEXT_COLUMN_DEFAULTS = ("sentence", "text")
 # Sentence-pair columns as GLUE, SNLI/MNLI, QNLI, MRPC's own TSV, SICK and QQP name them.
@@ -196,13 +196,17 @@ def build_label_map(
                 "(or --label_columns for several 0/1 columns)."
             )
         if len(dataset) == 0:
-            raise ValueError(f"The {split} split is empty: check the file and --max_{'train' if split == 'train' else 'eval'}_samples.")
+            raise ValueError(
+                f"The {split} split is empty: check the file and "
+                f"--max_{'train' if split == 'train' else 'eval'}_samples."
+            )
     problem_type = infer_problem_type(train, label_columns, problem_type)
     if teacher_id2label is not None and teacher_num_labels is None:
         teacher_num_labels = len(teacher_id2label)
     if teacher_num_labels is not None and teacher_problem_type is not None and teacher_problem_type != problem_type:
         raise ValueError(
-            f"The fine-tuned teacher is a {teacher_problem_type} model but the data's labels make a {problem_type} task "
+            f"The fine-tuned teacher is a {teacher_problem_type} model but the data's labels make a "
+            f"{problem_type} task "
             f"(column(s) {label_columns}). Pass --problem_type {teacher_problem_type} if the labels mean that, use a "
             "teacher fine-tuned for this task, or --teacher_fine_tuning always to fine-tune a new head."
         )
@@ -226,7 +230,8 @@ def build_label_map(
         if len(names) != teacher_num_labels:
             raise ValueError(
                 f"The teacher has a trained head for {teacher_num_labels} classes (unnamed in its config) but the data "
-                f"has {len(names)}: {names}. Use a teacher fine-tuned for these classes, or --teacher_fine_tuning always "
+                f"has {len(names)}: {names}. Use a teacher fine-tuned for these classes, or "
+                "--teacher_fine_tuning always "
                 "to fine-tune a new head."
             )
         return LabelMap(id2label=dict(enumerate(names)), problem_type=problem_type)
@@ -266,7 +271,8 @@ def _class_of(item, label_map: LabelMap, split: str) -> int:
             f"{list(label_map.label2id)}). Renumber the labels 0..C-1, or pass --class_names naming every class."
         )
     raise ValueError(
-        f"The {split} split has the label {text!r}, outside the known classes {list(label_map.label2id)}. Fix the data, "
+        f"The {split} split has the label {text!r}, outside the known classes {list(label_map.label2id)}. "
+        "Fix the data, "
         "or use a teacher trained on these classes."
     )
 
@@ -277,8 +283,9 @@ def _check_label_values(values, label_map: LabelMap, split: str) -> None:
              for item in (value if isinstance(value, list) else _split_names(value) if isinstance(value, str)
                           and label_map.problem_type == MULTI_LABEL else [value])}
     limit = len(label_map.data_names) if label_map.data_names is not None else label_map.num_labels
-    ids = {int(item) for item in items if isinstance(item, (int, float)) or (isinstance(item, str) and item.lstrip("-").isdigit()
-                                                                             and item not in label_map.label2id)}
+    ids = {int(item) for item in items
+           if isinstance(item, (int, float)) or (isinstance(item, str) and item.lstrip("-").isdigit()
+                                                 and item not in label_map.label2id)}
     bad_ids = sorted(index for index in ids if not 0 <= index < limit)
     if bad_ids:
         raise ValueError(
@@ -289,7 +296,8 @@ def _check_label_values(values, label_map: LabelMap, split: str) -> None:
     unknown = sorted(names - set(label_map.label2id))
     if unknown:
         raise ValueError(
-            f"The {split} split has labels {unknown[:10]} outside the known classes {list(label_map.label2id)}. Fix the "
+            f"The {split} split has labels {unknown[:10]} outside the known classes {list(label_map.label2id)}. "
+            "Fix the "
             "data, or use a teacher trained on these classes."
         )
 
@@ -317,13 +325,17 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
             labels = [float(value) for value in dataset[label_column]]
             bad = [index for index, value in enumerate(labels) if not math.isfinite(value)]
             if bad:
-                raise ValueError(f"The {split} split has non-finite scores in rows {bad[:10]}: every row needs a number.")
+                raise ValueError(
+                    f"The {split} split has non-finite scores in rows {bad[:10]}: every row needs a number."
+                )
         elif label_map.problem_type == MULTI_LABEL and label_columns and len(label_columns) > 1:
             rows = zip(*(dataset[column] for column in label_columns))
             labels = [[float(value) for value in row] for row in rows]
             bad = sorted({value for row in labels for value in row if value not in (0.0, 1.0)})
             if bad:
-                raise ValueError(f"The {split} split's label columns {label_columns} hold {bad[:10]}; each must be 0 or 1.")
+                raise ValueError(
+                    f"The {split} split's label columns {label_columns} hold {bad[:10]}; each must be 0 or 1."
+                )
         elif label_map.problem_type == MULTI_LABEL:
             _check_label_values(dataset[label_column], label_map, split)
             labels = [_multi_hot(value, label_map, split) for value in dataset[label_column]]

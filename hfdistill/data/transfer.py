@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset, concatenate_datasets
 
-from ..augment import AugmentationConfig, augment_dataset
-from ..losses import IGNORE_INDEX
+from .augment import AugmentationConfig, augment_dataset
+from ..problem_types import IGNORE_INDEX
 from .files import load_files
 from .tasks import resolve_text_column
 
@@ -58,12 +58,15 @@ class TransferSetArguments:
     augment_p_mask: float = field(default=0.1, metadata={"help": "Augmentation: probability of masking each word."})
     augment_p_replace: float = field(
         default=0.1,
-        metadata={"help": "Augmentation: probability of replacing each word by one seen after the same word in the corpus."},
+        metadata={"help": "Augmentation: probability of replacing each word by one seen after the same word in the "
+                          "corpus."},
     )
     augment_p_ngram: float = field(
         default=0.25, metadata={"help": "Augmentation: probability of keeping only a random span of the text."}
     )
-    augment_max_ngram: int = field(default=5, metadata={"help": "Augmentation: longest span n-gram sampling keeps, in words."})
+    augment_max_ngram: int = field(
+        default=5, metadata={"help": "Augmentation: longest span n-gram sampling keeps, in words."}
+    )
     augment_seed: int = field(
         default=0,
         metadata={"help": "Augmentation seed (part of the teacher-logit cache key through the texts it makes)."},
@@ -96,13 +99,15 @@ def build_transfer_set(
     parts = [labeled.select_columns([*text_columns, "labels"])]
     info = {"labeled": len(labeled), "unlabeled": 0, "augmented": 0}
     if unlabeled_file:
-        parts.append(load_unlabeled(unlabeled_file, text_column, encoding, text_pair_column, unlabeled).cast(parts[0].features))
+        parts.append(
+            load_unlabeled(unlabeled_file, text_column, encoding, text_pair_column, unlabeled).cast(parts[0].features)
+        )
         info["unlabeled"] = len(parts[-1])
     if augmentation is not None and augmentation.factor > 0:
         if mask_token is None and augmentation.p_mask > 0:
             raise ValueError("The tokenizer has no mask token, so masking cannot be used: set --augment_p_mask 0.")
-        parts.append(augment_dataset(parts[0], text_columns if text_pair_column else text_column, augmentation, mask_token,
-                                     unlabeled).cast(parts[0].features))
+        parts.append(augment_dataset(parts[0], text_columns if text_pair_column else text_column, augmentation,
+                                     mask_token, unlabeled).cast(parts[0].features))
         info["augmented"] = len(parts[-1])
         info["augmentation"] = augmentation.to_dict()
     return (concatenate_datasets(parts) if len(parts) > 1 else parts[0]), info

@@ -1,8 +1,11 @@
-"""Shared by export, runtime and pruning: one way to read texts and sentence pairs, and to import the extras."""
+"""Shared by export, runtime and pruning: one way to read texts and sentence pairs, to encode them for ONNX, and to
+import the extras."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 EXPORT_EXTRA_HINT = 'pip install "hfdistill[export]"'
 
@@ -47,3 +50,20 @@ def split_texts(inputs: Any) -> tuple[list[str], list[str] | None]:
     if any(pair is None for pair in pairs):
         raise ValueError("Some inputs are sentence pairs and some single texts; run them in separate calls.")
     return texts, pairs
+
+
+def encode(
+    tokenizer, texts, input_names: list[str], max_length: int | None = 128, padding=True
+) -> dict[str, np.ndarray]:
+    """Tokenize strings, dicts or pairs (see `split_texts`) to int64 arrays named as the ONNX inputs.
+
+    A model input the tokenizer does not produce (``token_type_ids`` for a RoBERTa-style tokenizer) is zeros, which
+    is what the model's forward uses when it is not given.
+    """
+    first, pairs = split_texts(texts)
+    encoded = tokenizer(first, pairs, padding=padding, truncation=max_length is not None, max_length=max_length,
+                        return_tensors="np")
+    arrays = {}
+    for name in input_names:
+        arrays[name] = (encoded[name] if name in encoded else np.zeros_like(encoded["input_ids"])).astype(np.int64)
+    return arrays

@@ -15,9 +15,24 @@ PARITY_SAMPLE_SIZE = 512
 
 @dataclass
 class ExportArguments:
-    export: str | None = field(default=None, metadata={"help": "Export the student after training: 'onnx' writes output_dir/onnx/model.onnx (checked against PyTorch).", "choices": ["onnx"]})
-    quantize: str | None = field(default=None, metadata={"help": "With --export onnx: 'int8' also writes onnx/model_quantized.onnx (dynamic quantization, checked for label agreement).", "choices": ["int8"]})
-    prune_vocabulary: bool = field(default=False, metadata={"help": "With --export onnx: also export a copy whose vocabulary keeps only the training and transfer texts' tokens (output_dir/pruned).", "nargs": "?", "const": True})
+    export: str | None = field(
+        default=None,
+        metadata={"help": "Export the student after training: 'onnx' writes output_dir/onnx/model.onnx (checked "
+                          "against PyTorch).",
+                  "choices": ["onnx"]},
+    )
+    quantize: str | None = field(
+        default=None,
+        metadata={"help": "With --export onnx: 'int8' also writes onnx/model_quantized.onnx (dynamic quantization, "
+                          "checked for label agreement).",
+                  "choices": ["int8"]},
+    )
+    prune_vocabulary: bool = field(
+        default=False,
+        metadata={"help": "With --export onnx: also export a copy whose vocabulary keeps only the training and "
+                          "transfer texts' tokens (output_dir/pruned).",
+                  "nargs": "?", "const": True},
+    )
 
     def __post_init__(self):
         if self.export is None and (self.quantize or self.prune_vocabulary):
@@ -36,7 +51,9 @@ def _form_row(classifier, texts, labels, compute_metrics, num_parameters: int) -
             "file": classifier.path}  # the caller makes it relative to output_dir
 
 
-def export_student(args: ExportArguments, trainer, train_texts, eval_texts, eval_labels, max_length: int = 128) -> dict | None:
+def export_student(
+    args: ExportArguments, trainer, train_texts, eval_texts, eval_labels, max_length: int = 128
+) -> dict | None:
     """Export ``trainer``'s student into its ``output_dir`` as ``args`` asks, and measure each exported form.
 
     Returns ``{form: row}`` (forms ``onnx fp32``, ``onnx int8``, ``pruned onnx fp32``, ``pruned onnx int8``; each
@@ -46,9 +63,9 @@ def export_student(args: ExportArguments, trainer, train_texts, eval_texts, eval
     """
     if args.export is None or not trainer.is_world_process_zero():
         return None
-    from ..losses import problem_type_of
-    from ..metrics import task_metrics
-    from ..students import count_parameters
+    from ..evaluation.metrics import task_metrics
+    from ..problem_types import problem_type_of
+    from ..utils import count_parameters
     from .onnx import export_to_onnx
     from .runtime import OnnxClassifier
     from .vocabulary import prune_vocabulary
@@ -63,8 +80,8 @@ def export_student(args: ExportArguments, trainer, train_texts, eval_texts, eval
         plans.append(("pruned ", pruned, pruned_tokenizer, os.path.join(output_dir, PRUNED_SUBFOLDER), True))
     rows = {}
     for prefix, model, model_tokenizer, folder, save in plans:
-        result = export_to_onnx(model, model_tokenizer, folder, quantize=args.quantize, texts=sample, save_pretrained=save,
-                                max_length=max_length)
+        result = export_to_onnx(model, model_tokenizer, folder, quantize=args.quantize, texts=sample,
+                                save_pretrained=save, max_length=max_length)
         for precision, path in result.onnx_files.items():
             classifier = OnnxClassifier.from_parts(path, model_tokenizer, model.config, max_length=max_length,
                                                    num_threads=torch.get_num_threads())

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..distillation_trainer import forward_arg_names
-from ._inputs import require, split_texts
+from ..problem_types import MULTI_LABEL, REGRESSION, problem_type_of
+from ..utils import forward_arg_names
+from ._inputs import encode, require
 
 ONNX_SUBFOLDER = "onnx"
 FP32_FILE = "model.onnx"
@@ -109,21 +110,6 @@ class _LogitsOnly(nn.Module):
         return self.model(**inputs, return_dict=True).logits
 
 
-def encode(tokenizer, texts, input_names: list[str], max_length: int | None = 128, padding=True) -> dict[str, np.ndarray]:
-    """Tokenize strings, dicts or pairs (see `split_texts`) to int64 arrays named as the ONNX inputs.
-
-    A model input the tokenizer does not produce (``token_type_ids`` for a RoBERTa-style tokenizer) is zeros, which
-    is what the model's forward uses when it is not given.
-    """
-    first, pairs = split_texts(texts)
-    encoded = tokenizer(first, pairs, padding=padding, truncation=max_length is not None, max_length=max_length,
-                        return_tensors="np")
-    arrays = {}
-    for name in input_names:
-        arrays[name] = (encoded[name] if name in encoded else np.zeros_like(encoded["input_ids"])).astype(np.int64)
-    return arrays
-
-
 def _failing_part(model: nn.Module, error: BaseException) -> str | None:
     """``"name (Class, file:line)"`` of the deepest submodule of ``model`` whose forward is on the failing call
     stack, looking through the chain of errors the exporter wraps the tracer's in; None if none is."""
@@ -171,7 +157,8 @@ def export_onnx_file(model: nn.Module, tokenizer, path: str, opset: int = DEFAUL
     try:
         with torch.no_grad():
             torch.onnx.export(
-                _LogitsOnly(cpu_model, input_names).eval(), args, path, input_names=input_names, output_names=["logits"],
+                _LogitsOnly(cpu_model, input_names).eval(), args, path, input_names=input_names,
+                output_names=["logits"],
                 dynamic_shapes={name: axes for name in input_names}, opset_version=opset, dynamo=True,
                 external_data=False, verbose=False,
             )
@@ -204,16 +191,10 @@ def quantize_onnx_file(source: str, target: str, per_channel: bool = True) -> st
     return target
 
 
-def _problem_type(config) -> str:
-    if getattr(config, "problem_type", None):
-        return config.problem_type
-    return "regression" if getattr(config, "num_labels", 2) == 1 else "single_label_classification"
-
-
 def _agreement(reference: np.ndarray, candidate: np.ndarray, problem_type: str) -> float | None:
-    if problem_type == "regression":
+    if problem_type == REGRESSION:
         return None
-    if problem_type == "multi_label_classification":
+    if problem_type == MULTI_LABEL:
         return float(np.mean((reference > 0) == (candidate > 0)))
     return float(np.mean(reference.argmax(-1) == candidate.argmax(-1)))
 
@@ -262,12 +243,15 @@ def check_parity(
     runtime = OnnxClassifier.from_parts(onnx_path, tokenizer, model.config, max_length=max_length)
     candidate = runtime.logits(texts)
     difference = np.abs(candidate - reference)
-    problem_type = _problem_type(model.config)
+    problem_type = problem_type_of(model.config)
     agreement = _agreement(reference, candidate, problem_type)
     if not quantized:
         criterion, passed = f"max |onnx - torch| <= {atol}", bool(difference.max() <= atol)
-    elif problem_type == "regression":
-        criterion, passed = f"int8 regression error bound: max |onnx - torch| <= {regression_atol}", bool(difference.max() <= regression_atol)
+    elif problem_type == REGRESSION:
+        criterion, passed = (
+            f"int8 regression error bound: max |onnx - torch| <= {regression_atol}",
+            bool(difference.max() <= regression_atol),
+        )
     else:
         criterion, passed = f"int8 label agreement >= {min_label_agreement:.0%}", bool(agreement >= min_label_agreement)
     report = ParityReport(
@@ -317,7 +301,9 @@ def export_to_onnx(
     tokenizer.save_pretrained(folder)
     files, parity = {}, {}
     fp32 = export_onnx_file(model, tokenizer, os.path.join(folder, ONNX_SUBFOLDER, FP32_FILE), opset)
-    for name, path, quantized in (("fp32", fp32, False), ("int8", os.path.join(folder, ONNX_SUBFOLDER, INT8_FILE), True)):
+    for name, path, quantized in (
+        ("fp32", fp32, False), ("int8", os.path.join(folder, ONNX_SUBFOLDER, INT8_FILE), True)
+    ):
         if quantized:
             if quantize is None:
                 break

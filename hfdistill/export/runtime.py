@@ -9,7 +9,8 @@ import time
 import numpy as np
 from transformers import AutoConfig, AutoTokenizer
 
-from ._inputs import require, split_texts
+from ..problem_types import MULTI_LABEL, REGRESSION
+from ._inputs import encode, require, split_texts
 
 # Past this, a tokenizer's model_max_length is transformers' "no limit" placeholder (int(1e30)).
 _NO_LIMIT = 1_000_000
@@ -53,7 +54,9 @@ class OnnxClassifier:
         num_threads: int | None = None,
         providers: list[str] | None = None,
     ):
-        path = next((p for p in (os.path.join(folder, "onnx", file), os.path.join(folder, file)) if os.path.isfile(p)), None)
+        path = next(
+            (p for p in (os.path.join(folder, "onnx", file), os.path.join(folder, file)) if os.path.isfile(p)), None
+        )
         if path is None:
             raise FileNotFoundError(
                 f"No {file} in {folder}/onnx or {folder}. Write it with hfdistill.export.export_to_onnx(model, "
@@ -64,7 +67,7 @@ class OnnxClassifier:
 
     @classmethod
     def from_parts(cls, onnx_path: str, tokenizer, config, max_length: int | None = None, batch_size: int = 32,
-                   num_threads: int | None = None, providers: list[str] | None = None) -> "OnnxClassifier":
+                   num_threads: int | None = None, providers: list[str] | None = None) -> OnnxClassifier:
         """From an ONNX file, a tokenizer and a config already in memory (no folder needed)."""
         classifier = cls.__new__(cls)
         classifier._setup(onnx_path, tokenizer, config, max_length, batch_size, num_threads, providers)
@@ -89,7 +92,6 @@ class OnnxClassifier:
 
     def encode(self, inputs, max_length: int | None = None) -> dict[str, np.ndarray]:
         """Tokenize one batch to the arrays the session takes (int64, padded to the longest)."""
-        from .onnx import encode
 
         return encode(self.tokenizer, inputs, self.input_names, max_length or self.max_length)
 
@@ -110,14 +112,16 @@ class OnnxClassifier:
         if function_to_apply is not None:
             function = str(getattr(function_to_apply, "value", function_to_apply)).lower()
             if function not in ("softmax", "sigmoid", "none"):
-                raise ValueError(f"function_to_apply must be 'softmax', 'sigmoid' or 'none', got {function_to_apply!r}.")
+                raise ValueError(
+                    f"function_to_apply must be 'softmax', 'sigmoid' or 'none', got {function_to_apply!r}."
+                )
             return function
         problem_type = getattr(self.config, "problem_type", None)
         num_labels = len(self.id2label)
         # pipeline's rule (transformers' TextClassificationPipeline.postprocess), in its order
-        if problem_type == "regression":
+        if problem_type == REGRESSION:
             return "none"
-        if problem_type == "multi_label_classification" or num_labels == 1:
+        if problem_type == MULTI_LABEL or num_labels == 1:
             return "sigmoid"
         return "softmax"
 

@@ -64,8 +64,10 @@ def _pruned_tokenizer(tokenizer, kept: list[int], new_id: dict[int, int], folder
         )
     kept_set = set(kept)
     # Sorted by new id, so that the JSON (and any vocab.txt written from it) lists tokens in id order.
-    state["model"]["vocab"] = dict(sorted(((token, new_id[i]) for token, i in state["model"]["vocab"].items() if i in kept_set),
-                                          key=lambda item: item[1]))
+    state["model"]["vocab"] = dict(sorted(
+        ((token, new_id[i]) for token, i in state["model"]["vocab"].items() if i in kept_set),
+        key=lambda item: item[1],
+    ))
     for token in state.get("added_tokens") or []:
         token["id"] = new_id[token["id"]]
     state["post_processor"] = _remap_post_processor(state.get("post_processor"), new_id)
@@ -132,14 +134,16 @@ def prune_vocabulary(model: nn.Module, tokenizer, texts, save_directory: str | N
     pruned = copy.deepcopy(model)
     index = torch.tensor(kept, dtype=torch.long, device=old_embeddings.weight.device)
     embeddings = nn.Embedding(len(kept), old_embeddings.embedding_dim,
-                              padding_idx=None if old_embeddings.padding_idx is None else new_id[old_embeddings.padding_idx],
+                              padding_idx=(None if old_embeddings.padding_idx is None
+                                           else new_id[old_embeddings.padding_idx]),
                               device=old_embeddings.weight.device, dtype=old_embeddings.weight.dtype)
     with torch.no_grad():
         embeddings.weight.copy_(old_embeddings.weight[index])
     embeddings.weight.requires_grad_(old_embeddings.weight.requires_grad)
     pruned.set_input_embeddings(embeddings)
     output = pruned.get_output_embeddings() if hasattr(pruned, "get_output_embeddings") else None
-    if output is not None and getattr(output, "weight", None) is not None and output.weight.shape[0] == old_embeddings.num_embeddings:
+    if (output is not None and getattr(output, "weight", None) is not None
+            and output.weight.shape[0] == old_embeddings.num_embeddings):
         # a tied or untied LM-style output layer over the vocabulary: same rows
         with torch.no_grad():
             new_output = nn.Linear(output.in_features, len(kept), bias=output.bias is not None)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 from datasets import Dataset
 
-from .losses import IGNORE_INDEX
+from ..problem_types import IGNORE_INDEX
 
 _START = "<s>"
 

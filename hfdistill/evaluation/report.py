@@ -34,7 +34,9 @@ def build_results(
     teacher = _model_row(teacher_metrics, teacher_stats)
     student = _model_row(student_metrics, student_stats)
     if primary_metric not in teacher or primary_metric not in student:
-        raise ValueError(f"The primary metric {primary_metric!r} was not computed; the evaluation gave {sorted(teacher)}.")
+        raise ValueError(
+            f"The primary metric {primary_metric!r} was not computed; the evaluation gave {sorted(teacher)}."
+        )
     ratios = {
         "metric_kept": student[primary_metric] / teacher[primary_metric] if teacher[primary_metric] else None,
         "accuracy_kept": student["accuracy"] / teacher["accuracy"] if teacher.get("accuracy") else None,
@@ -57,7 +59,10 @@ def _x100(value) -> str:
 
 def format_table(results: dict) -> str:
     metric = results.get("primary_metric", "accuracy")
-    second = next((name for name in ("f1", "f1_macro", "pearson", "f1_micro") if name != metric and name in results["student"]), None)
+    second = next(
+        (name for name in ("f1", "f1_macro", "pearson", "f1_micro") if name != metric and name in results["student"]),
+        None,
+    )
     header = (f"{'model':<16} {metric:>9} {second or '':>9} {'params':>12} {'disk MB':>8} {'ms @1':>8} {'ex/s @32':>9}")
     lines = [header, "-" * len(header)]
     for name, row in _rows(results):
@@ -91,7 +96,8 @@ def plot_accuracy_vs_latency(results: dict, path: str) -> None:
         if row.get(metric) is None:
             continue
         axes.scatter(row["latency_ms_batch1"], 100 * row[metric], s=80, color=color, label=name)
-        axes.annotate(f"{name}\n{row['num_parameters'] / 1e6:.1f}M params", (row["latency_ms_batch1"], 100 * row[metric]),
+        axes.annotate(f"{name}\n{row['num_parameters'] / 1e6:.1f}M params",
+                      (row["latency_ms_batch1"], 100 * row[metric]),
                       textcoords="offset points", xytext=(8, -4), fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("CPU latency at batch 1 (ms, log scale)")

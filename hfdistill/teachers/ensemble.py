@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .losses import HARD_LOSSES, MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_soft_loss, problem_type_of
+from ..losses import evaluation_loss, get_loss
+from ..problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL, problem_type_of
 
 
 def normalized_weights(weights: Sequence[float] | None, num_teachers: int) -> list[float]:
@@ -51,13 +52,15 @@ def combine_teacher_logits(
     if teacher_logits.dim() == 2:
         return teacher_logits
     if teacher_logits.dim() != 3:
-        raise ValueError(f"teacher_logits of several teachers must have shape (N, K, C), got {tuple(teacher_logits.shape)}.")
+        raise ValueError(
+            f"teacher_logits of several teachers must have shape (N, K, C), got {tuple(teacher_logits.shape)}."
+        )
     num_teachers = teacher_logits.shape[1]
     if num_teachers == 1:
         return teacher_logits[:, 0]
     w = torch.tensor(normalized_weights(weights, num_teachers), dtype=torch.float32, device=teacher_logits.device)
     logits = teacher_logits.float()
-    if problem_type == REGRESSION or not get_soft_loss(loss_type, problem_type).uses_temperature:
+    if problem_type == REGRESSION or not get_loss("soft", loss_type, problem_type).uses_temperature:
         return torch.einsum("nkc,k->nc", logits, w)
     if problem_type == MULTI_LABEL:
         probability = torch.einsum("nkc,k->nc", torch.sigmoid(logits / temperature), w).clamp(1e-7, 1 - 1e-7)
@@ -91,8 +94,7 @@ class TeacherEnsemble(nn.Module):
         combined = combine_teacher_logits(torch.stack(logits, dim=1), self.weights, 1.0, self.problem_type)
         loss = None
         if labels is not None:  # the task's own loss, as a *ForSequenceClassification model gives with labels
-            per_example, labeled = HARD_LOSSES[self.problem_type].function(combined, labels)
-            loss = per_example.sum() / labeled.sum().clamp(min=1)
+            loss = evaluation_loss(combined, labels, self.problem_type)
         return SequenceClassifierOutput(loss=loss, logits=combined)
 
     def save_pretrained(self, folder: str, **kwargs) -> None:

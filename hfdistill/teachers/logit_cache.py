@@ -17,71 +17,24 @@ for bit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from contextlib import nullcontext
 
 import torch
 from datasets import Dataset
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 from transformers.utils import logging
 
-from .distillation_trainer import TEACHER_LOGITS_COLUMN, forward_arg_names
-from .trainer_utils import arrow_lengths
+from ..checks import check_finite_logits
+from ..data.collator import TEACHER_LOGITS_COLUMN
+from ..utils import arrow_lengths, forward_arg_names
+from .cache_files import (load_shard, load_verified, save_verified, cache_key, cache_path, shard_path)
 
 logger = logging.get_logger(__name__)
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _hash_tensor(digest, tensor: torch.Tensor) -> None:
-    digest.update(str((tuple(tensor.shape), str(tensor.dtype))).encode())
-    digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-
-
-# Bookkeeping that changes when a model is saved and reloaded, not what it computes.
-_CONFIG_BOOKKEEPING = ("_name_or_path", "architectures", "transformers_version", "_commit_hash")
-
-
-def teacher_fingerprint(teacher: nn.Module) -> str:
-    digest = hashlib.sha256()
-    config = getattr(teacher, "config", None)
-    if config is not None:
-        settings = {k: v for k, v in config.to_dict().items() if k not in _CONFIG_BOOKKEEPING}
-        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    for name, tensor in sorted(teacher.state_dict().items()):
-        digest.update(name.encode())
-        _hash_tensor(digest, tensor)
-    return digest.hexdigest()
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        # Truncation and padding settings are call state (`tokenizer(..., truncation=True)` sets them), not vocabulary.
-        state = json.loads(backend.to_str())
-        state.pop("truncation", None), state.pop("padding", None)
-        state = json.dumps(state, sort_keys=True)
-    else:
-        state = json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    special = json.dumps(getattr(tokenizer, "special_tokens_map", {}), sort_keys=True, default=str)
-    return hashlib.sha256((state + special + type(tokenizer).__name__).encode()).hexdigest()
-
-
-def inputs_fingerprint(dataset: Dataset, columns: list[str]) -> str:
-    """Hash of the model-input columns, row by row in the dataset's order (selections and shuffles included)."""
-    digest = hashlib.sha256()
-    table = dataset.select_columns(columns).with_format("arrow")[:]
-    for column in columns:
-        digest.update(column.encode())
-        for chunk in table.column(column).chunks:
-            digest.update(json.dumps(chunk.to_pylist()).encode())
-    return digest.hexdigest()
 
 
 def length_sorted_batches(dataset: Dataset, batch_size: int) -> list[torch.Tensor]:
@@ -100,20 +53,25 @@ def shard_batches(batches: list[torch.Tensor], lengths: list[int], num_shards: i
     The cuts balance the padded tokens (a batch's rows times its longest row, ``lengths`` giving each row's length),
     since the longest batches come first in the sorted order. Deterministic: every process computes the same cuts.
     """
-    costs = torch.tensor([len(batch) * max(lengths[i] for i in batch.tolist()) for batch in batches], dtype=torch.float64)
+    costs = torch.tensor([len(batch) * max(lengths[i] for i in batch.tolist()) for batch in batches],
+                         dtype=torch.float64)
     ends = torch.cumsum(costs, 0)
     total = float(ends[-1]) if len(ends) else 0.0
     # Shard k ends with the batch whose running total first reaches k/N of all tokens.
-    cuts = [0] + [min(int(torch.searchsorted(ends, total * k / num_shards)) + 1, len(batches)) for k in range(1, num_shards)]
+    cuts = [0] + [min(int(torch.searchsorted(ends, total * k / num_shards)) + 1, len(batches))
+                  for k in range(1, num_shards)]
     cuts.append(len(batches))
     return range(cuts[shard], cuts[shard + 1])
 
 
 def _input_columns(teacher: nn.Module, dataset: Dataset) -> list[str]:
     accepted = forward_arg_names(teacher)
-    columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names and c in accepted]
+    columns = [c for c in ("input_ids", "attention_mask", "token_type_ids")
+               if c in dataset.column_names and c in accepted]
     if "input_ids" not in columns:
-        raise ValueError(f"The dataset needs tokenized input_ids to compute teacher logits; it has {dataset.column_names}.")
+        raise ValueError(
+            f"The dataset needs tokenized input_ids to compute teacher logits; it has {dataset.column_names}."
+        )
     return columns
 
 
@@ -142,12 +100,9 @@ def _run_batches(teacher: nn.Module, dataset: Dataset, tokenizer, batches: list[
             outputs.append((output["logits"] if isinstance(output, dict) else output[0]).float().cpu())
     finally:
         teacher.train(was_training)
-    logits = torch.cat(outputs) if outputs else torch.empty(0, getattr(getattr(teacher, "config", None), "num_labels", 0))
-    if not torch.isfinite(logits).all():
-        raise ValueError(
-            "The teacher produced non-finite logits (NaN or inf); distilling them would corrupt the student. Check the "
-            "teacher and, on GPU, use teacher_inference_dtype=float32 or bfloat16 rather than float16."
-        )
+    logits = (torch.cat(outputs) if outputs
+              else torch.empty(0, getattr(getattr(teacher, "config", None), "num_labels", 0)))
+    check_finite_logits(logits, "teacher_inference_dtype=float32 or bfloat16")
     return logits
 
 
@@ -164,7 +119,7 @@ def compute_teacher_logits(
 
     Batches are formed over examples sorted by length and padded to their own longest (so almost no compute goes to
     padding), then scattered back to the original order. ``dtype``: `bfloat16` autocasts on CUDA and on the CPU (faster
-    than fp32 on a CPU with native bf16; measured in the README, "Speed on a CPU"), `float16` on CUDA only.
+    than fp32 on a CPU with native bf16, see `hfdistill.precision`), `float16` on CUDA only.
     """
     _input_columns(teacher, dataset)
     batches = length_sorted_batches(dataset, batch_size)
@@ -172,76 +127,6 @@ def compute_teacher_logits(
     logits = torch.empty(len(dataset), computed.shape[-1])
     logits[torch.cat(batches)] = computed
     return logits
-
-
-def _load_verified(path: str, record_path: str, fingerprint: str) -> tuple[torch.Tensor, dict] | None:
-    try:
-        with open(record_path) as f:
-            record = json.load(f)
-        logits = load_file(path)["teacher_logits"]
-    except (OSError, ValueError, KeyError, SafetensorError) as error:
-        logger.warning(f"Teacher-logit cache {path} is unreadable ({error}): rebuilding it.")
-        return None
-    digest = hashlib.sha256()
-    _hash_tensor(digest, logits)
-    if record.get("fingerprint") != fingerprint or record.get("sha256") != digest.hexdigest():
-        logger.warning(f"Teacher-logit cache {path} does not match its record (corrupted?): rebuilding it.")
-        return None
-    return logits, record
-
-
-def cache_key(dataset: Dataset, teacher: nn.Module, tokenizer, extra_fingerprint: dict | None = None,
-              dtype: str = "float32") -> tuple[str, dict]:
-    """``(fingerprint, key)``: SHA-256 of everything that changes the logits, and what went into it (``dtype``, the
-    pass's precision, included: bf16 logits are not the fp32 ones)."""
-    input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
-    key = {
-        "teacher": teacher_fingerprint(teacher),
-        "tokenizer": tokenizer_fingerprint(tokenizer),
-        "inputs": inputs_fingerprint(dataset, input_columns),
-        "extra": extra_fingerprint or {},
-    }
-    if dtype != "float32":  # fp32 keys stay as they were, so existing fp32 caches remain valid
-        key["dtype"] = dtype
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest(), key
-
-
-def cache_path(cache_dir: str, fingerprint: str) -> str:
-    return os.path.join(cache_dir, f"teacher_logits-{fingerprint[:20]}.safetensors")
-
-
-def shard_path(path: str, shard: int, num_shards: int, batch_size: int) -> str:
-    """Where shard ``shard`` of ``num_shards`` of the cache ``path`` goes (the cuts depend on all three numbers)."""
-    return f"{path.removesuffix('.safetensors')}.b{batch_size}.shard{shard}-of-{num_shards}.safetensors"
-
-
-def _save_verified(path: str, tensors: dict[str, torch.Tensor], record: dict) -> None:
-    """Write ``tensors`` to ``path`` and ``record`` plus the logits' checksum to ``path.json``, under temporary names
-    then renamed: an interrupted write never leaves a file that looks valid."""
-    digest = hashlib.sha256()
-    _hash_tensor(digest, tensors["teacher_logits"])
-    save_file({k: v.contiguous() for k, v in tensors.items()}, path + ".tmp")
-    with open(path + ".json.tmp", "w") as f:
-        json.dump({**record, "sha256": digest.hexdigest()}, f, indent=2)
-    os.replace(path + ".tmp", path)
-    os.replace(path + ".json.tmp", path + ".json")
-
-
-def _load_shard(path: str, fingerprint: str, rows: torch.Tensor) -> torch.Tensor | None:
-    """A shard's logits if its file, checksum, fingerprint and rows are all as expected; ``None`` otherwise."""
-    if not os.path.exists(path):
-        return None
-    loaded = _load_verified(path, path + ".json", fingerprint)
-    if loaded is None:
-        return None
-    try:
-        stored_rows = load_file(path)["rows"]
-    except (OSError, KeyError, SafetensorError):
-        stored_rows = None
-    if stored_rows is None or not torch.equal(stored_rows, rows) or len(loaded[0]) != len(rows):
-        logger.warning(f"Teacher-logit shard {path} holds other rows: recomputing it.")
-        return None
-    return loaded[0]
 
 
 def build_logit_shard(
@@ -268,10 +153,10 @@ def build_logit_shard(
     mine = [batches[i] for i in shard_batches(batches, arrow_lengths(dataset, "input_ids"), num_shards, shard)]
     rows = torch.cat(mine) if mine else torch.empty(0, dtype=torch.long)
     target = shard_path(path, shard, num_shards, batch_size)
-    logits = _load_shard(target, fingerprint, rows)
+    logits = load_shard(target, fingerprint, rows)
     if logits is None:
         logits = _run_batches(teacher, dataset, tokenizer, mine, device, dtype, show_progress)
-        _save_verified(target, {"teacher_logits": logits, "rows": rows},
+        save_verified(target, {"teacher_logits": logits, "rows": rows},
                        {"fingerprint": fingerprint, "shard": shard, "num_shards": num_shards, "batch_size": batch_size})
     return rows, logits
 
@@ -350,7 +235,8 @@ def add_teacher_logits(
         each = [_teacher_logits_cached(dataset, one, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
                                        show_progress) for one in teacher]
         logits = torch.stack([logits for logits, _ in each], dim=1)
-        info = {"source": "+".join(sorted({i["source"] for _, i in each})), "seconds": sum(i["seconds"] for _, i in each),
+        info = {"source": "+".join(sorted({i["source"] for _, i in each})),
+                "seconds": sum(i["seconds"] for _, i in each),
                 "teachers": [i for _, i in each]}
     else:
         logits, info = _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size,
@@ -370,7 +256,9 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
     rank, world_size = _distributed()
 
     start = time.perf_counter()
-    cached = _main_decides(rank == 0 and os.path.exists(path) and _load_verified(path, record_path, fingerprint) is not None)
+    cached = _main_decides(
+        rank == 0 and os.path.exists(path) and load_verified(path, record_path, fingerprint) is not None
+    )
     if not cached:
         if world_size > 1:
             build_logit_shard(dataset, teacher, tokenizer, path, fingerprint, rank, world_size, batch_size, device,
@@ -383,7 +271,7 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
             else:
                 logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size, device, dtype, show_progress)
             elapsed = time.perf_counter() - start
-            _save_verified(path, {"teacher_logits": logits}, {"fingerprint": fingerprint, "build_seconds": elapsed,
+            save_verified(path, {"teacher_logits": logits}, {"fingerprint": fingerprint, "build_seconds": elapsed,
                                                                   "examples": len(dataset), "key": key,
                                                                   "processes": world_size})
             for shard in range(world_size if world_size > 1 else 0):  # assembled: the shards are spent
@@ -393,15 +281,18 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
                         os.remove(name)
         if world_size > 1:
             torch.distributed.barrier()
-    loaded = _load_verified(path, record_path, fingerprint)
+    loaded = load_verified(path, record_path, fingerprint)
     if loaded is None:
-        raise ValueError(f"The teacher-logit cache {path} could not be read back after it was built; delete it and rerun.")
+        raise ValueError(
+            f"The teacher-logit cache {path} could not be read back after it was built; delete it and rerun."
+        )
     logits, record = loaded
     elapsed = time.perf_counter() - start
     if cached:
         info = {"source": "loaded", "path": path, "seconds": elapsed, "build_seconds": record["build_seconds"],
                 "seconds_saved": record["build_seconds"] - elapsed}
-        logger.info(f"Loaded teacher logits from {path} in {elapsed:.1f}s (building took {record['build_seconds']:.1f}s).")
+        logger.info(f"Loaded teacher logits from {path} in {elapsed:.1f}s "
+                    f"(building took {record['build_seconds']:.1f}s).")
     else:
         seconds = record["build_seconds"]  # the main process's wall time, the same figure on every process
         info = {"source": "built", "path": path, "seconds": seconds, "examples_per_second": len(dataset) / seconds,

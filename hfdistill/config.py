@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .losses import HIDDEN_STATE_LOSSES, PSEUDO_LABEL_MODES, SOFT_LOSSES
+from .losses import PSEUDO_LABEL_MODES, loss_names
 
 
 # What defines a distillation run, as results.json and the model card record it.
@@ -67,7 +67,7 @@ class DistillationTrainingArguments(TrainingArguments):
         metadata={
             "help": "Soft term: 'kl' (temperature-scaled KL divergence, multiplied by T^2), 'mse' (squared error "
             "between logit vectors) or 'cosine' (1 - cosine similarity of logit vectors).",
-            "choices": list(SOFT_LOSSES),
+            # no "choices": the parser reads the registered names when it is built (see hfdistill.parser)
         },
     )
 
@@ -101,7 +101,6 @@ class DistillationTrainingArguments(TrainingArguments):
         metadata={
             "help": "Distance of the hidden-state term, per token averaged over real tokens: 'mse' (mean squared "
             "difference over the hidden size) or 'cosine' (1 - cosine similarity).",
-            "choices": list(HIDDEN_STATE_LOSSES),
         },
     )
 
@@ -116,12 +115,14 @@ class DistillationTrainingArguments(TrainingArguments):
                 f"alpha must be in [0, 1], got {self.alpha}. It weighs the soft term; 1 - alpha weighs the hard-label "
                 "cross-entropy."
             )
-        if self.distillation_loss not in SOFT_LOSSES:
+        if self.distillation_loss not in loss_names("soft"):  # registered for any task shape; checked per task later
             raise ValueError(
-                f"distillation_loss must be one of {', '.join(SOFT_LOSSES)}, got {self.distillation_loss!r}."
+                f"distillation_loss must be one of {', '.join(loss_names('soft'))}, got {self.distillation_loss!r}."
             )
         if self.pseudo_labels not in PSEUDO_LABEL_MODES:
-            raise ValueError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {self.pseudo_labels!r}.")
+            raise ValueError(
+                f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {self.pseudo_labels!r}."
+            )
         if not 0.0 <= self.pseudo_label_threshold <= 1.0:
             raise ValueError(
                 f"pseudo_label_threshold must be a probability in [0, 1], got {self.pseudo_label_threshold}; e.g. 0.9 "
@@ -136,9 +137,9 @@ class DistillationTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"hidden_state_weight must be >= 0, got {self.hidden_state_weight}; 0 turns the hidden-state term off."
             )
-        if self.hidden_state_loss not in HIDDEN_STATE_LOSSES:
+        if self.hidden_state_loss not in loss_names("hidden"):
             raise ValueError(
-                f"hidden_state_loss must be one of {', '.join(HIDDEN_STATE_LOSSES)}, got {self.hidden_state_loss!r}."
+                f"hidden_state_loss must be one of {', '.join(loss_names('hidden'))}, got {self.hidden_state_loss!r}."
             )
 
     def distillation_settings(self) -> dict:

@@ -47,7 +47,8 @@ class LinearStudentForSequenceClassification(LinearStudentPreTrainedModel):
             # values here; the saved ones load over them).
             self.register_buffer("original_token_ids", torch.arange(config.vocab_size), persistent=True)
         self.dropout = nn.Dropout(config.classifier_dropout)
-        features = 4 * config.embedding_dim if getattr(config, "pair_features", "bag") == "compare" else config.embedding_dim
+        features = (4 * config.embedding_dim if getattr(config, "pair_features", "bag") == "compare"
+                    else config.embedding_dim)
         self.classifier = nn.Linear(features, config.num_labels)
         self.post_init()
 
@@ -95,7 +96,9 @@ class LinearStudentForSequenceClassification(LinearStudentPreTrainedModel):
 
         loss = None
         if labels is not None:  # as transformers' *ForSequenceClassification models compute it, by problem_type
-            problem_type = self.config.problem_type or ("regression" if self.num_labels == 1 else "single_label_classification")
+            problem_type = self.config.problem_type or (
+                "regression" if self.num_labels == 1 else "single_label_classification"
+            )
             if problem_type == "regression":
                 loss = nn.functional.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
             elif problem_type == "multi_label_classification":

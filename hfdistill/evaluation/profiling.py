@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .distillation_trainer import forward_arg_names
-from .precision import without_autocast_wrappers
-from .students import count_parameters
+from ..precision import without_autocast_wrappers
+from ..utils import count_parameters, forward_arg_names
 
 
 @dataclass
@@ -44,7 +43,8 @@ def _batches(tokenizer, texts: list, batch_size: int, max_length: int) -> list[d
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
         arguments = (list(chunk),) if isinstance(chunk[0], str) else tuple(map(list, zip(*chunk)))
-        batches.append(dict(tokenizer(*arguments, padding=True, truncation=True, max_length=max_length, return_tensors="pt")))
+        batches.append(dict(tokenizer(*arguments, padding=True, truncation=True, max_length=max_length,
+                                      return_tensors="pt")))
     return batches
 
 

@@ -1,0 +1,304 @@
+"""Every check made before training, as pure functions: each raises ``ValueError`` for what would fail or silently go
+wrong later, naming the value and the fix. `DistillationTrainer.__init__` and the recipe call them before any
+training step (and the recipe before an hour of teacher fine-tuning)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+from torch import nn
+
+from .data.collator import TEACHER_LOGITS_COLUMN
+from .data.tasks import is_list_feature
+from .losses import check_pseudo_labels, get_loss
+from .problem_types import problem_type_of
+from .teachers.loading import load_tokenizer_if_saved
+from .utils import column_names, position_limit, row_lengths, vocabulary_fingerprint
+
+_LABEL_COLUMNS = ("label", "labels", "label_ids")
+
+
+def check_finite_logits(logits: torch.Tensor, fix: str = "fp32 or bf16 rather than fp16") -> None:
+    """Non-finite teacher logits (NaN or inf) would corrupt the student: ``ValueError`` naming ``fix``."""
+    if not torch.isfinite(logits).all():
+        raise ValueError(
+            "The teacher produced non-finite logits (NaN or inf); distilling them would corrupt the student. Check the "
+            f"teacher (does it evaluate to finite logits?) and, on GPU, use {fix}."
+        )
+
+
+def check_process_group(world_size: int) -> None:
+    """Several launched processes (``WORLD_SIZE``) must have joined one process group, or each would train alone."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and world_size == 1:
+        raise ValueError(
+            f"{launched} processes were launched but they did not join one process group, so each would train "
+            "and write on its own. Without a GPU, add `--use_cpu true` (TrainingArguments.use_cpu=True) to run "
+            "them together on the CPU: `accelerate launch --multi_gpu --num_processes N script.py --use_cpu true`."
+        )
+
+
+def check_same_vocabulary(tokenizer, teacher_tokenizer, where: str = "") -> None:
+    """Raise ``ValueError`` unless both tokenizers map every token to the same id (the teacher reads the student's
+    ``input_ids``). Names the first tokens whose ids differ."""
+    if vocabulary_fingerprint(tokenizer) == vocabulary_fingerprint(teacher_tokenizer):
+        return
+    vocabulary, teacher_vocabulary = tokenizer.get_vocab(), teacher_tokenizer.get_vocab()
+    differing = sorted(
+        (
+            token for token in set(vocabulary) | set(teacher_vocabulary)
+            if vocabulary.get(token) != teacher_vocabulary.get(token)
+        ),
+        key=lambda token: min(vocabulary.get(token, 1 << 62), teacher_vocabulary.get(token, 1 << 62)),
+    )
+    shown = ", ".join(
+        f"{token!r}: {vocabulary.get(token)} vs {teacher_vocabulary.get(token)}" for token in differing[:5]
+    )
+    raise ValueError(
+        f"The tokenizer{where} and the teacher's tokenizer map tokens to different ids "
+        f"({len(differing)} tokens differ, "
+        f"e.g. {shown}; sizes {len(vocabulary)} and {len(teacher_vocabulary)}), so the teacher would read other words "
+        "than the student. Tokenize the data with the teacher's tokenizer (the one saved in the teacher's folder)."
+    )
+
+
+def check_tokenizer(tokenizer, model_config, teacher_tokenizer=None) -> None:
+    """A tokenizer whose ids the model cannot embed fails here, not as an IndexError inside the forward pass; given
+    the teacher's own tokenizer, one that maps tokens to other ids fails too, even at the same size."""
+    if teacher_tokenizer is not None and hasattr(tokenizer, "get_vocab") and hasattr(teacher_tokenizer, "get_vocab"):
+        check_same_vocabulary(tokenizer, teacher_tokenizer)
+    vocab_size = getattr(model_config, "vocab_size", None)
+    tokenizer_size = len(tokenizer) if hasattr(tokenizer, "__len__") else None
+    if tokenizer_size is not None and vocab_size is not None and tokenizer_size > vocab_size:
+        raise ValueError(
+            f"The tokenizer has {tokenizer_size} tokens but the teacher's vocab_size is {vocab_size}: it is not the "
+            "teacher's tokenizer. Teacher and student must share the teacher's tokenizer "
+            "(saved in the teacher's folder)."
+        )
+
+def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, teacher_processing_class=None) -> None:
+    """Teacher and student must predict the same classes, by the same names, from the same vocabulary (and, given
+    tokenizers, the same token ids). Raises ``ValueError`` naming both values and the fix."""
+    student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
+    if student_config is None or teacher_config is None:
+        return
+    if student_config.num_labels != teacher_config.num_labels:
+        raise ValueError(
+            f"The teacher predicts {teacher_config.num_labels} classes but the student {student_config.num_labels}. "
+            "Build the student from the teacher (hfdistill.student_from_teacher / compact_student / "
+            "linear_student copy its num_labels and label maps), or set num_labels to the teacher's."
+        )
+    if dict(student_config.label2id) != dict(teacher_config.label2id):
+        raise ValueError(
+            f"Teacher and student name their classes differently: teacher label2id={dict(teacher_config.label2id)}, "
+            f"student label2id={dict(student_config.label2id)}. Soft labels are matched by class index, so give "
+            "the student the teacher's id2label and label2id."
+        )
+    student_vocab = getattr(student_config, "vocab_size", None)
+    teacher_vocab = getattr(teacher_config, "vocab_size", None)
+    if student_vocab is not None and teacher_vocab is not None and student_vocab != teacher_vocab:
+        raise ValueError(
+            f"Teacher and student vocabularies differ (vocab_size {teacher_vocab} vs {student_vocab}). Both read "
+            "the same input_ids, so hfdistill requires, for now, the same vocab_size and the same tokenizer for "
+            "both: build the student with the teacher's tokenizer."
+        )
+    if processing_class is not None:
+        check_tokenizer(processing_class, teacher_config, teacher_processing_class)
+
+def check_problem_type(student: nn.Module, teacher: nn.Module | None, distillation_loss: str = "kl",
+                       pseudo_labels: str = "none") -> str:
+    """The task shape both models were built for (``problem_type``: single-label, multi-label or regression), from
+    the teacher's config (the student's without a teacher); they must agree, and the settings must fit it."""
+    student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
+    if student_config is None and teacher_config is None:
+        return "single_label_classification"
+    problem_type = problem_type_of(teacher_config if teacher_config is not None else student_config)
+    if student_config is not None and teacher_config is not None and problem_type_of(student_config) != problem_type:
+        raise ValueError(
+            f"The teacher is a {problem_type} model (problem_type={teacher_config.problem_type!r}, num_labels="
+            f"{teacher_config.num_labels}) but the student a {problem_type_of(student_config)} one. Build the student "
+            "from the teacher (hfdistill.student_from_teacher / compact_student / linear_student copy its "
+            "problem_type), or set the student's config.problem_type to the teacher's."
+        )
+    get_loss("soft", distillation_loss, problem_type)  # ValueError when that loss does not fit the task
+    check_pseudo_labels(pseudo_labels, problem_type)
+    return problem_type
+
+def check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[int, int]]:
+    """(student, teacher) indices into `hidden_states` (0 is the embeddings' output, i the output of layer i)."""
+    student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
+    layers = getattr(student_config, "distilled_from_layers", None)
+    if layers is None:
+        raise ValueError(
+            "hidden_state_weight > 0 needs the teacher layer each student layer learns from: build the student with "
+            "hfdistill.student_from_teacher, or set student.config.distilled_from_layers to one teacher layer "
+            "index per student layer (e.g. [0, 5])."
+        )
+    student_size, teacher_size = (
+        getattr(student_config, "hidden_size", None), getattr(teacher_config, "hidden_size", None)
+    )
+    if student_size != teacher_size:
+        raise ValueError(
+            f"hidden_state_weight > 0 compares hidden states, but the student's hidden size is {student_size} and "
+            f"the teacher's {teacher_size}. Use it with a student of the teacher's width (--student layers), or "
+            "set hidden_state_weight to 0."
+        )
+    num_student_layers = getattr(student_config, "num_hidden_layers", len(layers))
+    num_teacher_layers = getattr(teacher_config, "num_hidden_layers", None)
+    if len(layers) != num_student_layers or (
+        num_teacher_layers is not None and not all(0 <= index < num_teacher_layers for index in layers)
+    ):
+        raise ValueError(
+            f"The student's config.distilled_from_layers={list(layers)} must name one teacher layer (0 to "
+            f"{num_teacher_layers - 1 if num_teacher_layers else '?'}) for each of its {num_student_layers} layers."
+        )
+    return [(student_index + 1, teacher_index + 1) for student_index, teacher_index in enumerate(layers)]
+
+def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), processing_class=None,
+                   teacher_processing_class=None) -> tuple[str, list[tuple[int, int]]]:
+    """Every teacher model against the student and the run's settings (``args``: a `DistillationTrainingArguments`):
+    classes, vocabulary and tokenizer (the one given, else the one saved in the teacher's folder, ``paths``), task
+    shape, and the layers a hidden-state term matches. Returns ``(problem_type, hidden_state_pairs)``."""
+    for index, model in enumerate(models):
+        path = paths[index] if index < len(paths) else None
+        tokenizer = teacher_processing_class or load_tokenizer_if_saved(
+            path or getattr(getattr(model, "config", None), "_name_or_path", None))
+        check_models(student, model, processing_class, tokenizer)
+    if args.hidden_state_weight > 0 and len(models) != 1:
+        raise ValueError(
+            "hidden_state_weight > 0 matches one teacher's hidden states layer by layer; "
+            + ("stored teacher_logits do not carry them: pass teacher_model" if not models else
+               f"{len(models)} teachers were given: pass one") + ", or set hidden_state_weight to 0."
+        )
+    loss_settings = (args.distillation_loss, args.pseudo_labels)
+    problem_type = check_problem_type(student, models[0] if models else None, *loss_settings)
+    for model in models[1:]:
+        if check_problem_type(student, model, *loss_settings) != problem_type:
+            raise ValueError("The teachers were fine-tuned for different task shapes (problem_type): an ensemble "
+                             "needs teachers of one task and one set of classes.")
+    hidden_state_pairs = (
+        check_hidden_state_pairs(student, models[0]) if args.hidden_state_weight > 0 else [])
+    return problem_type, hidden_state_pairs
+
+
+def check_train_dataset(dataset, input_names: set[str], remove_unused_columns: bool = True) -> None:
+    """The training set must hold rows, and inputs one of the models reads (tokenized text), not raw text alone."""
+    columns = column_names(dataset)
+    if columns is None:
+        return
+    if hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise ValueError("The training set is empty: check the data files and any filtering or max_train_samples.")
+    inputs = input_names & set(columns)
+    labeled = any(column in columns for column in _LABEL_COLUMNS)
+    if not inputs and remove_unused_columns:
+        raise ValueError(
+            f"The training set has neither labels nor anything to distil: its columns are {columns}, none of which "
+            "the student or teacher takes as input. Tokenize the text first, e.g. "
+            "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
+            + ("" if labeled else " It also has no 'label' or 'labels' column.")
+        )
+
+def check_label_shape(dataset, split: str, num_labels: int | None, problem_type: str) -> None:
+    """The labels' shape must fit the task: a class index (single-label), a 0/1 vector of num_labels values
+    (multi-label) or a number (regression), as read from the Arrow column type."""
+    if not isinstance(dataset, datasets.Dataset) or "labels" not in dataset.column_names:
+        return
+    feature = dataset.features["labels"]
+    is_list = is_list_feature(feature)
+    dtype = getattr(feature, "dtype", None)
+    expected = {
+        "multi_label_classification": (is_list, f"a list of {num_labels} 0/1 values per row"),
+        "single_label_classification": (
+            not is_list and dtype is not None and "int" in dtype, "one class index per row"
+        ),
+        "regression": (
+            not is_list and dtype is not None and ("float" in dtype or "int" in dtype), "one number per row"
+        ),
+    }
+    ok, what = expected[problem_type]
+    if not ok:
+        raise ValueError(
+            f"The {split} set's labels ({feature}) do not fit a {problem_type} model, which takes {what}. "
+            "Give the data the teacher's task shape (e.g. multi-hot label vectors for a multi-label teacher), or use "
+            "a teacher of the data's shape."
+        )
+
+def check_stored_teacher_logits(dataset, num_labels: int | None, required: bool, num_teachers: int | None = None
+                                ) -> int | None:
+    """Stored logits must exist on every row (when there is no teacher to fill gaps) and have one value per class
+    (``num_labels``); rows of several teachers' logits must hold ``num_teachers`` lists. Returns the number of
+    teachers per row, or ``None`` for one teacher's (N, C) logits or no stored logits."""
+    columns = column_names(dataset)
+    if required and (columns is None or TEACHER_LOGITS_COLUMN not in columns):
+        raise ValueError(
+            "teacher_model is None, so every training row must carry the teacher's logits in a "
+            f"'{TEACHER_LOGITS_COLUMN}' column (one float per class); "
+            + ("there is no train_dataset." if dataset is None else f"the training set has columns {columns}.")
+            + " Add that column, or pass teacher_model to compute them."
+        )
+    if columns is None or TEACHER_LOGITS_COLUMN not in columns or not isinstance(dataset, datasets.Dataset):
+        return None
+    values = dataset.with_format("arrow")[TEACHER_LOGITS_COLUMN]
+    missing = [index for index, valid in enumerate(pc.is_valid(values).to_pylist()) if not valid]
+    if missing and required:
+        raise ValueError(
+            f"{len(missing)} training row(s) have no {TEACHER_LOGITS_COLUMN} (e.g. rows {missing[:5]}), and there is "
+            "no teacher_model to compute them. Fill them in, drop those rows, or pass teacher_model."
+        )
+    if missing:
+        raise ValueError(
+            f"{len(missing)} training row(s) have an empty {TEACHER_LOGITS_COLUMN} (e.g. rows {missing[:5]}). Fill "
+            f"them in, or drop the column to let the teacher compute every row."
+        )
+    if num_labels is None or not pa.types.is_list(values.type) and not pa.types.is_large_list(values.type):
+        return None
+    per_row = None
+    if pa.types.is_list(values.type.value_type) or pa.types.is_large_list(values.type.value_type):
+        # Several teachers' logits per row, (K, C): one list per teacher, in the teachers' order.
+        counts = set(pc.list_value_length(values).to_pylist())
+        expected = num_teachers
+        if len(counts) != 1 or (expected is not None and counts != {expected}):
+            raise ValueError(
+                f"Rows of {TEACHER_LOGITS_COLUMN} hold {sorted(counts)} teachers' logits, but "
+                f"{expected if expected is not None else 'one number of'} teachers are expected: store one list of "
+                "logits per teacher, the same teachers in the same order on every row."
+            )
+        per_row = counts.pop()
+        values = pc.list_flatten(values)
+    widths = pc.list_value_length(values)
+    wrong = [index for index, width in enumerate(widths.to_pylist()) if width != num_labels]
+    if wrong:
+        raise ValueError(
+            f"{TEACHER_LOGITS_COLUMN} must hold one logit per class ({num_labels} for this student); row {wrong[0]} "
+            f"has {widths[wrong[0]].as_py()} ({len(wrong)} row(s) differ). Store the teacher's logits for the "
+            "student's classes, in the student's id2label order."
+        )
+    return per_row
+
+
+def check_input_lengths(
+    dataset, models: Iterable[tuple[str, nn.Module]], split: str, column: str = "input_ids"
+) -> None:
+    """Raise ``ValueError`` when an input of ``dataset`` is longer than a model's position table (it would die inside
+    the forward pass with a tensor-size error), naming the row, its length, the model and the fix."""
+    limits = [(name, limit) for name, model in models if model is not None and (limit := position_limit(model))]
+    if not limits or dataset is None:
+        return
+    lengths = row_lengths(dataset, column)
+    if not lengths:
+        return
+    longest = max(range(len(lengths)), key=lengths.__getitem__)
+    for name, limit in limits:
+        if lengths[longest] > limit:
+            too_long = sum(length > limit for length in lengths)
+            raise ValueError(
+                f"The {split} set has {too_long} input(s) longer than the {name}'s {limit} positions "
+                f"(max_position_embeddings); the longest is row {longest} with {lengths[longest]} tokens. "
+                "Tokenize with "
+                f"truncation, e.g. `tokenizer(texts, truncation=True, max_length={limit})`."
+            )

@@ -1,0 +1,142 @@
+"""Distil a fine-tuned teacher into a small student for any text-classification task: single texts or pairs, one
+label, several labels or a score, from local files or a Hub dataset.
+
+    accelerate launch recipes/text_classification.py recipes/configs/mrpc.yaml
+    accelerate launch recipes/text_classification.py --train_file train.csv --validation_file dev.csv --seed 1
+
+Steps: fine-tune the teacher (or reuse it), distil the student, evaluate both, write the report, ship the student.
+Flags: `--help`, or docs/recipe.md.
+"""
+
+import os
+import shlex
+import sys
+
+from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
+
+from hfdistill import DistillationTrainer, model_stats
+from hfdistill.arguments import parse_arguments
+from hfdistill.checks import check_tokenizer
+from hfdistill.data import build_transfer_set, load_task, tokenize, unlabeled_value
+from hfdistill.evaluation.metrics import report_metric, task_metrics
+from hfdistill.evaluation.report import build_results, write_report
+from hfdistill.export import export_student
+from hfdistill.precision import apply_cpu_bf16, resolve_teacher_inference_dtype
+from hfdistill.search import search_distillation_settings
+from hfdistill.students import StudentSpec
+from hfdistill.teachers import check_classifier_pooling, inspect_teacher
+from hfdistill.teachers.fine_tuning import evaluate_teachers, prepare_teachers
+from hfdistill.teachers.logit_cache import add_teacher_logits
+from hfdistill.utils import StepTimes
+
+
+def main():
+    # ---- arguments, and every check that can be made before an hour of teacher fine-tuning ----------------------
+    model_args, data_args, transfer_args, training_args, export_args = parse_arguments()
+    set_seed(training_args.seed)
+    precision = apply_cpu_bf16(training_args, model_args.cpu_bf16)  # before any Trainer: both models train so
+    precision["teacher_inference_dtype"] = resolve_teacher_inference_dtype(model_args.teacher_inference_dtype,
+                                                                           precision)
+    times = StepTimes()
+    student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items()
+                                                      if k.startswith("student_")})
+    checkpoints = [inspect_teacher(path) for path in model_args.teacher_model_name_or_path]
+    teacher_config = checkpoints[0].config  # the classes and the tokenizer
+    teacher_as_is = checkpoints[0].use_as_is(model_args.teacher_fine_tuning)
+    for checkpoint in checkpoints:
+        check_classifier_pooling(checkpoint, model_args.teacher_classifier_pooling, model_args.teacher_fine_tuning)
+    student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
+
+    # ---- data: the task, the transfer set, tokenized ------------------------------------------------------------
+    task = load_task(data_args, checkpoints[0], teacher_as_is)
+    label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
+    tokenizer = AutoTokenizer.from_pretrained(checkpoints[0].name_or_path)
+    check_tokenizer(tokenizer, teacher_config)
+    with times.step("augmentation_s"):
+        transfer, transfer_info = build_transfer_set(
+            task.data["train"], text_column, transfer_args.unlabeled_file, transfer_args.augmentation(),
+            tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map))
+    with training_args.main_process_first(desc="tokenizing"):
+        train, validation = (tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config,
+                                      text_pair_column=text_pair_column) for d in (transfer, task.data["validation"]))
+    labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first
+
+    # ---- teacher(s): used as is, reused, or fine-tuned on the labeled rows; their logits cached ----------------
+    data_settings = {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}
+    teachers, teacher_infos = prepare_teachers(
+        checkpoints, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
+        seeds=model_args.teacher_seeds, settings={"data": data_settings},
+        num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
+        warmup_steps=model_args.teacher_warmup_steps,
+        train_sampling_strategy=model_args.teacher_train_sampling_strategy,
+        fine_tuning=model_args.teacher_fine_tuning, freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
+        classifier_pooling=model_args.teacher_classifier_pooling,
+    )
+    teacher_info = teacher_infos[0] if len(teachers) == 1 else {"source": "ensemble", "teachers": teacher_infos}
+    times["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)
+    cache_info = None
+    if model_args.cache_teacher_logits:  # every process computes its share of the rows, then all load the cache
+        train, cache_info = add_teacher_logits(
+            train, teachers, tokenizer, os.path.join(training_args.output_dir, "_cache"),
+            {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
+            training_args.per_device_eval_batch_size, training_args.device, precision["teacher_inference_dtype"])
+        times["teacher_logits_s"] = cache_info["seconds"]
+
+    # ---- distillation (after an optional search of T, alpha and the learning rate) ------------------------------
+    compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)
+    common = dict(teacher_model=teachers, teacher_weights=model_args.teacher_weights, processing_class=tokenizer,
+                  data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
+    search = None
+    if training_args.search_trials:  # the best settings found replace the given ones for the run itself
+        with times.step("search_s"):
+            best, trials = search_distillation_settings(
+                lambda: student_spec.build(teachers[0]), labeled_train, training_args.search_trials,
+                training_args.search_holdout, args=training_args, **common)
+        for name, value in best.items():
+            setattr(training_args, name, value)
+        search = {"best": best, "trials": trials, "held_out_fraction": training_args.search_holdout,
+                  "seconds": times.pop("search_s")}
+    student = student_spec.build(teachers[0])
+    trainer = DistillationTrainer(model=student, args=training_args, train_dataset=train, eval_dataset=validation,
+                                  **common)
+    with times.step("distillation_s"):
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    # ---- evaluation of both, then the student saved and exported ------------------------------------------------
+    with times.step("evaluation_s"):
+        student_metrics = trainer.evaluate()
+        teacher, teacher_metrics, each_teacher = evaluate_teachers(
+            teachers, model_args.teacher_weights, validation, tokenizer, training_args, compute_metrics)
+    trainer.save_model()
+    transfer_texts = list(transfer[text_column]) + (list(transfer[text_pair_column]) if text_pair_column else [])
+    exported = export_student(export_args, trainer, transfer_texts, task.texts("validation"),
+                              task.data["validation"]["labels"], data_args.max_seq_length)
+
+    # ---- report: results.json, the table, the plot and the model card; then the Hub -----------------------------
+    dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
+    card = {"command": "accelerate launch " + shlex.join(sys.argv), "dataset": dataset,
+            "student_kind": model_args.student, "teacher": ", ".join(model_args.teacher_model_name_or_path)}
+    if trainer.is_world_process_zero():
+        with times.step("profiling_s"):
+            texts = task.texts("validation")
+            teacher_stats, student_stats = (model_stats(m, tokenizer, texts, data_args.max_seq_length)
+                                            for m in (teacher, student))
+        times["total_s"] = times.total()
+        card["results"] = build_results(
+            teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,
+            teacher_source=teacher_info, each_teacher=each_teacher if len(teachers) > 1 else None,
+            teacher_logits=cache_info, labels=label_map.id2label, train_examples=len(train), transfer_set=transfer_info,
+            eval_examples=len(validation), timings=dict(times), command=card["command"],
+            student_settings=student_spec.settings(), distillation=training_args.distillation_settings(),
+            problem_type=label_map.problem_type, precision=precision, exported=exported, text_column=text_column,
+            text_pair_column=text_pair_column, search=search,
+            primary_metric=report_metric(label_map.problem_type, training_args.metric_for_best_model),
+        )
+        print(write_report(card["results"], training_args.output_dir))
+        trainer.create_model_card(**card)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(**card)
+
+
+if __name__ == "__main__":
+    main()
