@@ -13,7 +13,8 @@ from datasets import DatasetDict
 from hfdistill.data import load_files, tokenize
 from hfdistill.data.task_data import TaskData, TaskDataArguments, load_task
 
-SST2 = os.environ.get("SST2_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
+SST2 = os.environ.get("SST2_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                                                  "data", "sst2")
 
 
 def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None = None) -> DatasetDict:
@@ -34,7 +35,8 @@ def load_config_task(name: str, tokenizer) -> tuple[TaskData, DatasetDict]:
     the repository root: run from there."""
     with open(os.path.join(CONFIGS, f"{name}.yaml")) as f:
         config = yaml.safe_load(f)
-    task = load_task(TaskDataArguments(**{k: v for k, v in config.items() if k in TaskDataArguments.__dataclass_fields__}))
+    task = load_task(TaskDataArguments(**{k: v for k, v in config.items()
+                                          if k in TaskDataArguments.__dataclass_fields__}))
     splits = DatasetDict({split: tokenize(task.data[split], tokenizer, task.text_column, config["max_seq_length"],
                                           text_pair_column=task.text_pair_column) for split in ("train", "validation")})
     return task, splits

@@ -29,11 +29,14 @@ ARMS = {  # name: (teachers "all" or "first", flags)
     "layers_single": ("first", ["--student", "layers", "--augment_factor", "0"]),
     "layers_ensemble_unlabeled": ("all", ["--student", "layers", "--unlabeled_file", UNLABELED]),
     "layers_single_unlabeled": ("first", ["--student", "layers", "--unlabeled_file", UNLABELED]),
-    "linear_ensemble_unlabeled": ("all", ["--student", "linear", "--augment_factor", "0", "--unlabeled_file", UNLABELED]),
-    "linear_single_unlabeled": ("first", ["--student", "linear", "--augment_factor", "0", "--unlabeled_file", UNLABELED]),
+    "linear_ensemble_unlabeled": ("all", ["--student", "linear", "--augment_factor", "0",
+                                          "--unlabeled_file", UNLABELED]),
+    "linear_single_unlabeled": ("first", ["--student", "linear", "--augment_factor", "0",
+                                          "--unlabeled_file", UNLABELED]),
     "linear_single": ("first", ["--student", "linear", "--augment_factor", "0"]),
     "linear_hard": ("first", ["--student", "linear", "--augment_factor", "0", "--alpha", "0"]),
-    "compact_ensemble_unlabeled": ("all", ["--student", "compact", "--augment_factor", "0", "--unlabeled_file", UNLABELED]),
+    "compact_ensemble_unlabeled": ("all", ["--student", "compact", "--augment_factor", "0",
+                                           "--unlabeled_file", UNLABELED]),
     "compact_hard": ("first", ["--student", "compact", "--augment_factor", "0", "--alpha", "0"]),
     "search_linear": ("first", ["--student", "linear", "--augment_factor", "0", "--search_trials", "10"]),
     "search_layers": ("first", ["--student", "layers", "--augment_factor", "0", "--search_trials", "10"]),
@@ -44,7 +47,8 @@ __doc__ += "".join(f"\n- {name}: {'every teacher' if t == 'all' else 'the first 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teachers", nargs="+", required=True, help="fine-tuned teacher folders; the first is 'single'")
+    parser.add_argument("--teachers", nargs="+", required=True,
+                        help="fine-tuned teacher folders; the first is 'single'")
     parser.add_argument("--output_root", default="out/ensemble")
     parser.add_argument("--arms", nargs="+", default=["layers_ensemble", "layers_single"], choices=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -62,7 +66,8 @@ def main():
             os.symlink(cache, os.path.join(output_dir, "_cache"))
         for seed in args.seeds:
             results, wall_s = run_recipe(["--teacher_model_name_or_path", *teachers, *flags, "--seed", str(seed),
-                                          *args.extra], output_dir, os.path.join(args.output_root, f"{arm}-seed{seed}.log"))
+                                          *args.extra], output_dir,
+                                         os.path.join(args.output_root, f"{arm}-seed{seed}.log"))
             run = {"arm": arm, "seed": seed, "accuracy": results["student"]["accuracy"],
                    "teacher_accuracy": results["teacher"]["accuracy"],
                    "each_teacher": [t["eval_accuracy"] for t in results.get("each_teacher") or []],
@@ -75,9 +80,10 @@ def main():
     for arm, runs in table.items():
         accuracies = [100 * r["accuracy"] for r in runs]
         teacher = f"{100 * runs[0]['teacher_accuracy']:.2f}%" + (
-            f" (each {', '.join(f'{100 * a:.2f}' for a in runs[0]['each_teacher'])})" if runs[0]["each_teacher"] else "")
-        print(f"| {arm} | {teacher} | {' / '.join(f'{a:.2f}' for a in accuracies)} | {statistics.mean(accuracies):.2f}% | "
-              f"{statistics.mean(r['wall_s'] for r in runs):.0f} s |")
+            f" (each {', '.join(f'{100 * a:.2f}' for a in runs[0]['each_teacher'])})" if runs[0]["each_teacher"]
+            else "")
+        print(f"| {arm} | {teacher} | {' / '.join(f'{a:.2f}' for a in accuracies)} | "
+              f"{statistics.mean(accuracies):.2f}% | {statistics.mean(r['wall_s'] for r in runs):.0f} s |")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 For a teacher folder and one or more student folders (each written by the recipe), on the SST-2 validation sentences
 with N CPU threads (default 2, PyTorch and ONNX Runtime alike): accuracy, size on disk (the weight file: safetensors
 or .onnx), the shipped folder's size (weights + config + tokenizer), median latency at batch 1 and throughput at
-batch 32 (best of --repeats interleaved rounds), with `hfdistill.profiling`'s conventions (real tokenized texts truncated at --max_seq_length, batches padded
-to their longest text, tokenization excluded, 3 warm-up calls). Pruning keeps the tokens of the SST-2 training texts.
-Prints a markdown table and the issue's floors (met or not), and writes JSON.
+batch 32 (best of --repeats interleaved rounds), with `hfdistill.evaluation.profiling`'s conventions (real tokenized
+texts truncated at --max_seq_length, batches padded to their longest text, tokenization excluded, 3 warm-up calls).
+Pruning keeps the tokens of the SST-2 training texts. Prints a markdown table and the issue's floors (met or not), and
+writes JSON.
 
     python benchmarks/export_speed.py --teacher /work/bench-out/export_layers/teacher \\
         --students /work/bench-out/export_layers /work/bench-out/export_linear --json /work/bench-out/export_speed.json
@@ -53,7 +54,8 @@ def torch_row(name, model, tokenizer, texts, labels, max_length, folder) -> dict
     accuracy = float(np.mean(torch_logits(model, tokenizer, texts, max_length).argmax(-1) == np.array(labels)))
     TIMERS[name] = lambda: measure_cpu_speed(model, tokenizer, texts, max_length=max_length)
     weights = [os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".safetensors")]
-    return {"accuracy": accuracy, "disk_size_mb": disk_size_bytes(model) / 2**20, "folder_mb": folder_mb(folder, weights)}
+    return {"accuracy": accuracy, "disk_size_mb": disk_size_bytes(model) / 2**20,
+            "folder_mb": folder_mb(folder, weights)}
 
 
 def onnx_row(name, path, tokenizer, config, texts, labels, max_length, threads, folder) -> dict:
@@ -80,7 +82,8 @@ def time_all(rows: dict, repeats: int) -> None:
 
 def export(model, tokenizer, target, sample, args, parity, name) -> dict:
     """Export (fp32 + int8, parity-checked), or with --reuse take the files a previous run exported and checked."""
-    files = {"fp32": os.path.join(target, "onnx", "model.onnx"), "int8": os.path.join(target, "onnx", "model_quantized.onnx")}
+    files = {"fp32": os.path.join(target, "onnx", "model.onnx"),
+             "int8": os.path.join(target, "onnx", "model_quantized.onnx")}
     if args.reuse and all(os.path.isfile(path) for path in files.values()):
         parity[name] = "reused: checked by the run that exported it"
         return files
@@ -100,8 +103,10 @@ def floors(rows: dict, name: str, kind: str) -> list[tuple[str, bool, str]]:
     if kind == "linear":
         checks.append(("int8 ONNX >= 50x the teacher's throughput", speedup_teacher >= 50, f"{speedup_teacher:.1f}x"))
     else:
-        checks.append(("int8 ONNX >= 2x the student's PyTorch fp32 throughput", speedup_student >= 2, f"{speedup_student:.2f}x"))
-        checks.append(("int8 ONNX >= 6x the teacher's PyTorch fp32 throughput", speedup_teacher >= 6, f"{speedup_teacher:.2f}x"))
+        checks.append(("int8 ONNX >= 2x the student's PyTorch fp32 throughput", speedup_student >= 2,
+                       f"{speedup_student:.2f}x"))
+        checks.append(("int8 ONNX >= 6x the teacher's PyTorch fp32 throughput", speedup_teacher >= 6,
+                       f"{speedup_teacher:.2f}x"))
     drop = 100 * (fp32["accuracy"] - int8["accuracy"])
     checks.append(("int8 accuracy within 0.5 points of fp32", drop <= 0.5, f"{drop:+.2f} points lost"))
     share = int8["disk_size_mb"] / fp32["disk_size_mb"]
@@ -112,7 +117,8 @@ def floors(rows: dict, name: str, kind: str) -> list[tuple[str, bool, str]]:
                        f"{pruned['folder_mb']:.2f} / {teacher['folder_mb']:.2f} MB = {share:.1%}"))
     if pruned:
         drop = 100 * (int8["accuracy"] - pruned["accuracy"])
-        checks.append(("pruned int8 accuracy within 0.5 points of unpruned int8", drop <= 0.5, f"{drop:+.2f} points lost"))
+        checks.append(("pruned int8 accuracy within 0.5 points of unpruned int8", drop <= 0.5,
+                       f"{drop:+.2f} points lost"))
     return checks
 
 
@@ -125,8 +131,10 @@ def main():
     parser.add_argument("--num_threads", type=int, default=2)
     parser.add_argument("--max_seq_length", type=int, default=64, help="The recipe's default truncation.")
     parser.add_argument("--no_prune", action="store_true", help="Skip the vocabulary-pruned export.")
-    parser.add_argument("--reuse", action="store_true", help="Time the files a previous run exported (and checked) into --output_dir.")
-    parser.add_argument("--repeats", type=int, default=3, help="Timing rounds (models interleaved); the best is reported.")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Time the files a previous run exported (and checked) into --output_dir.")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="Timing rounds (models interleaved); the best is reported.")
     args = parser.parse_args()
 
     torch.set_num_threads(args.num_threads)
@@ -136,7 +144,8 @@ def main():
 
     rows = {}
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
-    rows["teacher (PyTorch fp32)"] = torch_row("teacher (PyTorch fp32)", teacher, AutoTokenizer.from_pretrained(args.teacher), texts, labels,
+    rows["teacher (PyTorch fp32)"] = torch_row("teacher (PyTorch fp32)", teacher,
+                                               AutoTokenizer.from_pretrained(args.teacher), texts, labels,
                                                args.max_seq_length, args.teacher)
     checks, parity, kinds = [], {}, {}
     for folder in args.students:
@@ -144,24 +153,27 @@ def main():
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
         kind = "linear" if model.config.model_type == "hfdistill-linear" else "transformer"
-        rows[f"{name} PyTorch fp32"] = torch_row(f"{name} PyTorch fp32", model, tokenizer, texts, labels, args.max_seq_length, folder)
+        rows[f"{name} PyTorch fp32"] = torch_row(f"{name} PyTorch fp32", model, tokenizer, texts, labels,
+                                                 args.max_seq_length, folder)
         target = os.path.join(args.output_dir, name)
         files = export(model, tokenizer, target, sample, args, parity, name)
         for precision, label in (("fp32", "ONNX fp32"), ("int8", "ONNX int8")):
-            rows[f"{name} {label}"] = onnx_row(f"{name} {label}", files[precision], tokenizer, model.config, texts, labels,
-                                               args.max_seq_length, args.num_threads, target)
+            rows[f"{name} {label}"] = onnx_row(f"{name} {label}", files[precision], tokenizer, model.config, texts,
+                                               labels, args.max_seq_length, args.num_threads, target)
         rows[f"{name} ONNX fp32"]["folder_mb"] = folder_mb(target, [files["fp32"]])
         if not args.no_prune:
             pruned_target = os.path.join(args.output_dir, name + "-pruned")
             if args.reuse and os.path.isfile(os.path.join(pruned_target, "onnx", "model_quantized.onnx")):
-                pruned_tokenizer, pruned_config = AutoTokenizer.from_pretrained(pruned_target), AutoConfig.from_pretrained(pruned_target)
+                pruned_tokenizer, pruned_config = (AutoTokenizer.from_pretrained(pruned_target),
+                                                   AutoConfig.from_pretrained(pruned_target))
             else:
                 pruned, pruned_tokenizer = prune_vocabulary(model, tokenizer, train_texts)
                 pruned_config = pruned.config
-            files = export(None if args.reuse else pruned, pruned_tokenizer, pruned_target, sample, args, parity, name + "-pruned")
+            files = export(None if args.reuse else pruned, pruned_tokenizer, pruned_target, sample, args, parity,
+                           name + "-pruned")
             rows[f"{name} pruned ONNX int8"] = {
-                **onnx_row(f"{name} pruned ONNX int8", files["int8"], pruned_tokenizer, pruned_config, texts, labels, args.max_seq_length,
-                           args.num_threads, pruned_target),
+                **onnx_row(f"{name} pruned ONNX int8", files["int8"], pruned_tokenizer, pruned_config, texts, labels,
+                           args.max_seq_length, args.num_threads, pruned_target),
                 "vocab_size": pruned_config.vocab_size, "original_vocab_size": model.config.vocab_size}
         kinds[name] = kind
     time_all(rows, args.repeats)
@@ -169,7 +181,8 @@ def main():
         checks += [(f"{name}: {what}", ok, value) for what, ok, value in floors(rows, name, kind)]
 
     teacher_throughput = rows["teacher (PyTorch fp32)"]["throughput_batch32"]
-    lines = ["| model | accuracy | size on disk (MB) | folder (MB) | latency @1 (ms) | throughput @32 (ex/s) | x teacher |",
+    lines = ["| model | accuracy | size on disk (MB) | folder (MB) | latency @1 (ms) | throughput @32 (ex/s) "
+             "| x teacher |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, row in rows.items():
         lines.append(f"| {name} | {100 * row['accuracy']:.2f}% | {row['disk_size_mb']:.2f} | {row['folder_mb']:.2f} | "

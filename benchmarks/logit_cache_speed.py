@@ -6,10 +6,11 @@ A: one epoch of plain fine-tuning of the student (no teacher); B: one epoch of d
 C: one epoch of online distillation (teacher forward each step); D: building the cache. Plus the tutorial pattern
 (teacher forward inside compute_loss, padding to max_length) for the 2-layer cut, and A/B/C for the linear student.
 Prints B/A and the 3-epoch job speed-up 3C / (3B + D); ratios, not absolute times, are the result. A, B and C are
-Trainer's train_runtime for the epoch (the loop, not the set-up before it); D is the whole cache build. A, B and C run in
-turn `--repeats` times (the linear student's seconds-long epochs `--linear_repeats` times, as their timings vary by
-tens of percent from one run to the next on a shared 2-core machine), C only in the first `--online_repeats`. A and B
-run back to back in alternating order; B/A is the median of those pairs' ratios, the other ratios use median times.
+Trainer's train_runtime for the epoch (the loop, not the set-up before it); D is the whole cache build. A, B and C run
+in turn `--repeats` times (the linear student's seconds-long epochs `--linear_repeats` times, as their timings vary
+by tens of percent from one run to the next on a shared 2-core machine), C only in the first `--online_repeats`. A
+and B run back to back in alternating order; B/A is the median of those pairs' ratios, the other ratios use median
+times.
 D is built `--cache_repeats` times, median, for the same reason.
 """
 
@@ -23,11 +24,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                          TrainingArguments)
 
 from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, StudentSpec
-from hfdistill.logit_cache import add_teacher_logits
+from hfdistill.teachers.logit_cache import add_teacher_logits
 from hfdistill.students import KIND_DEFAULTS
 
 
@@ -48,7 +50,8 @@ class TutorialDistillationTrainer(Trainer):
         with torch.no_grad():
             teacher_logits = self.teacher(**{k: v for k, v in inputs.items() if k != "labels"}).logits
         t = self.temperature
-        soft = F.kl_div(F.log_softmax(outputs.logits / t, -1), F.softmax(teacher_logits / t, -1), reduction="batchmean") * t * t
+        soft = F.kl_div(F.log_softmax(outputs.logits / t, -1), F.softmax(teacher_logits / t, -1),
+                        reduction="batchmean") * t * t
         loss = self.alpha * soft + (1 - self.alpha) * outputs.loss
         return (loss, outputs) if return_outputs else loss
 
@@ -63,11 +66,13 @@ def main():
     parser.add_argument("--linear_repeats", type=int, default=9, help="the same for the linear student")
     parser.add_argument("--online_repeats", type=int, default=3,
                         help="of those repeats, how many also time C (B/A needs the most repeats; C is long)")
-    parser.add_argument("--cache_repeats", type=int, default=3, help="builds of the cache (D), each from scratch; median")
+    parser.add_argument("--cache_repeats", type=int, default=3,
+                        help="builds of the cache (D), each from scratch; median")
     parser.add_argument("--max_seq_length", type=int, default=64)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 5], help="teacher layers the cut keeps")
     parser.add_argument("--freeze_word_embeddings", action="store_true",
-                        help="students with frozen word embeddings (StudentSpec.freeze_word_embeddings), in A, B and C alike")
+                        help="students with frozen word embeddings (StudentSpec.freeze_word_embeddings), "
+                             "in A, B and C alike")
     parser.add_argument("--kinds", nargs="+", default=["layers", "linear"], choices=["layers", "linear"],
                         help="students to time (D and the teacher's pure inference are measured either way)")
     parser.add_argument("--skip_tutorial", action="store_true")
@@ -83,7 +88,8 @@ def main():
     scratch = tempfile.mkdtemp()
 
     def training_args(kind, **extra):
-        common = dict(output_dir=scratch, num_train_epochs=1, learning_rate=args.learning_rate or KIND_DEFAULTS["learning_rate"][kind], warmup_steps=0.1,
+        common = dict(output_dir=scratch, num_train_epochs=1,
+                      learning_rate=args.learning_rate or KIND_DEFAULTS["learning_rate"][kind], warmup_steps=0.1,
                       per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, seed=0,
                       save_strategy="no", report_to="none", logging_steps=500, use_cpu=True, disable_tqdm=True,
                       train_sampling_strategy="group_by_length")
@@ -131,12 +137,17 @@ def main():
     for kind in args.kinds:
         build = builders[kind]
         collator = DataCollatorWithPadding(tokenizer)
-        plain = lambda: timed(f"{kind}_A_plain", Trainer(
-            model=build(), args=TrainingArguments(**training_args(kind)), train_dataset=train, data_collator=collator,
-            compute_metrics=accuracy))
-        cached_run = lambda: timed(f"{kind}_B_cached", DistillationTrainer(
-            model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
-            train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
+
+        def plain(kind=kind, build=build, collator=collator):
+            return timed(f"{kind}_A_plain", Trainer(
+                model=build(), args=TrainingArguments(**training_args(kind)), train_dataset=train,
+                data_collator=collator, compute_metrics=accuracy))
+
+        def cached_run(kind=kind, build=build, collator=collator):
+            return timed(f"{kind}_B_cached", DistillationTrainer(
+                model=build(), teacher_model=teacher, args=DistillationTrainingArguments(**training_args(kind)),
+                train_dataset=cached, data_collator=collator, compute_metrics=accuracy))
+
         pair_ratios = []
         repeats = args.linear_repeats if kind == "linear" else args.repeats
         for repeat in range(repeats):
@@ -152,10 +163,11 @@ def main():
                     train_dataset=train, data_collator=collator, compute_metrics=accuracy))
         a, b, c = (results[f"{kind}_{x}"]["seconds"] for x in ("A_plain", "B_cached", "C_online"))
         d = results["D_cache_build"]["seconds"]
-        results[f"{kind}_ratios"] = {"B_over_A": statistics.median(pair_ratios), "B_over_A_pairs": pair_ratios,
-                                     "B_over_A_of_medians": b / a, "job_speedup_3_epochs": 3 * c / (3 * b + d),
-                                     "accuracy_cached_minus_online_points": 100 * (results[f"{kind}_B_cached"]["runs"][0]["accuracy"]
-                                                                                   - results[f"{kind}_C_online"]["runs"][0]["accuracy"])}
+        results[f"{kind}_ratios"] = {
+            "B_over_A": statistics.median(pair_ratios), "B_over_A_pairs": pair_ratios, "B_over_A_of_medians": b / a,
+            "job_speedup_3_epochs": 3 * c / (3 * b + d),
+            "accuracy_cached_minus_online_points": 100 * (results[f"{kind}_B_cached"]["runs"][0]["accuracy"]
+                                                          - results[f"{kind}_C_online"]["runs"][0]["accuracy"])}
         print(json.dumps({f"{kind}_ratios": results[f"{kind}_ratios"]}), flush=True)
         if kind == "layers" and not args.skip_tutorial:
             fixed = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=args.max_seq_length)
@@ -163,7 +175,8 @@ def main():
                 model=build(), args=TrainingArguments(**training_args(kind, train_sampling_strategy="random")),
                 train_dataset=train, data_collator=fixed, compute_metrics=accuracy, teacher=teacher))
             results["layers_ratios"]["tutorial_job_speedup_3_epochs"] = 3 * seconds / (3 * b + d)
-    results["cache_vs_pure_inference"] = results["D_cache_build"]["examples_per_second"] / results["teacher_pure_inference"]["examples_per_second"]
+    results["cache_vs_pure_inference"] = (results["D_cache_build"]["examples_per_second"]
+                                          / results["teacher_pure_inference"]["examples_per_second"])
     print(json.dumps(results, indent=2))
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:

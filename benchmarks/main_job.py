@@ -29,7 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "sst2.py"
 UNLABELED = REPO.parent / "shared" / "data" / "unlabeled" / "movie_review_sentences.txt"
-STEPS = ("augmentation_s", "teacher_fine_tuning_s", "teacher_logits_s", "distillation_s", "evaluation_s", "profiling_s", "total_s")
+STEPS = ("augmentation_s", "teacher_fine_tuning_s", "teacher_logits_s", "distillation_s", "evaluation_s", "profiling_s",
+         "total_s")
 
 
 def main_command(output_dir: str, extra: list[str], unlabeled: bool = True) -> list[str]:
@@ -84,9 +85,11 @@ def main():
     print(f"\nend to end: {wall_s:,.1f} s ({wall_s / 60:.1f} min)")
     for step, seconds in figures["timings"].items():
         print(f"  {step:<24}{'-' if seconds is None else f'{seconds:,.1f} s':>12}")
-    print(f"teacher accuracy {100 * figures['teacher_accuracy']:.2f}%, student {100 * figures['student_accuracy']:.2f}% "
+    print(f"teacher accuracy {100 * figures['teacher_accuracy']:.2f}%, "
+          f"student {100 * figures['student_accuracy']:.2f}% "
           f"({100 * figures['accuracy_kept']:.1f}% kept), student throughput {figures['throughput_speedup']:.2f}x the "
-          f"teacher's; teacher {figures['teacher_source']}, logits {figures['teacher_logits']}, precision {figures['precision']}")
+          f"teacher's; teacher {figures['teacher_source']}, logits {figures['teacher_logits']}, "
+          f"precision {figures['precision']}")
     print(json.dumps(figures))
 
 

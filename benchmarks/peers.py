@@ -167,18 +167,20 @@ def run_torchdistill(teacher_dir, student_dir, out):
     train_config = {
         "log_freq": 500, "num_epochs": JOB["epochs"], "train_data_loader": loader,
         "teacher": {**model_config, "requires_grad": False}, "student": {**model_config, "requires_grad": True},
-        "optimizer": {"key": "AdamW", "kwargs": {"lr": JOB["learning_rate"], "weight_decay": 0.0}, "filters_params": True,
-                      "max_grad_norm": 1.0, "grad_accum_step": 1},
-        "scheduler": {"key": "get_linear_schedule_with_warmup", "kwargs": {"num_warmup_steps": 0, "num_training_steps": steps},
-                      "scheduling_step": 1},
-        "criterion": {"key": "WeightedSumLoss", "kwargs": {"sub_terms": {"kd": {"criterion": {"key": "KDLoss", "kwargs": {
-            "student_module_path": "classifier", "student_module_io": "output", "teacher_module_path": "classifier",
-            "teacher_module_io": "output", "temperature": JOB["temperature"], "alpha": JOB["alpha"],
-            "reduction": "batchmean"}}, "weight": 1.0}}}},
+        "optimizer": {"key": "AdamW", "kwargs": {"lr": JOB["learning_rate"], "weight_decay": 0.0},
+                      "filters_params": True, "max_grad_norm": 1.0, "grad_accum_step": 1},
+        "scheduler": {"key": "get_linear_schedule_with_warmup",
+                      "kwargs": {"num_warmup_steps": 0, "num_training_steps": steps}, "scheduling_step": 1},
+        "criterion": {"key": "WeightedSumLoss", "kwargs": {"sub_terms": {"kd": {"criterion": {
+            "key": "KDLoss", "kwargs": {
+                "student_module_path": "classifier", "student_module_io": "output", "teacher_module_path": "classifier",
+                "teacher_module_io": "output", "temperature": JOB["temperature"], "alpha": JOB["alpha"],
+                "reduction": "batchmean"}}, "weight": 1.0}}}},
     }
     start = time.perf_counter()
     # No accelerator: torchdistill 1.1.5 reads `AcceleratorState.use_fp16`, which accelerate 1.x no longer has.
-    box = get_distillation_box(teacher, student, {"sst2/train": train}, train_config, torch.device("cpu"), None, False, 1)
+    box = get_distillation_box(teacher, student, {"sst2/train": train}, train_config, torch.device("cpu"), None, False,
+                               1)
     for epoch in range(box.num_epochs):  # torchdistill's own epoch loop (examples/hf_transformers)
         box.pre_epoch_process(epoch=epoch)
         for batch in box.train_data_loader:
@@ -194,14 +196,16 @@ def run_hfdistill(teacher_dir, student_dir, out, flags=()):
     ``student_dir``)."""
     command = [sys.executable, str(REPO / "recipes" / "sst2.py"), "--teacher_model_name_or_path", teacher_dir,
                "--output_dir", out, "--class_names", "negative", "positive", "--max_train_samples", str(JOB["rows"]),
-               "--augment_factor", "0", "--num_train_epochs", str(JOB["epochs"]), "--learning_rate", str(JOB["learning_rate"]),
-               "--temperature", str(JOB["temperature"]), "--alpha", str(JOB["alpha"]), "--max_seq_length", str(JOB["max_length"]),
-               "--per_device_train_batch_size", str(JOB["batch_size"]), "--seed", str(JOB["seed"]), "--eval_strategy", "no",
-               "--save_strategy", "no", "--disable_tqdm", "true", *flags]
+               "--augment_factor", "0", "--num_train_epochs", str(JOB["epochs"]),
+               "--learning_rate", str(JOB["learning_rate"]), "--temperature", str(JOB["temperature"]),
+               "--alpha", str(JOB["alpha"]), "--max_seq_length", str(JOB["max_length"]),
+               "--per_device_train_batch_size", str(JOB["batch_size"]), "--seed", str(JOB["seed"]),
+               "--eval_strategy", "no", "--save_strategy", "no", "--disable_tqdm", "true", *flags]
     results_path = Path(out) / "results.json"
     if results_path.exists():
         results_path.unlink()
-    for cache in (Path(out) / "_cache").glob("*"):  # the logit pass is part of the job: never a cache from an earlier run
+    # the logit pass is part of the job: never a cache from an earlier run
+    for cache in (Path(out) / "_cache").glob("*"):
         cache.unlink()
     subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     results = json.loads(results_path.read_text())
@@ -234,8 +238,8 @@ def ensure_peers_venv(venv: Path) -> Path:
     if not python.exists():
         import transformers
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0", f"transformers=={transformers.__version__}",
-                        "accelerate", "datasets", *PEERS], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0",
+                        f"transformers=={transformers.__version__}", "accelerate", "datasets", *PEERS], check=True)
     return python
 
 
@@ -261,7 +265,8 @@ def main():
         torch.manual_seed(JOB["seed"])
         torch.set_num_threads(JOB["threads"])
         extra = {"flags": args.hfdistill_flags.split()} if args.run == "hfdistill" else {}
-        figures = globals()[f"run_{args.run}"](str(Path(args.teacher).resolve()), student_dir, str(out / args.run), **extra)
+        figures = globals()[f"run_{args.run}"](str(Path(args.teacher).resolve()), student_dir, str(out / args.run),
+                                               **extra)
         print("RESULT " + json.dumps({"tool": args.run, **figures}), flush=True)
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -269,10 +274,13 @@ def main():
     peers_python = None
     rows = []
     for tool in args.tools:
-        python = sys.executable if tool == "hfdistill" else str(peers_python or ensure_peers_venv(Path(args.peers_venv)))
-        env = {**os.environ, "OMP_NUM_THREADS": str(JOB["threads"]), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+        python = (sys.executable if tool == "hfdistill"
+                  else str(peers_python or ensure_peers_venv(Path(args.peers_venv))))
+        env = {**os.environ, "OMP_NUM_THREADS": str(JOB["threads"]), "TOKENIZERS_PARALLELISM": "false",
+               "HF_HUB_OFFLINE": "1"}
         done = subprocess.run([python, __file__, "--teacher", args.teacher, "--output_dir", str(out), "--run", tool,
-                               "--rows", str(args.rows), "--seed", str(args.seed), "--hfdistill_flags=" + args.hfdistill_flags],
+                               "--rows", str(args.rows), "--seed", str(args.seed),
+                               "--hfdistill_flags=" + args.hfdistill_flags],
                               env=env, capture_output=True, text=True)
         (out / f"{tool}.log").write_text(done.stdout + done.stderr)
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -288,7 +296,8 @@ def main():
     for r in rows:
         ratio = f"{r['seconds'] / ours['seconds']:.2f}x" if ours and r is not ours else "-"
         logits = f"{r['logits_s']:.1f} s" if "logits_s" in r else "(online)"
-        print(f"| {r['tool']} | {r['seconds']:.1f} s | {logits} | {r['loop_s']:.1f} s | {100 * r['accuracy']:.2f}% | {ratio} |")
+        print(f"| {r['tool']} | {r['seconds']:.1f} s | {logits} | {r['loop_s']:.1f} s | {100 * r['accuracy']:.2f}% | "
+              f"{ratio} |")
     (out / "peers.json").write_text(json.dumps({"job": JOB, "rows": rows}, indent=1))
 
 

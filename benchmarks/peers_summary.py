@@ -34,7 +34,8 @@ def collect(folders: list[str]) -> dict[str, dict[int, float]]:
                 continue  # a variant of hfdistill (--hfdistill_flags), not its defaults
             by_seed = accuracies.setdefault(row["tool"], {})
             if seed in by_seed:
-                raise SystemExit(f"{path}: {row['tool']} at seed {seed} is also in another folder; pass each seed once.")
+                raise SystemExit(f"{path}: {row['tool']} at seed {seed} is also in another folder; "
+                                 "pass each seed once.")
             by_seed[seed] = 100 * row["accuracy"]
     return accuracies
 
@@ -56,7 +57,8 @@ def main():
             gap, p = "-", "-"
         else:
             gap = f"{statistics.mean(ours) - statistics.mean(values):+.2f}"
-            p = f"{stats.ttest_ind(ours, values, equal_var=False).pvalue:.2f}" if min(len(ours), len(values)) > 1 else "-"
+            p = (f"{stats.ttest_ind(ours, values, equal_var=False).pvalue:.2f}" if min(len(ours), len(values)) > 1
+                 else "-")
         print(f"| {tool} | {' '.join(map(str, sorted(by_seed)))} | {' / '.join(f'{v:.2f}' for v in values)} | "
               f"{statistics.mean(values):.2f} | {std:.2f} | {gap} | {p} |")
 

@@ -25,11 +25,14 @@ def run_recipe(args, student: str, alpha: float, seed: int, teacher: str, cache:
     output_dir = os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}")
     if cache and not os.path.isdir(os.path.join(output_dir, "_cache")):
         shutil.copytree(cache, os.path.join(output_dir, "_cache"))
-    flags = ["--teacher_model_name_or_path", teacher, "--student", student, "--alpha", str(alpha), "--seed", str(seed), *args.extra]
-    results, wall_s = run_sst2_recipe(flags, output_dir, os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}.log"))
+    flags = ["--teacher_model_name_or_path", teacher, "--student", student, "--alpha", str(alpha), "--seed", str(seed),
+             *args.extra]
+    results, wall_s = run_sst2_recipe(flags, output_dir,
+                                      os.path.join(args.output_root, f"{student}-alpha{alpha}-seed{seed}.log"))
     run = {"student": student, "alpha": alpha, "seed": seed, "wall_s": wall_s,
            "accuracy": results["student"]["accuracy"], "teacher_accuracy": results["teacher"]["accuracy"],
-           "accuracy_kept": results["ratios"]["accuracy_kept"], "throughput_speedup": results["ratios"]["throughput_speedup"],
+           "accuracy_kept": results["ratios"]["accuracy_kept"],
+           "throughput_speedup": results["ratios"]["throughput_speedup"],
            "latency_speedup": results["ratios"]["latency_speedup"], "timings": results["timings"],
            "output_dir": output_dir, "teacher_path": results["teacher_source"]["path"]}
     print(json.dumps({k: v for k, v in run.items() if k != "teacher_path"}), flush=True)
@@ -64,7 +67,8 @@ def main():
         distilled = [a for a in args.alphas if a > 0]
         summary[student] = {
             "mean_accuracy": {str(a): m for a, m in means.items()},
-            "gap_points_distilled_minus_hard": (100 * (means[distilled[0]] - means[0.0])) if distilled and 0.0 in means else None,
+            "gap_points_distilled_minus_hard": ((100 * (means[distilled[0]] - means[0.0]))
+                                                if distilled and 0.0 in means else None),
             "throughput_speedup": statistics.mean(r["throughput_speedup"] for r in runs if r["student"] == student),
             "teacher_accuracy": runs[0]["teacher_accuracy"],
         }

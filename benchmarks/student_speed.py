@@ -16,8 +16,8 @@ from transformers import AutoTokenizer
 from _sst2 import SST2
 from hfdistill import model_stats
 from hfdistill.data import load_files
-from hfdistill.distillation_trainer import load_teacher
 from hfdistill.students import StudentSpec
+from hfdistill.teachers import load_teacher
 
 
 def main():

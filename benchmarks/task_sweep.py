@@ -39,17 +39,19 @@ def main():
                 os.symlink(cache, os.path.join(output_dir, "_cache"))
             recipe_flags = ["--teacher_model_name_or_path", args.teacher, "--teacher_fine_tuning", "never", "--seed",
                             str(seed), "--save_strategy", "no", *shlex.split(flags)]
-            results, wall_s = run_recipe(recipe_flags, output_dir, output_dir + ".log", os.path.join(CONFIGS, f"{args.task}.yaml"))
+            results, wall_s = run_recipe(recipe_flags, output_dir, output_dir + ".log",
+                                         os.path.join(CONFIGS, f"{args.task}.yaml"))
             metric = results["primary_metric"]
             row = {"run": name, "seed": seed, "flags": flags, "metric": metric, "student": results["student"][metric],
                    "teacher": results["teacher"][metric], "kept": results["ratios"]["metric_kept"],
                    "distillation_s": results["timings"].get("distillation_s"), "wall_s": wall_s}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\n| run | seed | flags | {rows[0]['metric']} | teacher | kept | distillation s |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\n| run | seed | flags | {rows[0]['metric']} | teacher | kept | distillation s |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
-        print(f"| {row['run']} | {row['seed']} | `{row['flags']}` | {100 * row['student']:.2f} | {100 * row['teacher']:.2f} | "
-              f"{100 * row['kept']:.1f}% | {row['distillation_s']:.0f} |")
+        print(f"| {row['run']} | {row['seed']} | `{row['flags']}` | {100 * row['student']:.2f} | "
+              f"{100 * row['teacher']:.2f} | {100 * row['kept']:.1f}% | {row['distillation_s']:.0f} |")
 
 
 if __name__ == "__main__":

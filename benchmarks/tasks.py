@@ -24,11 +24,13 @@ from _sst2 import CONFIGS, run_recipe  # noqa: E402
 def run(task: str, flags: list[str], name: str, args) -> dict:
     output_dir = os.path.join(args.output_root, task, name)
     os.makedirs(os.path.dirname(output_dir), exist_ok=True)
-    results, wall_s = run_recipe(flags + args.extra, output_dir, output_dir + ".log", os.path.join(CONFIGS, f"{task}.yaml"))
+    results, wall_s = run_recipe(flags + args.extra, output_dir, output_dir + ".log",
+                                 os.path.join(CONFIGS, f"{task}.yaml"))
     metric = results["primary_metric"]
     row = {"task": task, "run": name, "metric": metric, "student": results["student"][metric],
            "teacher": results["teacher"][metric], "kept": results["ratios"]["metric_kept"],
-           "throughput_speedup": results["ratios"]["throughput_speedup"], "wall_s": wall_s, "timings": results["timings"],
+           "throughput_speedup": results["ratios"]["throughput_speedup"], "wall_s": wall_s,
+           "timings": results["timings"],
            "teacher_path": results["teacher_source"]["path"]}
     print(json.dumps(row), flush=True)
     return row
@@ -46,7 +48,8 @@ def main():
     for task in args.tasks:
         first = run(task, ["--seed", str(args.seeds[0])], f"distilled-seed{args.seeds[0]}", args)
         teacher = [] if args.teacher_per_seed else ["--teacher_model_name_or_path", first["teacher_path"]]
-        distilled = [first] + [run(task, teacher + ["--seed", str(s)], f"distilled-seed{s}", args) for s in args.seeds[1:]]
+        distilled = [first] + [run(task, teacher + ["--seed", str(s)], f"distilled-seed{s}", args)
+                               for s in args.seeds[1:]]
         # A config's augmented copies have no gold label, so they would learn the teacher's scores even at alpha 0.
         hard_flags = ["--alpha", "0", "--augment_factor", "0", "--cache_teacher_logits", "false"]
         hard = [run(task, ["--teacher_model_name_or_path", row["teacher_path"], "--seed", str(seed), *hard_flags],
@@ -59,12 +62,14 @@ def main():
                       "throughput_speedup": statistics.mean(r["throughput_speedup"] for r in distilled),
                       "seeds": args.seeds, "distilled_runs": [r["student"] for r in distilled],
                       "hard_runs": [r["student"] for r in hard], "timings_first_run": first["timings"]})
-    print("| task | metric | teacher | distilled | hard labels | kept | throughput x | teacher fine-tuning s | logits s | distillation s |")
+    print("| task | metric | teacher | distilled | hard labels | kept | throughput x | teacher fine-tuning s "
+          "| logits s | distillation s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in table:
         t = row["timings_first_run"]
-        print(f"| {row['task']} | {row['metric']} | {row['teacher']:.4f} | {row['distilled']:.4f} | {row['hard']:.4f} | "
-              f"{100 * row['kept']:.1f}% | {row['throughput_speedup']:.2f} | {t.get('teacher_fine_tuning_s', 0):.0f} | "
+        print(f"| {row['task']} | {row['metric']} | {row['teacher']:.4f} | {row['distilled']:.4f} | "
+              f"{row['hard']:.4f} | {100 * row['kept']:.1f}% | {row['throughput_speedup']:.2f} | "
+              f"{t.get('teacher_fine_tuning_s', 0):.0f} | "
               f"{t.get('teacher_logits_s', 0):.0f} | {t.get('distillation_s', 0):.0f} |")
     with open(os.path.join(args.output_root, "summary.json"), "w") as f:
         json.dump({"table": table, "args": vars(args)}, f, indent=2)

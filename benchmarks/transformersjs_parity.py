@@ -24,18 +24,20 @@ def main():
     parser.add_argument("folder")
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--dtypes", nargs="+", default=["q8", "fp32"], choices=list(FILES))
-    parser.add_argument("--max_length", type=int, default=None, help="OnnxClassifier truncation (transformers.js: the tokenizer's).")
+    parser.add_argument("--max_length", type=int, default=None,
+                        help="OnnxClassifier truncation (transformers.js: the tokenizer's).")
     args = parser.parse_args()
 
     summary = {}
     for dtype in args.dtypes:
-        out = subprocess.run(["node", os.path.join(HERE, "transformersjs_parity.mjs"), args.folder, dtype, str(args.count)],
-                             capture_output=True, text=True)
+        out = subprocess.run(["node", os.path.join(HERE, "transformersjs_parity.mjs"), args.folder, dtype,
+                              str(args.count)], capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"transformers.js ({dtype}) failed:\n{out.stderr[-3000:]}")
         js = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         python = OnnxClassifier(args.folder, file=FILES[dtype], max_length=args.max_length)([row["text"] for row in js])
-        print(f"\n### {dtype} (onnx/{FILES[dtype]})\n\n| # | sentence | transformers.js | OnnxClassifier | same label | |score diff| |")
+        print(f"\n### {dtype} (onnx/{FILES[dtype]})\n\n"
+              "| # | sentence | transformers.js | OnnxClassifier | same label | |score diff| |")
         print("| --- | --- | --- | --- | --- | --- |")
         same, worst = 0, 0.0
         for i, (a, b) in enumerate(zip(js, python)):

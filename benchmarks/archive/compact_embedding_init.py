@@ -4,7 +4,7 @@ Trains the same compact student (2 layers, hidden 128, 2 heads, FFN 512) built f
 SST-2 hard labels, once with projected teacher embeddings and once with random ones, and prints the validation
 accuracy of each. Hard labels (alpha=0) isolate the effect of the initialisation from the teacher's soft labels.
 
-    python benchmarks/compact_embedding_init.py --train_samples 8000 --epochs 1
+    PYTHONPATH=benchmarks python benchmarks/archive/compact_embedding_init.py --train_samples 8000 --epochs 1
 """
 
 import argparse
@@ -42,9 +42,9 @@ def main():
             student = compact_student(teacher, num_layers=2, hidden_size=128, num_attention_heads=2,
                                       intermediate_size=512, init_embeddings_from_teacher=init)
             training_args = DistillationTrainingArguments(
-                output_dir="bench-out/compact_init", alpha=0.0, num_train_epochs=args.epochs, learning_rate=args.learning_rate,
-                per_device_train_batch_size=32, per_device_eval_batch_size=128, warmup_steps=0.1, seed=seed,
-                save_strategy="no", report_to="none", logging_steps=50, use_cpu=True,
+                output_dir="bench-out/compact_init", alpha=0.0, num_train_epochs=args.epochs,
+                learning_rate=args.learning_rate, per_device_train_batch_size=32, per_device_eval_batch_size=128,
+                warmup_steps=0.1, seed=seed, save_strategy="no", report_to="none", logging_steps=50, use_cpu=True,
             )
             trainer = DistillationTrainer(
                 model=student, teacher_model=teacher, args=training_args, train_dataset=train,

@@ -6,8 +6,8 @@ groups: the pretrained body (``model.base_model_prefix``) at BODY_LR and everyth
 HEAD_LR. Prints macro- and micro-F1 on the 5,426 dev comments at thresholds 0.5 and 0.3. The data are read as the
 recipe reads them (recipes/configs/goemotions.yaml, whose paths are relative to the repository root: run it from there).
 
-    python benchmarks/goemotions_head_lr.py 1e-4 1e-4 400    # one learning rate for all
-    python benchmarks/goemotions_head_lr.py 1e-4 2e-3 400    # head 20x faster
+    PYTHONPATH=benchmarks python benchmarks/archive/goemotions_head_lr.py 1e-4 1e-4 400    # one learning rate for all
+    PYTHONPATH=benchmarks python benchmarks/archive/goemotions_head_lr.py 1e-4 2e-3 400    # head 20x faster
 """
 
 import os
@@ -20,8 +20,8 @@ import torch
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                           TrainingArguments, set_seed)
 
-from hfdistill.metrics import multi_label_scores
-from hfdistill.teacher import default_teacher
+from hfdistill.evaluation.metrics import multi_label_scores
+from hfdistill.teachers import default_teacher
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import load_config_task  # noqa: E402
@@ -34,15 +34,18 @@ def main():
     _, splits = load_config_task("goemotions", tok)
     train, dev = splits["train"], splits["validation"]
     set_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(p, num_labels=28, problem_type="multi_label_classification")
+    model = AutoModelForSequenceClassification.from_pretrained(p, num_labels=28,
+                                                               problem_type="multi_label_classification")
     head = [q for n, q in model.named_parameters() if not n.startswith(model.base_model_prefix + ".")]
     body = [q for n, q in model.named_parameters() if n.startswith(model.base_model_prefix + ".")]
-    opt = torch.optim.AdamW([{"params": body, "lr": body_lr}, {"params": head, "lr": head_lr}], lr=body_lr, weight_decay=0.0)
+    opt = torch.optim.AdamW([{"params": body, "lr": body_lr}, {"params": head, "lr": head_lr}], lr=body_lr,
+                            weight_decay=0.0)
     with tempfile.TemporaryDirectory() as scratch:
-        args = TrainingArguments(scratch, per_device_train_batch_size=32, per_device_eval_batch_size=128, learning_rate=body_lr,
-                                 warmup_steps=0.1, max_steps=steps, logging_steps=100, save_strategy="no", report_to=[], seed=0,
-                                 disable_tqdm=True)
-        tr = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tok), optimizers=(opt, None))
+        args = TrainingArguments(scratch, per_device_train_batch_size=32, per_device_eval_batch_size=128,
+                                 learning_rate=body_lr, warmup_steps=0.1, max_steps=steps, logging_steps=100,
+                                 save_strategy="no", report_to=[], seed=0, disable_tqdm=True)
+        tr = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tok),
+                     optimizers=(opt, None))
         t0 = time.time()
         tr.train()
         el = time.time() - t0

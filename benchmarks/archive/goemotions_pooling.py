@@ -7,8 +7,8 @@ it) for STEPS steps, the packaged MiniLM under the head that `--teacher_classifi
 training loss and macro-/micro-F1 on the 5,426 dev comments at thresholds 0.5 and 0.3. Run from the repository root
 (recipes/configs/goemotions.yaml's paths are relative to it).
 
-    python benchmarks/goemotions_pooling.py cls 1e-4 400
-    python benchmarks/goemotions_pooling.py mean 1e-4 400
+    PYTHONPATH=benchmarks python benchmarks/archive/goemotions_pooling.py cls 1e-4 400
+    PYTHONPATH=benchmarks python benchmarks/archive/goemotions_pooling.py mean 1e-4 400
 """
 
 import os
@@ -19,9 +19,9 @@ import time
 import numpy as np
 from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-from hfdistill.metrics import multi_label_scores
+from hfdistill.evaluation.metrics import multi_label_scores
 from hfdistill.precision import cpu_supports_bf16
-from hfdistill.teacher import default_teacher, new_classifier
+from hfdistill.teachers import default_teacher, new_classifier
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import load_config_task  # noqa: E402

@@ -3,7 +3,7 @@
 The teacher-logit pass runs the packaged MiniLM-L6 teacher over the transfer set in batches of 128 length-sorted rows;
 this times one such batch at two lengths (14 tokens: SST-2's length-grouped batches; 40: its random batches):
 
-    python benchmarks/inference_precision.py [--batch_size 128] [--lengths 14 40] [--repeats 10]
+    python benchmarks/archive/inference_precision.py [--batch_size 128] [--lengths 14 40] [--repeats 10]
 """
 
 import argparse
@@ -12,7 +12,7 @@ import time
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from hfdistill.teacher import default_teacher
+from hfdistill.teachers import default_teacher
 
 
 def seconds_per_batch(model, input_ids, autocast: bool, repeats: int) -> float:
@@ -32,7 +32,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     fp32 = AutoModelForSequenceClassification.from_pretrained(default_teacher(), num_labels=2).eval()
-    bf16 = AutoModelForSequenceClassification.from_pretrained(default_teacher(), num_labels=2, dtype=torch.bfloat16).eval()
+    bf16 = AutoModelForSequenceClassification.from_pretrained(default_teacher(), num_labels=2,
+                                                              dtype=torch.bfloat16).eval()
     print(f"torch threads {torch.get_num_threads()}, batch {args.batch_size}")
     for length in args.lengths:
         input_ids = torch.randint(1000, 20000, (args.batch_size, length), generator=torch.Generator().manual_seed(0))

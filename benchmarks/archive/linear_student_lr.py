@@ -3,7 +3,8 @@
 Builds the teacher-logit cache once, then trains `linear_student` for each learning rate, distilled (alpha 0.5) and
 on hard labels (alpha 0), and prints SST-2 validation accuracy.
 
-    python benchmarks/linear_student_lr.py --teacher bench-out/teacher --max_train_samples 16000
+    PYTHONPATH=benchmarks python benchmarks/archive/linear_student_lr.py --teacher bench-out/teacher \\
+        --max_train_samples 16000
 """
 
 import argparse
@@ -14,7 +15,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from _sst2 import load_sst2
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, linear_student
-from hfdistill.logit_cache import add_teacher_logits
+from hfdistill.teachers.logit_cache import add_teacher_logits
 
 
 
@@ -33,7 +34,8 @@ def main():
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
     data = load_sst2(tokenizer, 64, args.max_train_samples)
-    train, _ = add_teacher_logits(data["train"], teacher, tokenizer, "bench-out/linear_lr_cache", {"max_seq_length": 64})
+    train, _ = add_teacher_logits(data["train"], teacher, tokenizer, "bench-out/linear_lr_cache",
+                                  {"max_seq_length": 64})
     runs = []
     for lr in args.learning_rates:
         for alpha in args.alphas:

@@ -8,7 +8,7 @@ Writes JSON-lines files for `--unlabeled_file`, with the task's own column names
 A pair is left out when either sentence is in the target task's dev set (STS-B's MSRpar pairs come from MRPC), so no
 dev sentence reaches the student through the teacher.
 
-    python benchmarks/pair_transfer_sets.py --output_dir bench-out/pairs
+    python benchmarks/archive/pair_transfer_sets.py --data_dir ../shared/data --output_dir bench-out/pairs
     python benchmarks/task_sweep.py --task mrpc --teacher bench-out/mrpc_s0/teacher \\
         --output_root bench-out/sweep_mrpc --runs "cross=--unlabeled_file bench-out/pairs/mrpc_cross.jsonl"
 """

@@ -5,7 +5,7 @@ trained as a sentence encoder through the mean of its token states. For the firs
 GoEmotions' training set), prints for the pooler output, the [CLS] state and the masked mean of the token states: the
 mean norm, the mean per-dimension standard deviation across texts and the mean cosine similarity between two texts.
 
-    python benchmarks/pooled_representations.py
+    python benchmarks/archive/pooled_representations.py ../shared/data/goemotions/train.tsv
 """
 
 import csv
@@ -15,9 +15,10 @@ import sys
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from hfdistill.teacher import default_teacher
+from hfdistill.teachers import default_teacher
 
-DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "goemotions", "train.tsv")
+DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "goemotions",
+                       "train.tsv")
 
 
 def main():
@@ -34,7 +35,8 @@ def main():
     for name, x in [("pooler", o.pooler_output), ("cls", o.last_hidden_state[:, 0]), ("mean", mean)]:
         xn = torch.nn.functional.normalize(x, dim=-1)
         sim = xn @ xn.T
-        print(f"{name}: norm {x.norm(dim=-1).mean().item():.3f}, per-dimension std across texts {x.std(0).mean().item():.4f}, "
+        print(f"{name}: norm {x.norm(dim=-1).mean().item():.3f}, "
+              f"per-dimension std across texts {x.std(0).mean().item():.4f}, "
               f"mean cosine between texts {sim[~torch.eye(len(rows), dtype=bool)].mean().item():.3f}")
 
 

@@ -3,7 +3,7 @@
 The cached job's speed-up over online distillation is at most 1 + t/s, t the teacher's forward pass and s the
 student's whole step, so this prints both, per batch, on the same length-grouped SST-2 batches (run it alone):
 
-    python benchmarks/student_step_profile.py --teacher bench-out/teacher_gpu
+    PYTHONPATH=benchmarks python benchmarks/archive/student_step_profile.py --teacher bench-out/teacher_gpu
 
 Rows: the student as Trainer trains it (fused AdamW, gradient clipping), then the same with the word embeddings frozen,
 and with bf16 autocast; levers that make s smaller, each measured, none a default.

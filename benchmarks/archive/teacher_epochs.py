@@ -3,7 +3,8 @@
 Fine-tunes it with plain `transformers.Trainer` (dynamic padding, length-grouped or random batches, max length 64) and
 evaluates on the 872 validation sentences after every epoch; keeps the final model for the student experiments.
 
-    python benchmarks/teacher_epochs.py --epochs 3 --learning_rate 5e-5 --output_dir bench-out/teacher
+    PYTHONPATH=benchmarks python benchmarks/archive/teacher_epochs.py --epochs 3 --learning_rate 5e-5 \\
+        --output_dir bench-out/teacher
 """
 
 import argparse
@@ -12,10 +13,11 @@ import os
 import time
 
 import numpy as np
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                          TrainingArguments)
 
 from _sst2 import load_sst2
-from hfdistill.teacher import default_teacher
+from hfdistill.teachers import default_teacher
 
 
 
@@ -42,7 +44,8 @@ def main():
     training_args = TrainingArguments(
         output_dir=args.output_dir, num_train_epochs=args.epochs, learning_rate=args.learning_rate,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, warmup_steps=0.1,
-        weight_decay=0.01, eval_strategy="steps", eval_steps=1 / (args.epochs * args.evals_per_epoch), save_strategy="no", logging_steps=200, seed=args.seed,
+        weight_decay=0.01, eval_strategy="steps", eval_steps=1 / (args.epochs * args.evals_per_epoch),
+        save_strategy="no", logging_steps=200, seed=args.seed,
         report_to="none", train_sampling_strategy=args.sampling, disable_tqdm=True,
     )
     trainer = Trainer(
@@ -54,7 +57,8 @@ def main():
     trainer.train()
     elapsed = time.time() - start
     trainer.save_model(args.output_dir)
-    evals = [{"epoch": e["epoch"], "accuracy": e["eval_accuracy"]} for e in trainer.state.log_history if "eval_accuracy" in e]
+    evals = [{"epoch": e["epoch"], "accuracy": e["eval_accuracy"]} for e in trainer.state.log_history
+             if "eval_accuracy" in e]
     print(json.dumps({"args": vars(args), "train_s": elapsed, "evals": evals}), flush=True)
     with open(os.path.join(args.output_dir, "teacher_epochs.json"), "w") as f:
         json.dump({"args": vars(args), "train_s": elapsed, "evals": evals}, f, indent=2)

@@ -2,13 +2,15 @@
 
 Runs the real recipe (`recipes/sst2.py`) once per (student, augment_factor), `--jobs` at a time, with an already
 fine-tuned teacher: the first student's runs build one teacher-logit cache per factor, which the other students'
-runs copy (the recipe finds it by fingerprint). Prints accuracy, accuracy kept, the gain from augmentation and each run's step timings
-(`augmentation_s`, `teacher_logits_s`, `distillation_s`, `total_s`: what augmentation adds end to end).
+runs copy (the recipe finds it by fingerprint). Prints accuracy, accuracy kept, the gain from augmentation and each
+run's step timings (`augmentation_s`, `teacher_logits_s`, `distillation_s`, `total_s`: what augmentation adds end to
+end).
 
-    python benchmarks/transfer_set.py --teacher bench-out/teacher --students linear --factors 0 4 \
-        --extra --per_device_train_batch_size 128 --num_train_epochs 2
-    python benchmarks/transfer_set.py --teacher bench-out/teacher --students layers --factors 0 \
-        --unlabeled_file ../shared/data/unlabeled/movie_review_sentences.txt   # in-domain unlabeled text instead
+    PYTHONPATH=benchmarks python benchmarks/archive/transfer_set.py --teacher bench-out/teacher --students linear \
+        --factors 0 4 --extra --per_device_train_batch_size 128 --num_train_epochs 2
+    # in-domain unlabeled text instead:
+    PYTHONPATH=benchmarks python benchmarks/archive/transfer_set.py --teacher bench-out/teacher --students layers \
+        --factors 0 --unlabeled_file ../shared/data/unlabeled/movie_review_sentences.txt
 """
 
 import argparse
@@ -25,7 +27,8 @@ def run_recipe(args, student: str, factor: int, cache_from: str | None = None) -
     name = f"{student}-augment{factor}{suffix}"
     output_dir = os.path.join(args.output_root, name)
     if cache_from and not os.path.isdir(os.path.join(output_dir, "_cache")):
-        shutil.copytree(os.path.join(args.output_root, f"{cache_from}-augment{factor}{suffix}", "_cache"), os.path.join(output_dir, "_cache"))
+        shutil.copytree(os.path.join(args.output_root, f"{cache_from}-augment{factor}{suffix}", "_cache"),
+                        os.path.join(output_dir, "_cache"))
     flags = ["--teacher_model_name_or_path", args.teacher, "--student", student, "--augment_factor", str(factor),
              *(["--unlabeled_file", args.unlabeled_file] if args.unlabeled_file else []), *args.extra]
     results, wall_s = run_sst2_recipe(flags, output_dir, os.path.join(args.output_root, f"{name}.log"))
