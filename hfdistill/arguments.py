@@ -11,14 +11,15 @@ from pathlib import Path
 from transformers import IntervalStrategy
 from transformers.trainer_utils import SaveStrategy
 
+from .checks import check_recipe_arguments
 from .config import DistillationTrainingArguments
 from .data import TaskDataArguments, TransferSetArguments
 from .export import ExportArguments
 from .parser import DistillationArgumentParser
 from .precision import CPU_BF16_CHOICES, TEACHER_INFERENCE_DTYPES
 from .samplers import TRAIN_SAMPLING_STRATEGIES
-from .students import (KIND_DEFAULTS, STUDENT_KINDS, UNLABELED_KIND_DEFAULTS, all_options, apply_kind_defaults,
-                       describe_kind_defaults)
+from .students import (KIND_DEFAULTS, STUDENT_KINDS, UNLABELED_KIND_DEFAULTS, StudentSpec, all_options,
+                       apply_kind_defaults, describe_kind_defaults)
 from .teachers.loading import CLASSIFIER_POOLING_CHOICES, FINE_TUNING_CHOICES, default_teacher
 
 # The flagship task's data, beside the checkout (../shared/data/sst2), when no data is given.
@@ -67,11 +68,33 @@ class TeacherArguments:
     teacher_inference_dtype: str = field(default="auto", metadata=_help(
         "Precision of the teacher-logit pass: 'auto' (bfloat16 where the CPU trains in bf16 autocast, else float32), "
         "'float32', 'bfloat16' (CPU or CUDA) or 'float16' (CUDA).", choices=list(TEACHER_INFERENCE_DTYPES)))
+    teacher_predictions: bool = field(default=False, metadata=_help(
+        "With --test_file: also write the teacher's predictions and scores beside the student's."))
+
+    def fine_tuning_kwargs(self) -> dict:
+        """`hfdistill.teachers.fine_tuning.prepare_teachers`' settings of a teacher's fine-tuning."""
+        return {"seeds": self.teacher_seeds, "num_train_epochs": self.teacher_num_train_epochs,
+                "learning_rate": self.teacher_learning_rate, "warmup_steps": self.teacher_warmup_steps,
+                "train_sampling_strategy": self.teacher_train_sampling_strategy,
+                "fine_tuning": self.teacher_fine_tuning, "freeze_word_embeddings": self.teacher_freeze_word_embeddings,
+                "classifier_pooling": self.teacher_classifier_pooling}
+
+    def student_spec(self) -> StudentSpec:
+        """The `StudentSpec` of ``--student`` and the ``--student_*`` flags."""
+        return StudentSpec(self.student, **{name.removeprefix("student_"): value for name, value in vars(self).items()
+                                            if name.startswith("student_")})
+
+
+_MODEL_ARGUMENTS: dict = {}
 
 
 def model_arguments_class() -> type:
     """`TeacherArguments` plus ``--student`` and one ``--student_<option>`` flag per option of the student kinds
-    registered now (`hfdistill.students.all_options`); a flag whose default is by kind says which."""
+    registered now (`hfdistill.students.all_options`); a flag whose default is by kind says which. Built once per
+    set of registered kinds, and kept as this module's ``ModelArguments`` (so that parsed arguments pickle)."""
+    key = (tuple(STUDENT_KINDS), tuple(all_options()))
+    if key in _MODEL_ARGUMENTS:
+        return _MODEL_ARGUMENTS[key]
     kinds = "Student kind: " + ", ".join(kind.help for kind in STUDENT_KINDS.values()) + "."
     fields = [("student", str, field(default="layers", metadata=_help(kinds, choices=list(STUDENT_KINDS))))]
     for name, option in all_options().items():
@@ -86,6 +109,8 @@ def model_arguments_class() -> type:
         fields.append((flag, option.type, field(default=default, metadata=_help(text, **option.metadata))))
     model_arguments = make_dataclass("ModelArguments", fields, bases=(TeacherArguments,))
     model_arguments.__module__ = __name__
+    _MODEL_ARGUMENTS[key] = model_arguments
+    globals()["ModelArguments"] = model_arguments
     return model_arguments
 
 
@@ -94,6 +119,13 @@ ModelArguments = model_arguments_class()
 
 @dataclass
 class DataArguments(TaskDataArguments):
+    def teacher_settings(self) -> dict:
+        """What of the data a fine-tuned teacher depends on, saved beside it so that a rerun reuses it (a setting at
+        its default is left out, so that a teacher saved before the setting existed is reused)."""
+        return {name: value for name, value in vars(self).items()
+                if name not in ("validation_file", "max_eval_samples", "test_file")
+                and not (name == "truncation_side" and value == "right")}
+
     train_file: str | None = field(default=str(SST2 / "train.tsv"), metadata=_help(
         "Training data: CSV, TSV, JSON lines (gzip allowed)."))
     validation_file: str | None = field(default=str(SST2 / "validation.tsv"), metadata=_help(
@@ -149,5 +181,6 @@ def parse_arguments(args: list[str] | None = None) -> tuple:
     parser = DistillationArgumentParser((model_arguments_class(), DataArguments, TransferSetArguments,
                                          RecipeTrainingArguments, ExportArguments))
     model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config(args)
+    check_recipe_arguments(model_args, data_args, training_args, export_args)
     apply_kind_defaults(model_args.student, training_args, model_args, transfer_args)
     return model_args, data_args, transfer_args, training_args, export_args

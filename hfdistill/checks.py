@@ -1,6 +1,7 @@
-"""Every check made before training, as pure functions: each raises ``ValueError`` for what would fail or silently go
-wrong later, naming the value and the fix. `DistillationTrainer.__init__` and the recipe call them before any
-training step (and the recipe before an hour of teacher fine-tuning)."""
+"""Every check of the inputs, as functions of what they check (no trainer state): each raises ``ValueError`` for what
+would fail or silently go wrong later, naming the value and the fix. `DistillationTrainer.__init__` and the recipe
+call them before any training step (the recipe's flags when they are parsed, before any teacher fine-tuning);
+`check_finite_logits` guards every step's teacher logits."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from torch import nn
+from transformers.utils import logging
 
 from .data.collator import TEACHER_LOGITS_COLUMN
 from .data.tasks import is_list_feature
-from .losses import check_pseudo_labels, get_loss
-from .problem_types import problem_type_of
+from .losses import check_pseudo_labels, get_loss, resolve_class_weights
+from .problem_types import SINGLE_LABEL, problem_type_of
 from .teachers.loading import load_tokenizer_if_saved
 from .utils import column_names, position_limit, row_lengths, vocabulary_fingerprint
 
+logger = logging.get_logger(__name__)
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
 
 
@@ -109,6 +112,13 @@ def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, 
         )
     if processing_class is not None:
         check_tokenizer(processing_class, teacher_config, teacher_processing_class)
+    if processing_class is None or teacher_processing_class is None:
+        logger.warning_once(
+            "The teacher's tokenizer is not known (an in-memory teacher, or a folder without one), so hfdistill could "
+            "not check that teacher and student map tokens to the same ids; a tokenizer of the same size with other "
+            "ids would make the teacher read other words. Pass the teacher's tokenizer as teacher_processing_class= "
+            "(and the student's as processing_class=) to have it checked."
+        )
 
 def check_problem_type(student: nn.Module, teacher: nn.Module | None, distillation_loss: str = "kl",
                        pseudo_labels: str = "none") -> str:
@@ -184,6 +194,22 @@ def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), 
     hidden_state_pairs = (
         check_hidden_state_pairs(student, models[0]) if args.hidden_state_weight > 0 else [])
     return problem_type, hidden_state_pairs
+
+
+def check_class_weights(class_weights, problem_type: str, dataset, num_labels: int | None) -> torch.Tensor | None:
+    """(C,) weights of the hard term from ``class_weights`` (see `hfdistill.losses.resolve_class_weights`; ``"auto"``
+    reads the training set's ``labels``), or ``None``. Raises ``ValueError`` for a task shape without classes to
+    weigh, or ``"auto"`` without labels to count."""
+    if class_weights is None:
+        return None
+    if problem_type != SINGLE_LABEL:
+        raise ValueError(f"class_weights weigh the classes of a single-label task; this is a {problem_type} task: "
+                         "leave class_weights out.")
+    labels = dataset["labels"] if "labels" in (column_names(dataset) or []) else None
+    if class_weights == "auto" and labels is None:
+        raise ValueError("class_weights='auto' counts the training set's labels, and it has no 'labels' column: give "
+                         "one weight per class instead.")
+    return torch.tensor(resolve_class_weights(class_weights, labels or [], num_labels), dtype=torch.float32)
 
 
 def check_train_dataset(dataset, input_names: set[str], remove_unused_columns: bool = True) -> None:
@@ -302,3 +328,33 @@ def check_input_lengths(
                 "Tokenize with "
                 f"truncation, e.g. `tokenizer(texts, truncation=True, max_length={limit})`."
             )
+
+
+def check_recipe_arguments(model_args, data_args, training_args, export_args) -> None:
+    """The recipe's flags that cannot run together, refused when they are parsed, before any data is read or any
+    teacher fine-tuned. Raises ``ValueError`` naming the flags and the fix."""
+    from .students import get_student_kind
+
+    teachers = len(model_args.teacher_model_name_or_path)
+    if model_args.teacher_seeds and teachers != 1:
+        raise ValueError(f"--teacher_seeds fine-tunes one backbone once per seed, but {teachers} teachers were "
+                         "given: pass one --teacher_model_name_or_path with --teacher_seeds, or several without.")
+    members = len(model_args.teacher_seeds) if model_args.teacher_seeds else teachers
+    if model_args.teacher_weights is not None and len(model_args.teacher_weights) != members:
+        raise ValueError(f"--teacher_weights gives {len(model_args.teacher_weights)} weights for {members} teachers: "
+                         "give one weight per teacher (or per --teacher_seeds seed).")
+    if training_args.hidden_state_weight > 0:
+        if members > 1:
+            raise ValueError(f"--hidden_state_weight matches one teacher's hidden states layer by layer, but the run "
+                             f"has an ensemble of {members} teachers: distil from one teacher, or set "
+                             "--hidden_state_weight 0.")
+        kind = get_student_kind(model_args.student)
+        if not kind.matches_hidden_states:
+            raise ValueError(f"--hidden_state_weight compares each student layer with the teacher layer it was copied "
+                             f"from, which a {model_args.student!r} student does not have: use --student layers, or "
+                             "set --hidden_state_weight 0.")
+    if training_args.do_predict and not data_args.test_file:
+        raise ValueError("--do_predict predicts the rows of --test_file, and none was given: pass --test_file "
+                         "(CSV, TSV, JSON lines, Parquet or Arrow, labeled or not).")
+    if export_args.export_strict and export_args.export is None:
+        raise ValueError("--export_strict fails a run whose exported files do not match PyTorch: add --export onnx.")

@@ -12,7 +12,7 @@ from .losses import PSEUDO_LABEL_MODES, loss_names
 # What defines a distillation run, as results.json and the model card record it.
 DISTILLATION_SETTINGS = (
     "temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "hidden_state_weight",
-    "hidden_state_loss", "num_train_epochs", "learning_rate", "seed",
+    "hidden_state_loss", "class_weights", "num_train_epochs", "learning_rate", "seed",
 )
 
 
@@ -104,8 +104,19 @@ class DistillationTrainingArguments(TrainingArguments):
         },
     )
 
+    class_weights: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Weights of the classes in the hard (gold-label) term, for imbalanced data: 'auto' (inverse "
+            "frequency in the training labels, n / (C * n_c), scikit-learn's 'balanced') or one weight per class in "
+            "id2label order. Single-label tasks. The soft term is not weighted: it follows the teacher."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
+        if self.class_weights is not None:
+            self.class_weights = _parse_class_weights(self.class_weights)
         if not self.temperature > 0:
             raise ValueError(
                 f"temperature must be > 0, got {self.temperature}. Typical values are 1 to 8; 2 is the default."
@@ -145,3 +156,17 @@ class DistillationTrainingArguments(TrainingArguments):
     def distillation_settings(self) -> dict:
         """The settings that define this distillation run (`DISTILLATION_SETTINGS`), by name."""
         return {name: getattr(self, name) for name in DISTILLATION_SETTINGS}
+
+
+def _parse_class_weights(values) -> list[float] | str:
+    """``"auto"`` (or ``["auto"]``), or a list of positive weights (numbers or their strings); ``ValueError`` else."""
+    values = [values] if isinstance(values, str) else list(values)
+    if [str(value).lower() for value in values] == ["auto"]:
+        return "auto"
+    try:
+        weights = [float(value) for value in values]
+    except ValueError:
+        raise ValueError(f"class_weights must be 'auto' or one positive number per class, got {values}.") from None
+    if not weights or any(not weight > 0 for weight in weights):
+        raise ValueError(f"class_weights must be 'auto' or one positive number per class, got {values}.")
+    return weights

@@ -149,8 +149,21 @@ def _settings_table(info: dict, results: dict) -> list[str]:
         f"| epochs | {info.get('num_train_epochs')} |",
         f"| learning rate | {info.get('learning_rate')} |",
         f"| seed | {info.get('seed')} |",
+        *([f"| class weights (hard term) | {info['class_weights']} |"] if info.get("class_weights") else []),
         *_transfer_set_rows(results.get("transfer_set")),
+        *_truncation_rows(results.get("truncation")),
     ]
+
+
+def _truncation_rows(truncation: dict | None) -> list[str]:
+    """How long inputs were cut, and how many rows of each split were (see `hfdistill.data.lengths`)."""
+    if not truncation:
+        return []
+    kept = {"right": "the head", "left": "the tail", "middle": "the head and the tail"}[truncation["truncation_side"]]
+    cut = ", ".join(f"{100 * stats['truncated_fraction']:.1f}% of {split}"
+                    for split, stats in truncation["splits"].items())
+    return [f"| max_seq_length | {truncation['max_seq_length']} tokens; longer rows truncated ({cut}), "
+            f"keeping {kept} |"]
 
 
 def _objective(info: dict) -> list[str]:
@@ -184,7 +197,8 @@ def _results(results: dict) -> list[str]:
     ]
     rows = [(name, row) for name, row in (("teacher", teacher), ("student", student))]
     # hfdistill.export: one row per exported form
-    rows += [(f"{name} (`{row.get('file')}`)", row) for name, row in (results.get("exported") or {}).items()]
+    exported = results.get("exported") or {}
+    rows += [(f"{name} (`{row.get('file')}`)", row) for name, row in exported.items() if row.get("file")]
     for name, row in rows:
         lines.append(
             f"| {name} | {_score(metric, row.get(metric))} | {row.get('num_parameters', 0):,} | "
@@ -196,6 +210,11 @@ def _results(results: dict) -> list[str]:
             f"teacher {index + 1} ({_score(metric, row.get(f'eval_{metric}'))})"
             for index, row in enumerate(results["each_teacher"]))
             + " on its own; the row above is their mean prediction."]
+    for name, row in exported.items():
+        if not row.get("file"):  # a parity check that failed: reported, the file not kept
+            parity = row.get("parity", {})
+            lines += ["", f"The {name} export did not match PyTorch ({parity.get('criterion')}; label agreement "
+                          f"{parity.get('label_agreement')}) and is not shipped."]
     ratios = results.get("ratios", {})
     lines += [
         "",
@@ -259,7 +278,8 @@ def _onnx_usage(exported: dict | None, model_id: str, own_architecture: str | No
     """Snippets for the ONNX files `hfdistill.export` wrote (``onnx/model.onnx``, ``onnx/model_quantized.onnx``);
     ``own_architecture``: hfdistill's model type of the student (see `_own_architecture`), which transformers.js
     lacks."""
-    files = [os.path.basename(row["file"]) for name, row in (exported or {}).items() if not name.startswith("pruned")]
+    files = [os.path.basename(row["file"]) for name, row in (exported or {}).items()
+             if not name.startswith("pruned") and row.get("file")]
     if not files:
         return []
     file = "model_quantized.onnx" if "model_quantized.onnx" in files else files[0]

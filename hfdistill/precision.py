@@ -132,7 +132,7 @@ def without_autocast_wrapper(model: nn.Module):
 @contextmanager
 def without_autocast_wrappers(model: nn.Module):
     """`without_autocast_wrapper` for ``model`` and every submodule that carries one (the teachers inside a
-    `hfdistill.ensemble.TeacherEnsemble`, each evaluated on its own before)."""
+    `hfdistill.teachers.TeacherEnsemble`, each evaluated on its own before)."""
     with ExitStack() as stack:
         for module in model.modules():
             stack.enter_context(without_autocast_wrapper(module))

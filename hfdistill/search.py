@@ -10,7 +10,11 @@ from collections.abc import Callable
 
 from datasets import Dataset
 
+from transformers.utils import logging
+
 from .trainer import DistillationTrainer
+
+logger = logging.get_logger(__name__)
 
 
 def distillation_hp_space(trial, learning_rate: float = 1e-4) -> dict[str, float]:
@@ -32,16 +36,18 @@ def distillation_hp_space(trial, learning_rate: float = 1e-4) -> dict[str, float
 
 def run_search(trainer, trainer_search: Callable, hp_space: Callable | None = None,
                compute_objective: Callable[[dict[str, float]], float] | None = None, n_trials: int = 20,
-               direction: str | list[str] = "maximize", backend: str | None = "optuna", hp_name: Callable | None = None,
+               direction: str | list[str] | None = None, backend: str | None = "optuna",
+               hp_name: Callable | None = None,
                **kwargs):
     """`DistillationTrainer.hyperparameter_search` (``trainer_search``: `Trainer.hyperparameter_search`) over the
     distillation settings: each trial rebuilds the student with
     `model_init` and trains it against the same frozen teacher, prepared once and never trained or saved.
 
     Defaults differ from Trainer's where distillation needs it: ``hp_space`` is `distillation_hp_space`
-    (temperature, alpha and a learning rate within a factor of 10 of ``args.learning_rate``), the objective is the
+    (temperature, alpha and a learning rate within a factor of 10 of ``args.learning_rate``). The objective follows
+    Trainer: without ``compute_metrics`` the evaluation loss (``direction`` default ``"minimize"``); with it, the
     evaluation's ``metric_for_best_model`` (else the task's primary metric: accuracy, macro-F1 or Spearman; see
-    `hfdistill.metrics.primary_metric`), maximised.
+    `hfdistill.evaluation.metrics.primary_metric`), maximised.
     Needs `model_init` and an `eval_dataset`; raises ``ValueError`` otherwise. With optuna, every trial (number,
     objective, parameters, state) is kept in ``trainer.hp_search_trials``.
     """
@@ -54,14 +60,21 @@ def run_search(trainer, trainer_search: Callable, hp_space: Callable | None = No
     if compute_objective is None:
         from .evaluation.metrics import report_metric
 
-        metric = report_metric(trainer.problem_type, trainer.args.metric_for_best_model)
+        # As Trainer: the evaluation loss when no metric is computed (minimised), else the task's metric (maximised).
+        metric = (report_metric(trainer.problem_type, trainer.args.metric_for_best_model,
+                                trainer.args.greater_is_better) if trainer.compute_metrics is not None else "loss")
+        direction = direction or ("minimize" if metric == "loss" else "maximize")
 
         def compute_objective(metrics: dict[str, float]) -> float:
             if f"eval_{metric}" not in metrics:
                 raise ValueError(f"The evaluation gave {sorted(metrics)}, without eval_{metric}: pass compute_metrics, "
                                  "or set metric_for_best_model to one it returns.")
             return metrics[f"eval_{metric}"]
-
+    else:
+        metric = getattr(compute_objective, "__name__", "compute_objective")
+    direction = direction or "maximize"
+    logger.warning(f"hyperparameter_search: objective {metric}, direction {direction}.")
+    trainer.hp_search_objective = {"objective": metric, "direction": direction}
     record = backend in (None, "optuna") and "storage" not in kwargs
     if record:  # keep every trial, not only the best, for the caller to report (`hp_search_trials`)
         import optuna

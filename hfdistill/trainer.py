@@ -96,6 +96,8 @@ class DistillationTrainer(ClassifierTrainer):
         checks.check_train_dataset(self.train_dataset, self._student_arg_names | self._teacher_arg_names,
                                    self.args.remove_unused_columns)
         num_labels = getattr(getattr(student, "config", None), "num_labels", None)
+        self._class_weights = checks.check_class_weights(self.args.class_weights, self.problem_type,
+                                                         self.train_dataset, num_labels)
         eval_sets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
         for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
             checks.check_label_shape(dataset, split, num_labels, self.problem_type)
@@ -127,7 +129,7 @@ class DistillationTrainer(ClassifierTrainer):
         self._data_collator = TeacherLogitsCollator(collator) if wrap else collator
 
     def hyperparameter_search(self, hp_space=None, compute_objective=None, n_trials: int = 20,
-                              direction: str | list[str] = "maximize", backend: str | None = "optuna", hp_name=None,
+                              direction: str | list[str] | None = None, backend: str | None = "optuna", hp_name=None,
                               **kwargs):
         """[`Trainer.hyperparameter_search`] over the distillation settings; see `hfdistill.search.run_search`."""
         from .search import run_search
@@ -198,10 +200,13 @@ class DistillationTrainer(ClassifierTrainer):
             self._teacher_prepared = True
         return self.teacher
 
-    def _combine_teacher_logits(self, logits: torch.Tensor, weights) -> torch.Tensor:
-        """(N, C) from K teachers' (N, K, C) logits at the run's temperature, task shape and loss."""
-        return combine_teacher_logits(logits, weights, self.args.temperature, self.problem_type,
+    def _combine_teacher_logits(self, logits: torch.Tensor, weights=None) -> torch.Tensor:
+        """(N, C) from K teachers' (N, K, C) logits at the run's temperature, task shape and loss, weighed by
+        `teacher_weights` as they are now (uniform when ``None``)."""
+        return combine_teacher_logits(logits, self.teacher_weights, self.args.temperature, self.problem_type,
                                       self.args.distillation_loss)
+
+    combined_teacher_logits = _combine_teacher_logits
 
     def teacher_logits(self, inputs: dict[str, Any], outputs=None) -> torch.Tensor:
         """(N, C): the batch's soft-target logits from the teacher (`hfdistill.teachers.Teacher.logits`): stored in
@@ -239,6 +244,7 @@ class DistillationTrainer(ClassifierTrainer):
             student_logits, teacher_logits, labels, alpha=self.args.alpha, temperature=self.args.temperature,
             loss_type=self.args.distillation_loss, num_items=num_items_in_batch, pseudo_labels=self.args.pseudo_labels,
             pseudo_label_threshold=self.args.pseudo_label_threshold, problem_type=self.problem_type,
+            class_weights=self._class_weights,
         )
         loss = output.loss
         hidden_per_example = None

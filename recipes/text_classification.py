@@ -17,15 +17,15 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
 from hfdistill import DistillationTrainer, model_stats
 from hfdistill.arguments import parse_arguments
 from hfdistill.checks import check_tokenizer
-from hfdistill.data import build_transfer_set, load_task, tokenize, unlabeled_value
-from hfdistill.evaluation.metrics import report_metric, task_metrics
+from hfdistill.data import build_transfer_set, load_task, resolve_max_length, tokenize, unlabeled_value
+from hfdistill.evaluation.metrics import class_coverage, report_metric, task_metrics
+from hfdistill.evaluation.predictions import predict_test
 from hfdistill.evaluation.report import build_results, write_report
-from hfdistill.export import export_student
+from hfdistill.export import check_export_strict, export_student
 from hfdistill.precision import apply_cpu_bf16, resolve_teacher_inference_dtype
 from hfdistill.search import search_distillation_settings
-from hfdistill.students import StudentSpec
 from hfdistill.teachers import check_classifier_pooling, inspect_teacher
-from hfdistill.teachers.fine_tuning import evaluate_teachers, prepare_teachers
+from hfdistill.teachers.fine_tuning import evaluate_model, evaluate_teachers, prepare_teachers
 from hfdistill.teachers.logit_cache import add_teacher_logits
 from hfdistill.utils import StepTimes
 
@@ -38,40 +38,39 @@ def main():
     precision["teacher_inference_dtype"] = resolve_teacher_inference_dtype(model_args.teacher_inference_dtype,
                                                                            precision)
     times = StepTimes()
-    student_spec = StudentSpec(model_args.student, **{k.removeprefix("student_"): v for k, v in vars(model_args).items()
-                                                      if k.startswith("student_")})
+    student_spec = model_args.student_spec()
     checkpoints = [inspect_teacher(path) for path in model_args.teacher_model_name_or_path]
     teacher_config = checkpoints[0].config  # the classes and the tokenizer
     teacher_as_is = checkpoints[0].use_as_is(model_args.teacher_fine_tuning)
     for checkpoint in checkpoints:
         check_classifier_pooling(checkpoint, model_args.teacher_classifier_pooling, model_args.teacher_fine_tuning)
     student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
+    augmentation = transfer_args.augmentation()
 
     # ---- data: the task, the transfer set, tokenized ------------------------------------------------------------
     task = load_task(data_args, checkpoints[0], teacher_as_is)
     label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
     tokenizer = AutoTokenizer.from_pretrained(checkpoints[0].name_or_path)
     check_tokenizer(tokenizer, teacher_config)
+    data_args.max_seq_length, truncation = resolve_max_length(  # measured on every split, chosen, reported
+        task.data, tokenizer, text_column, text_pair_column, data_args.max_seq_length, [teacher_config],
+        data_args.truncation_side)
     with times.step("augmentation_s"):
         transfer, transfer_info = build_transfer_set(
-            task.data["train"], text_column, transfer_args.unlabeled_file, transfer_args.augmentation(),
+            task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
             tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map))
     with training_args.main_process_first(desc="tokenizing"):
-        train, validation = (tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config,
-                                      text_pair_column=text_pair_column) for d in (transfer, task.data["validation"]))
+        train, validation, *test = (
+            tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config,
+                     text_pair_column=text_pair_column, truncation_side=data_args.truncation_side)
+            for d in (transfer, *(task.data[split] for split in ("validation", "test") if split in task.data)))
     labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first
 
     # ---- teacher(s): used as is, reused, or fine-tuned on the labeled rows; their logits cached ----------------
-    data_settings = {k: v for k, v in vars(data_args).items() if k not in ("validation_file", "max_eval_samples")}
     teachers, teacher_infos = prepare_teachers(
         checkpoints, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
-        seeds=model_args.teacher_seeds, settings={"data": data_settings},
-        num_train_epochs=model_args.teacher_num_train_epochs, learning_rate=model_args.teacher_learning_rate,
-        warmup_steps=model_args.teacher_warmup_steps,
-        train_sampling_strategy=model_args.teacher_train_sampling_strategy,
-        fine_tuning=model_args.teacher_fine_tuning, freeze_word_embeddings=model_args.teacher_freeze_word_embeddings,
-        classifier_pooling=model_args.teacher_classifier_pooling,
-    )
+        settings={"data": data_args.teacher_settings()}, class_weights=training_args.class_weights,
+        **model_args.fine_tuning_kwargs())
     teacher_info = teacher_infos[0] if len(teachers) == 1 else {"source": "ensemble", "teachers": teacher_infos}
     times["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)
     cache_info = None
@@ -90,7 +89,8 @@ def main():
     if training_args.search_trials:  # the best settings found replace the given ones for the run itself
         with times.step("search_s"):
             best, trials = search_distillation_settings(
-                lambda: student_spec.build(teachers[0]), labeled_train, training_args.search_trials,
+                lambda: student_spec.build(teachers[0]), train.select(range(transfer_info["labeled"])),
+                training_args.search_trials,
                 training_args.search_holdout, args=training_args, **common)
         for name, value in best.items():
             setattr(training_args, name, value)
@@ -111,6 +111,14 @@ def main():
     transfer_texts = list(transfer[text_column]) + (list(transfer[text_pair_column]) if text_pair_column else [])
     exported = export_student(export_args, trainer, transfer_texts, task.texts("validation"),
                               task.data["validation"]["labels"], data_args.max_seq_length)
+    predictions = None
+    if test:  # --test_file: predictions.tsv in the file's row order, and the metrics of a labeled file
+        predictors = {"student": trainer.predict}
+        if model_args.teacher_predictions:
+            predictors["teacher"] = lambda d: evaluate_model(teacher, d, tokenizer, training_args, compute_metrics,
+                                                             predict=True)
+        predictions = predict_test(test[0], task.texts("test"), label_map, training_args.output_dir,
+                                   trainer.is_world_process_zero(), **predictors)
 
     # ---- report: results.json, the table, the plot and the model card; then the Hub -----------------------------
     dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
@@ -129,13 +137,16 @@ def main():
             eval_examples=len(validation), timings=dict(times), command=card["command"],
             student_settings=student_spec.settings(), distillation=training_args.distillation_settings(),
             problem_type=label_map.problem_type, precision=precision, exported=exported, text_column=text_column,
-            text_pair_column=text_pair_column, search=search,
-            primary_metric=report_metric(label_map.problem_type, training_args.metric_for_best_model),
+            text_pair_column=text_pair_column, search=search, truncation=truncation, predictions=predictions,
+            metric_classes=class_coverage(validation["labels"], label_map.id2label, label_map.problem_type),
+            primary_metric=report_metric(label_map.problem_type, training_args.metric_for_best_model,
+                                         training_args.greater_is_better),
         )
         print(write_report(card["results"], training_args.output_dir))
         trainer.create_model_card(**card)
     if training_args.push_to_hub:
         trainer.push_to_hub(**card)
+    check_export_strict(export_args, exported)
 
 
 if __name__ == "__main__":

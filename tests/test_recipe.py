@@ -64,7 +64,8 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
     assert results["distillation"] == {"temperature": 2.0, "alpha": 0.5, "distillation_loss": "kl",
                                        "num_train_epochs": 1.0, "learning_rate": 1e-4, "seed": 42,
                                        "pseudo_labels": "none", "pseudo_label_threshold": 0.0,
-                                       "hidden_state_weight": 0.0, "hidden_state_loss": "mse"}
+                                       "hidden_state_weight": 0.0, "hidden_state_loss": "mse",
+                                       "class_weights": None}
     assert (output_dir / "accuracy_vs_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     card = (output_dir / "README.md").read_text()
@@ -200,7 +201,7 @@ def test_hidden_state_distillation_through_the_recipe(tiny_teacher, sst2_files, 
     output_dir = tmp_path / "out"
     common = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
               "--hidden_state_weight", "1.0", *FAST]
-    with pytest.raises(ValueError, match="a 'compact' student cannot"):
+    with pytest.raises(ValueError, match="a 'compact' student does not have"):
         run_in_process([*common, "--student", "compact"], monkeypatch)
     assert not (output_dir / "teacher").exists()  # refused before fine-tuning the teacher
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datasets import Dataset, DatasetDict, load_dataset
 
+from .lengths import TRUNCATION_SIDES, cut_middle, length_limit, resolve_max_length
 from .files import check_required_fields, data_format, file_encoding, load_files, row_line_numbers
 from .tasks import (
     TEXT_COLUMN_DEFAULTS, TEXT_PAIR_COLUMN_DEFAULTS, LabelMap, build_label_map, encode_labels, infer_problem_type,
@@ -20,7 +21,7 @@ __all__ = [
     "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding",
     "infer_problem_type",
     "load_files", "load_task", "load_text_classification", "load_unlabeled", "read_class_names", "resolve_text_column",
-    "resolve_text_columns", "row_line_numbers", "tokenize", "unlabeled_value",
+    "resolve_max_length", "resolve_text_columns", "row_line_numbers", "tokenize", "unlabeled_value",
 ]
 
 
@@ -60,25 +61,38 @@ def _load_splits(train_file, validation_file, dataset_name, dataset_config_name,
 
 def tokenize(
     dataset: Dataset, tokenizer, text_column: str, max_seq_length: int, keep: tuple[str, ...] = ("labels",),
-    model_config=None, text_pair_column: str | None = None,
+    model_config=None, text_pair_column: str | None = None, truncation_side: str = "right",
 ) -> Dataset:
     """Tokenize without padding (batches are padded to their longest example by the collator); a sentence pair as
     ``tokenizer(text, text_pair)`` (``[CLS] a [SEP] b [SEP]`` with ``token_type_ids`` for BERT), truncating the longer
     text first.
 
-    ``max_seq_length`` is checked against the tokenizer's limit and, given ``model_config``, the model's positions.
+    ``max_seq_length`` is checked against the tokenizer's limit and, given ``model_config``, the model's positions
+    (``ValueError`` naming the largest that fits). ``truncation_side`` (see `hfdistill.data.lengths`): what a longer
+    text keeps, its head (``"right"``), its tail (``"left"``) or both ends (``"middle"``, single texts only).
     """
-    limits = [tokenizer.model_max_length, getattr(model_config, "max_position_embeddings", None)]
-    limit = min((value for value in limits if value and value < 1_000_000), default=None)
+    limit = length_limit(tokenizer, [model_config] if model_config is not None else [])
     if limit is not None and max_seq_length > limit:
         raise ValueError(
             f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; "
             f"set --max_seq_length {limit} or less."
         )
+    if truncation_side not in TRUNCATION_SIDES:
+        raise ValueError(f"truncation_side must be one of {', '.join(TRUNCATION_SIDES)}, got {truncation_side!r}.")
+    if truncation_side == "middle" and text_pair_column is not None:
+        raise ValueError("--truncation_side middle cuts the middle of one text; a sentence pair has two. Use 'right' "
+                         "or 'left'.")
     drop = [column for column in dataset.column_names if column not in keep]
 
     def encode(batch):
         pairs = batch[text_pair_column] if text_pair_column is not None else None
-        return tokenizer(batch[text_column], pairs, truncation=True, max_length=max_seq_length)
+        if truncation_side == "middle":
+            encoded = tokenizer(batch[text_column], truncation=False, verbose=False)
+            return cut_middle(dict(encoded), max_seq_length, tokenizer.num_special_tokens_to_add(pair=False))
+        side, tokenizer.truncation_side = tokenizer.truncation_side, truncation_side
+        try:
+            return tokenizer(batch[text_column], pairs, truncation=True, max_length=max_seq_length)
+        finally:
+            tokenizer.truncation_side = side
 
     return dataset.map(encode, batched=True, remove_columns=drop, desc="Tokenizing")

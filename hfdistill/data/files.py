@@ -12,16 +12,41 @@ import os
 
 from datasets import DatasetDict, load_dataset
 
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text"}
+_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text", ".parquet": "parquet",
+            ".arrow": "arrow"}
+_LINE_FORMATS = ("csv", "json", "text")  # files whose rows are lines, so that a problem has a line number
 
 
 def data_format(path: str) -> tuple[str | None, str]:
-    """``(builder, extension)`` of a data file: ``("csv", ".tsv")`` for ``train.tsv`` or ``train.tsv.gz``; the builder
-    is ``None`` for an extension hfdistill cannot read."""
+    """``(builder, extension)`` of a data file: ``("csv", ".tsv")`` for ``train.tsv`` or ``train.tsv.gz``,
+    ``("disk", "")`` for a folder written by `datasets.Dataset.save_to_disk`; the builder is ``None`` for an extension
+    hfdistill cannot read."""
+    if _is_saved_dataset(path):
+        return "disk", ""
     name = path.lower()
     name = name[:-3] if name.endswith(".gz") else name
     extension = os.path.splitext(name)[1]
     return _FORMATS.get(extension), extension
+
+
+def _is_saved_dataset(path: str) -> bool:
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name))
+                                       for name in ("state.json", "dataset_dict.json"))
+
+
+def _load_saved_dataset(path: str, split: str):
+    """A `save_to_disk` folder: a `Dataset`, or the ``split`` (else the only split) of a `DatasetDict`."""
+    from datasets import load_from_disk
+
+    loaded = load_from_disk(path)
+    if isinstance(loaded, DatasetDict):
+        if split in loaded:
+            return loaded[split]
+        if len(loaded) == 1:
+            return next(iter(loaded.values()))
+        raise ValueError(f"{path!r} holds the splits {list(loaded)}, none named {split!r}: pass the folder of one "
+                         "split, or name its split train/validation/test.")
+    return loaded
 
 
 def _open_binary(path: str):
@@ -113,8 +138,10 @@ def row_line_numbers(path: str, encoding: str = "utf-8", has_header: bool = True
 def load_files(
     data_files: dict[str, str], encoding: str = "utf-8", column_names: list[str] | None = None
 ) -> DatasetDict:
-    """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl, and
-    .txt (one text per line, column ``text``, for unlabeled data); each may be gzip-compressed (``train.tsv.gz``).
+    """Load local files by extension: .csv, .tsv (tab-separated, no quoting, as GLUE ships them), .json / .jsonl,
+    .txt (one text per line, column ``text``, for unlabeled data), each may be gzip-compressed (``train.tsv.gz``);
+    .parquet and .arrow files; and folders written by `datasets.Dataset.save_to_disk` (or a `DatasetDict`'s, its
+    split of the same name).
 
     Files are read in ``encoding`` (a UTF-8 byte-order mark is skipped). A CSV/TSV file without a header line needs
     ``column_names``. An empty CSV/TSV field is missing (``None``), while text such as ``NA`` or ``null`` stays text.
@@ -123,14 +150,21 @@ def load_files(
     """
     splits = {}
     for split, path in data_files.items():
+        if _is_saved_dataset(path):
+            splits[split] = _load_saved_dataset(path, split)
+            continue
         if not os.path.isfile(path):
             raise ValueError(f"The {split} file {path!r} does not exist (working directory: {os.getcwd()}).")
         builder, _ = data_format(path)
         if builder is None:
-            raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines) file, or .txt for "
-                             "text alone (each may be gzip-compressed, e.g. .tsv.gz).")
+            raise ValueError(f"Cannot read {path!r}: use a .csv, .tsv, .json or .jsonl (JSON lines), .parquet or "
+                             ".arrow file, a folder written by Dataset.save_to_disk, or .txt for text alone (text "
+                             "files may be gzip-compressed, e.g. .tsv.gz).")
         if os.path.getsize(path) == 0:
             raise ValueError(f"The {split} file {path!r} is empty: it needs at least one example.")
+        if builder not in _LINE_FORMATS:  # binary columnar files: no encoding, no rows to check by line
+            splits[split] = load_dataset(builder, data_files={split: path}, split=split)
+            continue
         kwargs = {"encoding": file_encoding(path, encoding)}
         options = _delimited_options(path)
         if options:
@@ -144,10 +178,11 @@ def load_files(
 
 
 def _is_blank(value) -> bool:
+    """Missing, NaN, or text with no visible character (white space, zero-width or other non-printing ones only)."""
     return (
         value is None
         or (isinstance(value, float) and math.isnan(value))
-        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, str) and not any(char.isprintable() and not char.isspace() for char in value))
     )
 
 
@@ -169,7 +204,7 @@ def check_required_fields(data: DatasetDict, columns: list[str], data_files: dic
     messages = []
     for split, column, rows in problems:
         path = (data_files or {}).get(split)
-        if path is not None and os.path.isfile(path):
+        if path is not None and os.path.isfile(path) and data_format(path)[0] in _LINE_FORMATS:
             lines = row_line_numbers(path, encoding, has_header)
             where = ", ".join(f"line {lines[index]}" if index < len(lines) else f"row {index}" for index in rows[:10])
             source = path

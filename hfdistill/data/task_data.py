@@ -3,6 +3,7 @@ arguments."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from datasets import DatasetDict
@@ -24,6 +25,9 @@ class TaskDataArguments:
         default=None, metadata={"help": "Training data: CSV, TSV, JSON lines (gzip allowed)."}
     )
     validation_file: str | None = field(default=None, metadata={"help": "Validation data, same format."})
+    test_file: str | None = field(default=None, metadata={"help": (
+        "Data to predict after training, same format, labeled or not: the student's predictions go to "
+        "output_dir/predictions.tsv in the file's row order, and a labeled file's metrics to results.json.")})
     column_names: list[str] | None = field(
         default=None,
         metadata={"help": "Column names of CSV/TSV files without a header line, e.g. text labels id."},
@@ -58,9 +62,14 @@ class TaskDataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation examples."})
-    max_seq_length: int = field(
-        default=64, metadata={"help": "Truncate texts (a pair: both together) to this many tokens."}
-    )
+    max_seq_length: int | None = field(default=None, metadata={"help": (
+        "Truncate texts (a pair: both together) to this many tokens. Default: from the data, the 99th percentile "
+        "of the token lengths of every split (rounded up to a multiple of 8), at least 64, at most the models' "
+        "positions; the log and results.json say how many rows each split truncates.")})
+    truncation_side: str = field(default="right", metadata={"help": (
+        "What a text longer than max_seq_length keeps: 'right' cuts its end (keeps the head), 'left' its start "
+        "(keeps the tail), 'middle' its middle (keeps a quarter of the budget from the head and the rest from the "
+        "tail, for long documents; single texts only)."), "choices": ["right", "left", "middle"]})
     encoding: str = field(
         default="utf-8",
         metadata={"help": "Encoding of the data files, e.g. cp1252 for a spreadsheet's export (a UTF-8 byte-order "
@@ -68,6 +77,12 @@ class TaskDataArguments:
     )
 
     def __post_init__(self):
+        if self.train_file and self.validation_file and os.path.exists(self.train_file) and os.path.exists(
+                self.validation_file) and os.path.samefile(self.train_file, self.validation_file):
+            raise ValueError(
+                f"--train_file and --validation_file are the same file, {self.validation_file!r}: scores measured on "
+                "the training rows say nothing of new text. Pass a held-out split as --validation_file."
+            )
         if self.class_names and self.class_names_file:
             raise ValueError("Pass --class_names or --class_names_file, not both.")
         if self.label_columns is not None and len(self.label_columns) < 2:
@@ -110,7 +125,7 @@ def read_class_names(path: str, encoding: str = "utf-8") -> list[str]:
 
 def load_task(args: TaskDataArguments, teacher=None, teacher_as_is: bool = False) -> TaskData:
     """Load the splits, find the text columns, check every row (empty fields by file and line), decide the task shape
-    and classes (matched to ``teacher``, a `hfdistill.teacher.TeacherCheckpoint`, when it is used as is) and encode
+    and classes (matched to ``teacher``, a `hfdistill.teachers.TeacherCheckpoint`, when it is used as is) and encode
     the labels. Everything that can fail does so here, before any training."""
     from . import load_text_classification
     from ..losses import problem_type_of
@@ -133,4 +148,24 @@ def load_task(args: TaskDataArguments, teacher=None, teacher_as_is: bool = False
         problem_type_of(teacher.config) if teacher is not None and teacher_as_is else None,
     )
     data = encode_labels(data, label_map, args.label_column, args.label_columns)
+    if args.test_file:
+        data["test"] = _load_test(args, [text_column, *([text_pair_column] if text_pair_column else [])],
+                                  label_columns, label_map)
     return TaskData(data, text_column, text_pair_column, label_map)
+
+
+def _load_test(args: TaskDataArguments, text_columns: list[str], label_columns: list[str], label_map: LabelMap):
+    """The test file, checked as the other splits are; encoded ``labels`` when it has every label column."""
+    from .files import load_files
+
+    test = load_files({"test": args.test_file}, args.encoding, args.column_names)
+    missing = [column for column in text_columns if column not in test["test"].column_names]
+    if missing:
+        raise ValueError(f"The test file {args.test_file!r} lacks the text column(s) {missing}; it has "
+                         f"{test['test'].column_names}. Give it the training file's text columns.")
+    labeled = all(column in test["test"].column_names for column in label_columns)
+    check_required_fields(test, text_columns + (label_columns if labeled else []), {"test": args.test_file},
+                          args.encoding, has_header=not args.column_names)
+    if not labeled:
+        return test["test"]
+    return encode_labels(test, label_map, args.label_column, args.label_columns)["test"]

@@ -4,6 +4,7 @@ single-label, multi-label or regression), its classes, and its labels encoded as
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence
@@ -139,7 +140,7 @@ def _data_class_names(train: Dataset, label_column: str, class_names: list[str] 
             return (list(class_names) if class_names else None), False
         present = sorted(items)
     elif _is_text(feature):
-        present = sorted(set(train[label_column]))
+        present = _distinct_names(train[label_column], label_column)
     else:
         return (list(class_names) if class_names else None), False
     if class_names:  # the order of string labels, e.g. to match a teacher whose classes have no names
@@ -148,6 +149,24 @@ def _data_class_names(train: Dataset, label_column: str, class_names: list[str] 
             raise ValueError(f"--class_names {class_names} lacks the data's labels {missing[:10]}: name every class.")
         return list(class_names), True
     return present, True
+
+
+def _distinct_names(values, label_column: str) -> list[str]:
+    """The sorted distinct string labels, surrounding white space stripped ("Positive " is "Positive"). Labels that
+    still differ only in case are a ``ValueError`` naming each spelling with its row count."""
+    counts = Counter(value.strip() for value in values if value is not None)
+    by_case: dict[str, list[str]] = {}
+    for name in counts:
+        by_case.setdefault(name.casefold(), []).append(name)
+    clashes = [sorted(names) for names in by_case.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(f"{name!r} ({counts[name]:,} rows)" for name in names) for names in clashes)
+        raise ValueError(
+            f"The training labels in column {label_column!r} differ only in case: {shown}. Each spelling would become "
+            "a class of its own. Spell each class one way in the data (or map them, e.g. with --class_names after "
+            "fixing the file)."
+        )
+    return sorted(counts)
 
 
 def _largest_id(train: Dataset, label_column: str) -> int:
@@ -345,6 +364,7 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
             present = set(labels)
             if split == "train":
                 seen_in_training = present
+                never_trained = [name for index, name in label_map.id2label.items() if index not in present]
             elif seen_in_training is not None and present - seen_in_training:
                 never = [label_map.id2label[i] for i in sorted(present - seen_in_training)]
                 raise ValueError(
@@ -354,6 +374,12 @@ def encode_labels(data: DatasetDict, label_map: LabelMap, label_column: str = "l
         if "labels" in dataset.column_names:
             dataset = dataset.remove_columns("labels")
         encoded[split] = dataset.add_column("labels", labels)
+    if seen_in_training is not None and never_trained:
+        raise ValueError(
+            f"The classes {never_trained} have no training row: the student would get outputs it never learns. Drop "
+            "them from --class_names (or --class_names_file), add training rows of them, or use a teacher of the "
+            "data's classes."
+        )
     return DatasetDict(encoded)
 
 

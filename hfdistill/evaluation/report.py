@@ -11,7 +11,7 @@ from .profiling import ModelStats
 
 def classification_metrics(num_labels: int):
     """A `compute_metrics` for Trainer: accuracy plus F1 (binary) or macro-F1, through `evaluate`, offline (see
-    `hfdistill.metrics.task_metrics` for every task shape)."""
+    `hfdistill.evaluation.metrics.task_metrics` for every task shape)."""
     return task_metrics("single_label_classification", num_labels)
 
 
@@ -30,7 +30,7 @@ def build_results(
     **details,
 ) -> dict:
     """Teacher and student side by side, with the ratios users ask about first: ``metric_kept`` is the student's
-    ``primary_metric`` (the task's, see `hfdistill.metrics.primary_metric`) over the teacher's."""
+    ``primary_metric`` (the task's, see `hfdistill.evaluation.metrics.primary_metric`) over the teacher's."""
     teacher = _model_row(teacher_metrics, teacher_stats)
     student = _model_row(student_metrics, student_stats)
     if primary_metric not in teacher or primary_metric not in student:
@@ -49,8 +49,10 @@ def build_results(
 
 
 def _rows(results: dict) -> list[tuple[str, dict]]:
-    """Teacher, student, then each exported form (``results["exported"]``, see `hfdistill.export.export_student`)."""
-    return [("teacher", results["teacher"]), ("student", results["student"]), *(results.get("exported") or {}).items()]
+    """Teacher, student, then each exported form that was kept (``results["exported"]``, see
+    `hfdistill.export.export_student`; a form that failed its parity check has no file)."""
+    exported = [(name, row) for name, row in (results.get("exported") or {}).items() if row.get("file")]
+    return [("teacher", results["teacher"]), ("student", results["student"]), *exported]
 
 
 def _x100(value) -> str:

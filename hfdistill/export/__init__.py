@@ -4,7 +4,7 @@ Importing this package needs only torch and transformers; `onnx`, `onnxscript` a
 a function needs them (``pip install "hfdistill[export]"``).
 """
 
-from .arguments import ExportArguments, export_student
+from .arguments import ExportArguments, check_export_strict, export_student, failed_exports
 from .onnx import (
     ExportResult,
     OnnxExportError,
@@ -20,6 +20,8 @@ from .vocabulary import prune_vocabulary
 
 __all__ = [
     "ExportArguments",
+    "check_export_strict",
+    "failed_exports",
     "ExportResult",
     "OnnxClassifier",
     "OnnxExportError",

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass, field
 
 import torch
+from transformers.utils import logging
 
+logger = logging.get_logger(__name__)
 PRUNED_SUBFOLDER = "pruned"
 # Texts the parity check compares on: enough that 99% label agreement allows a few near-tie flips.
 PARITY_SAMPLE_SIZE = 512
@@ -33,10 +35,28 @@ class ExportArguments:
                           "transfer texts' tokens (output_dir/pruned).",
                   "nargs": "?", "const": True},
     )
+    export_strict: bool = field(default=False, metadata={"help": (
+        "Exit with an error (after the report and card are written) when an exported file does not match PyTorch; "
+        "by default a mismatch is reported in results.json and the log, and that file is not kept."),
+        "nargs": "?", "const": True})
 
     def __post_init__(self):
         if self.export is None and (self.quantize or self.prune_vocabulary):
             raise ValueError("--quantize and --prune_vocabulary apply to an exported model: add --export onnx.")
+
+
+def failed_exports(exported: dict | None) -> list[str]:
+    """The exported forms whose parity check failed (see `export_student`)."""
+    return [form for form, row in (exported or {}).items() if not row.get("parity", {}).get("passed", True)]
+
+
+def check_export_strict(args: ExportArguments, exported: dict | None) -> None:
+    """With ``--export_strict``, exit non-zero when an exported form failed its parity check; called after the
+    run's report is written, so that nothing is lost."""
+    failed = failed_exports(exported)
+    if args.export_strict and failed:
+        raise SystemExit(f"--export_strict: {', '.join(failed)} did not match PyTorch (see results.json, "
+                         "'exported'); the student and the report are written.")
 
 
 def _form_row(classifier, texts, labels, compute_metrics, num_parameters: int) -> dict:
@@ -58,8 +78,8 @@ def export_student(
 
     Returns ``{form: row}`` (forms ``onnx fp32``, ``onnx int8``, ``pruned onnx fp32``, ``pruned onnx int8``; each
     row has the validation metrics, parameters, the ONNX file's size on disk in MB, CPU latency at batch 1 in ms and
-    throughput at batch 32 in examples/s, measured like `hfdistill.profiling`, plus the parity report), or None
-    when nothing is exported or this is not the main process. ``train_texts`` decide the pruned vocabulary.
+    throughput at batch 32 in examples/s, measured like `hfdistill.evaluation.profiling`, plus the parity report),
+    or None when nothing is exported or this is not the main process. ``train_texts`` decide the pruned vocabulary.
     """
     if args.export is None or not trainer.is_world_process_zero():
         return None
@@ -81,7 +101,15 @@ def export_student(
     rows = {}
     for prefix, model, model_tokenizer, folder, save in plans:
         result = export_to_onnx(model, model_tokenizer, folder, quantize=args.quantize, texts=sample,
-                                save_pretrained=save, max_length=max_length)
+                                save_pretrained=save, max_length=max_length, raise_on_failure=False)
+        for precision, report in result.parity.items():
+            if not report.passed:  # training output is never lost to a post-training check: reported, not raised
+                logger.warning(
+                    f"The {prefix}onnx {precision} export does not match PyTorch ({report.criterion}): agreement "
+                    f"{report.label_agreement}, max |onnx - torch| {report.max_abs_diff:.3g}, disagreeing rows (row, "
+                    f"PyTorch's margin) {report.disagreements}. The file was not kept."
+                )
+                rows[f"{prefix}onnx {precision}"] = {"file": None, "parity": report.to_dict()}
         for precision, path in result.onnx_files.items():
             classifier = OnnxClassifier.from_parts(path, model_tokenizer, model.config, max_length=max_length,
                                                    num_threads=torch.get_num_threads())

@@ -153,8 +153,8 @@ def measure_onnx_speed(
     warmup: int = 3,
 ) -> tuple[float, float]:
     """``(median ms per single text, examples per second at batch_size)``, the conventions of
-    `hfdistill.profiling.measure_cpu_speed`: real tokenized texts, truncation at the classifier's ``max_length``,
-    batches padded to their longest text, tokenization excluded, a few warm-up calls first."""
+    `hfdistill.evaluation.profiling.measure_cpu_speed`: real tokenized texts, truncation at the classifier's
+    ``max_length``, batches padded to their longest text, tokenization excluded, a few warm-up calls first."""
     if not texts:
         raise ValueError("measure_onnx_speed needs at least one text to time the model on.")
     singles = [classifier.encode([text]) for text in texts[:num_latency_examples]]

@@ -8,7 +8,8 @@ Shapes, everywhere: student_logits, teacher_logits (N, C) float; labels (N,) cla
 
 from ..problem_types import IGNORE_INDEX, MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, problem_type_of
 from .hard import (PSEUDO_LABEL_MODES, PSEUDO_LABELERS, binary_cross_entropy, check_pseudo_labels, cross_entropy,
-                   evaluation_loss, hard_loss, multi_label_pseudo_labels, squared_error, teacher_pseudo_labels)
+                   evaluation_loss, hard_loss, multi_label_pseudo_labels, resolve_class_weights, squared_error,
+                   teacher_pseudo_labels)
 from .hidden import hidden_state_loss
 from .objective import DistillationLossOutput, describe_objective, distillation_loss
 from .registry import LOSS_KINDS, LOSS_REGISTRY, LossTerm, get_loss, loss_names, register_loss
@@ -19,6 +20,6 @@ __all__ = [
     "PROBLEM_TYPES", "PSEUDO_LABELERS", "PSEUDO_LABEL_MODES", "REGRESSION", "SINGLE_LABEL", "binary_cross_entropy",
     "binary_kl_loss", "check_pseudo_labels", "cosine_loss", "cross_entropy", "describe_objective", "distillation_loss",
     "evaluation_loss", "get_loss", "hard_loss", "hidden_state_loss", "kl_divergence_loss", "loss_names", "mse_loss",
-    "multi_label_pseudo_labels", "problem_type_of", "register_loss", "soft_loss", "squared_error",
-    "teacher_pseudo_labels",
+    "multi_label_pseudo_labels", "problem_type_of", "register_loss", "resolve_class_weights", "soft_loss",
+    "squared_error", "teacher_pseudo_labels",
 ]

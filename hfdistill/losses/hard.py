@@ -77,6 +77,25 @@ def evaluation_loss(student_logits: torch.Tensor, labels: torch.Tensor, problem_
     return per_example.sum() / labeled.sum().clamp(min=1)
 
 
+def resolve_class_weights(class_weights, labels, num_labels: int) -> list[float] | None:
+    """The hard term's per-class weights: ``None``; ``"auto"``, inverse frequency in ``labels`` (class indices, the
+    training rows' gold labels; ``IGNORE_INDEX`` skipped), ``n / (C * n_c)`` (scikit-learn's "balanced"); or the
+    given list, one weight per class. Raises ``ValueError`` for a wrong count or a class without a labeled row."""
+    if class_weights is None:
+        return None
+    if class_weights != "auto":
+        if len(class_weights) != num_labels:
+            raise ValueError(f"class_weights has {len(class_weights)} values for {num_labels} classes: give one per "
+                             "class, in id2label order, or 'auto'.")
+        return [float(weight) for weight in class_weights]
+    counts = torch.bincount(torch.as_tensor([label for label in labels if label != IGNORE_INDEX], dtype=torch.long),
+                            minlength=num_labels)
+    if (counts == 0).any():
+        raise ValueError(f"class_weights='auto' weighs classes by their training rows, and classes "
+                         f"{torch.flatnonzero(counts == 0).tolist()} have none: give the weights, or add rows.")
+    return (counts.sum() / (num_labels * counts.double())).tolist()
+
+
 PSEUDO_LABEL_MODES = ("none", "hard", "both")
 
 

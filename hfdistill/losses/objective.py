@@ -78,6 +78,7 @@ def distillation_loss(
     pseudo_labels: str = "none",
     pseudo_label_threshold: float = 0.0,
     problem_type: str = SINGLE_LABEL,
+    class_weights: torch.Tensor | None = None,
 ) -> DistillationLossOutput:
     """``alpha * soft + (1 - alpha) * hard``, per example, averaged over ``num_items`` examples.
 
@@ -99,6 +100,10 @@ def distillation_loss(
     made): ``"none"``: ``soft_i``; ``"hard"``: the hard term on the teacher's labels instead, and nothing below the
     threshold; ``"both"``: ``alpha * soft_i + (1 - alpha) * hard_i``, as if labeled, and ``soft_i`` below the
     threshold. A regression has no classes to pick: pseudo-labels are a ``ValueError`` there.
+
+    ``class_weights`` (single-label, (C,)) multiply each labeled example's hard term by its class's weight (as
+    ``torch.nn.functional.cross_entropy``'s ``weight``, but averaged over ``num_items`` examples, not over the
+    weights, so that accumulation stays exact); the soft term is not weighted.
     """
     if pseudo_labels not in PSEUDO_LABEL_MODES:
         raise ValueError(f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_MODES)}, got {pseudo_labels!r}.")
@@ -115,6 +120,8 @@ def distillation_loss(
         hard_per_example = torch.zeros_like(soft_per_example)
     else:
         hard_per_example, labeled = hard_loss(problem_type).function(student_logits, labels)
+        if class_weights is not None:  # (C,): each labeled example's hard term times its class's weight
+            hard_per_example = hard_per_example * class_weights.to(hard_per_example)[labels.clamp(min=0)]
     # Python-scalar weights: this runs on every training step, and each extra tensor op costs as much as the math.
     soft_weight = torch.where(labeled, alpha, 1.0)
     hard_weight = 1.0 - alpha

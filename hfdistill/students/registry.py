@@ -126,6 +126,15 @@ class StudentSpec:
         self.options = {name: option.default for name, option in options_known.items()}
         self.options.update(options)
 
+    def __setattr__(self, name: str, value) -> None:
+        if name in self.__dict__.get("options", {}):
+            self.options[name] = value
+        else:
+            super().__setattr__(name, value)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StudentSpec) and self.settings() == other.settings()
+
     def __getattr__(self, name: str):
         options = self.__dict__.get("options", {})
         if name in options:

@@ -1,6 +1,6 @@
 """One interface for every teacher: `Teacher.logits(batch)` gives a batch's (N, C) soft-target logits, whether they
 come from a model run online, from several models (an ensemble), or from logits stored in the batch (the cache, or
-soft labels from elsewhere). The trainer calls it and never branches on where the logits came from.
+soft labels from elsewhere). The loss reads them through it, whatever their source.
 
 Teacher sources are a registry (`register_teacher_source`): each turns what a user passes as ``teacher_model`` (a
 model, a Hub name or folder, a list of them, ...) into a `Teacher`. Adding one touches one module.
@@ -16,7 +16,7 @@ from torch import nn
 
 from ..data.collator import TEACHER_LOGITS_COLUMN
 from ..utils import forward_arg_names
-from .ensemble import combine_teacher_logits, normalized_weights
+from .ensemble import normalized_weights
 
 
 class Teacher:
@@ -175,8 +175,3 @@ def build_teacher(teacher_model, **context) -> Teacher | None:
     raise TypeError(f"teacher_model of type {type(teacher_model).__name__} is not one hfdistill can use: pass a model, "
                     "a Hub name or local folder, a list of them, or a Teacher "
                     f"(sources: {', '.join(TEACHER_SOURCES)}).")
-
-
-def combiner(temperature: float, problem_type: str, loss_type: str) -> Callable:
-    """``combine(logits (N, K, C), weights) -> (N, C)``: `combine_teacher_logits` at the run's settings."""
-    return lambda logits, weights: combine_teacher_logits(logits, weights, temperature, problem_type, loss_type)

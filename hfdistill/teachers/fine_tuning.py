@@ -9,11 +9,14 @@ import os
 import tempfile
 import time
 
+import torch
 from torch import nn
 from transformers import DataCollatorWithPadding, PreTrainedModel, TrainingArguments, set_seed
 from transformers.utils import logging
 
 from ..data import LabelMap
+from ..losses import resolve_class_weights
+from ..problem_types import IGNORE_INDEX, SINGLE_LABEL
 from ..samplers import TRAIN_SAMPLING_STRATEGIES
 from ..training import ClassifierTrainer
 from .loading import (TEACHER_SUBFOLDER, TeacherCheckpoint, check_classifier_pooling, inspect_teacher, load_teacher,
@@ -40,7 +43,21 @@ class TeacherTrainer(ClassifierTrainer):
 
     ``train_sampling_strategy="length_window"`` batches rows of similar lengths inside shuffled windows of
     ``length_window_batches`` batches (:class:`~hfdistill.samplers.LengthWindowSampler`), lengths read from Arrow.
+    ``class_weights`` ((C,), single-label): the training loss weighs each example's cross-entropy by its class.
     """
+
+    class_weights: torch.Tensor | None = None
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.class_weights is None or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        per_example = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, reduction="none",
+                                                        ignore_index=IGNORE_INDEX)
+        weighted = per_example * self.class_weights.to(per_example)[labels.clamp(min=0)]
+        loss = weighted.sum() / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+        return (loss, outputs) if return_outputs else loss
 
 
 def prepare_teacher(
@@ -61,6 +78,7 @@ def prepare_teacher(
     seed: int | None = None,
     subfolder: str = TEACHER_SUBFOLDER,
     classifier_pooling: str = "cls",
+    class_weights=None,
 ) -> tuple[PreTrainedModel, dict]:
     """Return ``(teacher, info)``: the teacher for ``label_map``'s classes and how it was obtained.
 
@@ -122,6 +140,10 @@ def prepare_teacher(
         settings["freeze_word_embeddings"] = True
     if classifier_pooling != "cls":
         settings["classifier_pooling"] = classifier_pooling
+    weights = resolve_class_weights(class_weights, train_dataset["labels"], label_map.num_labels) if (
+        class_weights is not None and label_map.problem_type == SINGLE_LABEL) else None
+    if weights is not None:
+        settings["class_weights"] = weights
     teacher_warmup = args.warmup_steps if warmup_steps is None else warmup_steps
     if teacher_warmup != 0.1:
         settings["warmup_steps"] = teacher_warmup
@@ -156,6 +178,7 @@ def prepare_teacher(
         model=teacher, args=teacher_args, train_dataset=train_dataset, processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
     )
+    trainer.class_weights = torch.tensor(weights) if weights is not None else None
     start = time.perf_counter()
     trainer.train()
     elapsed = time.perf_counter() - start
@@ -172,8 +195,10 @@ def prepare_teacher(
                      "train_examples": len(train_dataset)}
 
 
-def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArguments, compute_metrics) -> dict:
-    """`Trainer.evaluate` of any model (the teacher here) with the run's device and batch settings. The model comes
+def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArguments, compute_metrics,
+                   predict: bool = False):
+    """`Trainer.evaluate` of any model (the teacher here) with the run's device and batch settings (`Trainer.predict`
+    with ``predict``: a `PredictionOutput`, logits in ``dataset``'s row order). The model comes
     back as it came: the mixed-precision autocast wrapper that accelerate puts on its forward for the evaluation is
     taken off again, so that later passes (profiling, a teacher run online) choose their own precision."""
     wrapped_before = "_original_forward" in vars(model)
@@ -183,7 +208,7 @@ def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArg
         trainer = TeacherTrainer(model=model, args=eval_args, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
         try:
-            return trainer.evaluate(dataset)
+            return trainer.predict(dataset) if predict else trainer.evaluate(dataset)
         finally:
             if not wrapped_before:
                 trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
@@ -225,7 +250,7 @@ def prepare_teachers(
 def evaluate_teachers(teachers: list[PreTrainedModel], weights, dataset, tokenizer, args: TrainingArguments,
                       compute_metrics) -> tuple[nn.Module, dict, list[dict]]:
     """``(teacher, metrics, each)``: the model the report calls the teacher (the one teacher, or the
-    `hfdistill.ensemble.TeacherEnsemble` of several), its evaluation metrics, and each teacher's own."""
+    `hfdistill.teachers.TeacherEnsemble` of several), its evaluation metrics, and each teacher's own."""
     each = [evaluate_model(teacher, dataset, tokenizer, args, compute_metrics) for teacher in teachers]
     if len(teachers) == 1:
         return teachers[0], each[0], each

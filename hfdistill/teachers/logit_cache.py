@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 from transformers.utils import logging
 
-from ..checks import check_finite_logits
+from ..checks import check_finite_logits, check_input_lengths
 from ..data.collator import TEACHER_LOGITS_COLUMN
 from ..utils import arrow_lengths, forward_arg_names
 from .cache_files import (load_shard, load_verified, save_verified, cache_key, cache_path, shard_path)
@@ -72,6 +72,8 @@ def _input_columns(teacher: nn.Module, dataset: Dataset) -> list[str]:
         raise ValueError(
             f"The dataset needs tokenized input_ids to compute teacher logits; it has {dataset.column_names}."
         )
+    # A row past the teacher's positions would die inside its forward with a tensor-size error: say so first.
+    check_input_lengths(dataset, [("teacher", teacher)], "teacher-logit", "input_ids")
     return columns
 
 
@@ -220,8 +222,8 @@ def add_teacher_logits(
 
     Several teachers (a list): each has its own cache, keyed by its own fingerprint, so adding or reweighting a
     teacher computes nothing for the others; the column then holds each row's (K, C) logits, K teachers in the
-    list's order, which `DistillationTrainer` combines per batch (see `hfdistill.ensemble`). ``info["teachers"]``
-    has each teacher's info.
+    list's order, which `DistillationTrainer` combines per batch (see `hfdistill.teachers.ensemble`).
+    ``info["teachers"]`` has each teacher's info.
 
     Call it on every process of a multi-process launch (not inside ``main_process_first``): with N processes each
     computes 1/N of the length-sorted batches (:func:`build_logit_shard`), the main process assembles the shards into

@@ -7,7 +7,11 @@ import os
 
 import numpy as np
 
+from transformers.utils import logging
+
 from ...problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+
+logger = logging.get_logger(__name__)
 
 CLASSIFICATION_METRIC_PATH = os.path.join(os.path.dirname(__file__), "classification", "classification.py")
 
@@ -26,22 +30,48 @@ def primary_metric(problem_type: str, num_labels: int = 2) -> str:
     return {SINGLE_LABEL: "accuracy", MULTI_LABEL: "f1_macro", REGRESSION: "spearman"}[problem_type]
 
 
-def report_metric(problem_type: str, metric_for_best_model: str | None = None) -> str:
-    """The metric a run is reported and searched by: ``metric_for_best_model`` (without its ``eval_`` prefix) when
-    set, else the task's `primary_metric`."""
-    return (metric_for_best_model or primary_metric(problem_type)).removeprefix("eval_")
+def report_metric(problem_type: str, metric_for_best_model: str | None = None,
+                  greater_is_better: bool | None = None) -> str:
+    """The metric a run is reported (and "kept" is measured) and searched by: ``metric_for_best_model`` (without its
+    ``eval_`` prefix) when it is one where higher is better, else the task's `primary_metric`. A loss, or any metric
+    with ``greater_is_better=False`` (what transformers sets for ``load_best_model_at_end`` alone), is never a
+    headline: a ratio of losses is no share kept."""
+    name = (metric_for_best_model or "").removeprefix("eval_")
+    if not name or name.endswith("loss") or greater_is_better is False:
+        return primary_metric(problem_type)
+    return name
+
+
+def class_coverage(labels, id2label: dict, problem_type: str) -> dict | None:
+    """Which classes an evaluation split has rows of (single-label: its class indices, (N,); multi-label: 0/1 rows,
+    (N, C)) and which it lacks; ``None`` for regression. Its macro-F1 averages over the classes that occur in the
+    references or the predictions, so a class it lacks counts only where a model predicts it."""
+    if problem_type == REGRESSION:
+        return None
+    values = np.asarray(labels)
+    present = set(np.flatnonzero(values.any(0)).tolist()) if problem_type == MULTI_LABEL else set(values.tolist())
+    coverage = {"present": [id2label[index] for index in sorted(id2label) if index in present],
+                "missing": [id2label[index] for index in sorted(id2label) if index not in present]}
+    if coverage["missing"]:
+        logger.warning(f"The evaluation split has no row of the classes {coverage['missing']}: its macro-F1 averages "
+                       f"over the classes its rows have ({len(coverage['present'])}) and those a model predicts.")
+    return coverage
 
 
 def multi_label_scores(logits: np.ndarray, references: np.ndarray, threshold: float = 0.5) -> dict:
     """Micro- and macro-averaged F1 (scikit-learn, ``zero_division=0``) and subset accuracy (every label right) of
-    ``sigmoid(logits) >= threshold`` against 0/1 ``references``, both (N, C)."""
+    ``sigmoid(logits) >= threshold`` against 0/1 ``references``, both (N, C). Macro-F1 averages over the labels that
+    occur in the references or the predictions, as scikit-learn does for single-label data: a label the split lacks
+    and no row is predicted as does not count as an F1 of 0."""
     from sklearn.metrics import accuracy_score, f1_score
 
     predictions = (1 / (1 + np.exp(-logits)) >= threshold).astype(int)
     references = np.asarray(references).astype(int)
     return {
         "f1_micro": float(f1_score(references, predictions, average="micro", zero_division=0)),
-        "f1_macro": float(f1_score(references, predictions, average="macro", zero_division=0)),
+        "f1_macro": float(f1_score(references, predictions, average="macro", zero_division=0,
+                                   labels=np.flatnonzero(references.any(0) | predictions.any(0)))
+                          if (references.any() or predictions.any()) else 0.0),
         "subset_accuracy": float(accuracy_score(references, predictions)),
     }
 

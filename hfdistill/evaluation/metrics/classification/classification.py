@@ -2,12 +2,13 @@
 
 `evaluate.load("accuracy")` fetches its script from the Hub; this module needs nothing but numpy:
 
-    evaluate.load(hfdistill.metrics.CLASSIFICATION_METRIC_PATH)
+    evaluate.load(hfdistill.evaluation.metrics.CLASSIFICATION_METRIC_PATH)
 """
 
 import datasets
 import evaluate
 import numpy as np
+from sklearn.metrics import f1_score
 
 _DESCRIPTION = """Accuracy, plus F1 of the positive class (label 1) for two classes or macro-averaged F1 for more."""
 _KWARGS_DESCRIPTION = """
@@ -19,14 +20,6 @@ Args:
 Returns:
     accuracy, and `f1` (binary) or `f1_macro` (three classes or more).
 """
-
-
-def _f1(predictions: np.ndarray, references: np.ndarray, label: int) -> float:
-    true_positive = np.sum((predictions == label) & (references == label))
-    predicted, actual = np.sum(predictions == label), np.sum(references == label)
-    if predicted + actual == 0:
-        return 0.0
-    return float(2 * true_positive / (predicted + actual))
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -45,7 +38,9 @@ class Classification(evaluate.Metric):
             num_labels = int(max(predictions.max(initial=0), references.max(initial=0))) + 1
         results = {"accuracy": float(np.mean(predictions == references)) if len(references) else 0.0}
         if num_labels <= 2:
-            results["f1"] = _f1(predictions, references, 1)
+            results["f1"] = float(f1_score(references, predictions, labels=[1], average="macro", zero_division=0))
         else:
-            results["f1_macro"] = float(np.mean([_f1(predictions, references, label) for label in range(num_labels)]))
+            # scikit-learn's own default: the mean over the classes that occur in the references or the predictions,
+            # so that a class the split lacks (and no row is predicted as) does not count as an F1 of 0.
+            results["f1_macro"] = float(f1_score(references, predictions, average="macro", zero_division=0))
         return results
