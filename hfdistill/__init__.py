@@ -51,6 +51,7 @@ _LAZY = {
     "count_parameters": ".students",
     "evenly_spread_layers": ".students",
     "linear_student": ".students",
+    "pretrained_student": ".students",
     "student_from_teacher": ".students",
 }
 

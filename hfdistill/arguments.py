@@ -96,7 +96,8 @@ def model_arguments_class() -> type:
     if key in _MODEL_ARGUMENTS:
         return _MODEL_ARGUMENTS[key]
     kinds = "Student kind: " + ", ".join(kind.help for kind in STUDENT_KINDS.values()) + "."
-    fields = [("student", str, field(default="layers", metadata=_help(kinds, choices=list(STUDENT_KINDS))))]
+    kinds += " Default: 'pretrained' with --student_model_name_or_path, else 'layers'."
+    fields = [("student", str | None, field(default=None, metadata=_help(kinds, choices=list(STUDENT_KINDS))))]
     for name, option in all_options().items():
         flag = f"student_{name}"
         text = option.help
@@ -181,6 +182,11 @@ def parse_arguments(args: list[str] | None = None) -> tuple:
     parser = DistillationArgumentParser((model_arguments_class(), DataArguments, TransferSetArguments,
                                          RecipeTrainingArguments, ExportArguments))
     model_args, data_args, transfer_args, training_args, export_args = parser.parse_args_and_config(args)
+    checkpoint = getattr(model_args, "student_model_name_or_path", None)
+    if checkpoint and model_args.student not in (None, "pretrained"):
+        raise ValueError(f"--student_model_name_or_path names a pretrained student, but --student is "
+                         f"{model_args.student!r}: drop --student (or pass --student pretrained).")
+    model_args.student = model_args.student or ("pretrained" if checkpoint else "layers")
     check_recipe_arguments(model_args, data_args, training_args, export_args)
     apply_kind_defaults(model_args.student, training_args, model_args, transfer_args)
     return model_args, data_args, transfer_args, training_args, export_args

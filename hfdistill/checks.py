@@ -84,9 +84,13 @@ def check_tokenizer(tokenizer, model_config, teacher_tokenizer=None) -> None:
             "(saved in the teacher's folder)."
         )
 
-def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, teacher_processing_class=None) -> None:
-    """Teacher and student must predict the same classes, by the same names, from the same vocabulary (and, given
-    tokenizers, the same token ids). Raises ``ValueError`` naming both values and the fix."""
+def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, teacher_processing_class=None,
+                 own_inputs: bool = False, shared_tokens_needed: bool = False) -> None:
+    """Teacher and student must predict the same classes, by the same names; and, unless the teacher reads its own
+    tokenization of the text (``own_inputs``: ``teacher_input_ids``, ... in the data, or stored logits), the same
+    vocabulary and token ids. A term that compares token representations (``shared_tokens_needed``, e.g. the
+    hidden-state term) needs the same tokenizer whatever the inputs. Raises ``ValueError`` naming both values and
+    the fix."""
     student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
     if student_config is None or teacher_config is None:
         return
@@ -104,15 +108,24 @@ def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, 
         )
     student_vocab = getattr(student_config, "vocab_size", None)
     teacher_vocab = getattr(teacher_config, "vocab_size", None)
-    if student_vocab is not None and teacher_vocab is not None and student_vocab != teacher_vocab:
+    differ = student_vocab is not None and teacher_vocab is not None and student_vocab != teacher_vocab
+    if differ and shared_tokens_needed:
         raise ValueError(
-            f"Teacher and student vocabularies differ (vocab_size {teacher_vocab} vs {student_vocab}). Both read "
-            "the same input_ids, so hfdistill requires, for now, the same vocab_size and the same tokenizer for "
-            "both: build the student with the teacher's tokenizer."
+            f"Teacher and student tokenizers differ (vocab_size {teacher_vocab} vs {student_vocab}), and the "
+            "hidden-state term compares the two models token by token, which needs one tokenizer. Distil from the "
+            "logits alone across tokenizers (set hidden_state_weight to 0), or use a student with the teacher's "
+            "tokenizer (--student layers or compact)."
         )
-    if processing_class is not None:
+    if differ and not own_inputs:
+        raise ValueError(
+            f"Teacher and student vocabularies differ (vocab_size {teacher_vocab} vs {student_vocab}), and the "
+            "teacher would read the student's input_ids. Give the teacher its own tokenization of the same text: "
+            "hfdistill.data.add_teacher_inputs(dataset, teacher_tokenization) adds teacher_input_ids, ... columns "
+            "(the recipe does it for --student_model_name_or_path), or store its logits in a teacher_logits column."
+        )
+    if processing_class is not None and not own_inputs:
         check_tokenizer(processing_class, teacher_config, teacher_processing_class)
-    if processing_class is None or teacher_processing_class is None:
+    if not own_inputs and (processing_class is None or teacher_processing_class is None):
         logger.warning_once(
             "The teacher's tokenizer is not known (an in-memory teacher, or a folder without one), so hfdistill could "
             "not check that teacher and student map tokens to the same ids; a tokenizer of the same size with other "
@@ -170,7 +183,7 @@ def check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tup
     return [(student_index + 1, teacher_index + 1) for student_index, teacher_index in enumerate(layers)]
 
 def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), processing_class=None,
-                   teacher_processing_class=None) -> tuple[str, list[tuple[int, int]]]:
+                   teacher_processing_class=None, own_inputs: bool = False) -> tuple[str, list[tuple[int, int]]]:
     """Every teacher model against the student and the run's settings (``args``: a `DistillationTrainingArguments`):
     classes, vocabulary and tokenizer (the one given, else the one saved in the teacher's folder, ``paths``), task
     shape, and the layers a hidden-state term matches. Returns ``(problem_type, hidden_state_pairs)``."""
@@ -178,7 +191,7 @@ def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), 
         path = paths[index] if index < len(paths) else None
         tokenizer = teacher_processing_class or load_tokenizer_if_saved(
             path or getattr(getattr(model, "config", None), "_name_or_path", None))
-        check_models(student, model, processing_class, tokenizer)
+        check_models(student, model, processing_class, tokenizer, own_inputs, args.hidden_state_weight > 0)
     if args.hidden_state_weight > 0 and len(models) != 1:
         raise ValueError(
             "hidden_state_weight > 0 matches one teacher's hidden states layer by layer; "
@@ -194,6 +207,41 @@ def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), 
     hidden_state_pairs = (
         check_hidden_state_pairs(student, models[0]) if args.hidden_state_weight > 0 else [])
     return problem_type, hidden_state_pairs
+
+
+def teacher_collator(models, paths=(), teacher_processing_class=None):
+    """`DataCollatorWithPadding` of the teacher's own tokenizer (given, else saved in the first teacher's folder),
+    which pads its ``teacher_input_ids``, ...; ``ValueError`` when it is not known."""
+    from transformers import DataCollatorWithPadding
+
+    path = (paths[0] if paths else None) or getattr(getattr(models[0], "config", None), "_name_or_path", None) \
+        if models else None
+    tokenizer = teacher_processing_class or load_tokenizer_if_saved(path)
+    if tokenizer is None:
+        raise ValueError("The training set holds the teacher's own inputs (teacher_input_ids, ...), but the teacher's "
+                         "tokenizer, which pads them, is not known: pass teacher_processing_class=.")
+    return DataCollatorWithPadding(tokenizer)
+
+
+def check_data(args, problem_type: str, student, models, weights, train_dataset, eval_sets: dict, input_names,
+               stored_logits_required: bool) -> tuple:
+    """The training and evaluation data against the models and settings: inputs the models read, label shapes, the
+    class weights (``args.class_weights``), stored teacher logits (every row, one per class, one list per teacher).
+    Returns ``(class_weights, teacher_weights)``: the hard term's (C,) weights or ``None``, and the ensemble's
+    normalised weights (inferred from stored logits of K teachers when there is no teacher model)."""
+    from .teachers.ensemble import normalized_weights
+
+    check_train_dataset(train_dataset, input_names, args.remove_unused_columns)
+    num_labels = getattr(getattr(student, "config", None), "num_labels", None)
+    class_weights = check_class_weights(args.class_weights, problem_type, train_dataset, num_labels)
+    for split, dataset in {"training": train_dataset, **eval_sets}.items():
+        check_label_shape(dataset, split, num_labels, problem_type)
+    teacher_weights = normalized_weights(weights, len(models)) if models else weights
+    expected = len(models) or (len(weights) if weights else None)
+    per_row = check_stored_teacher_logits(train_dataset, num_labels, stored_logits_required, expected)
+    if per_row and not models and teacher_weights is None:
+        teacher_weights = normalized_weights(None, per_row)
+    return class_weights, teacher_weights
 
 
 def check_class_weights(class_weights, problem_type: str, dataset, num_labels: int | None) -> torch.Tensor | None:

@@ -253,7 +253,8 @@ def model_card(info: dict) -> ModelCard:
                               base_model=base_model,
                               datasets=[info["dataset"]] if info.get("dataset") else None)
     kind = info.get("student_kind")
-    summary = (f"A {describe_kind(kind) or kind or 'student model'} distilled with "
+    student = f" (`{info['student_checkpoint']}`)" if info.get("student_checkpoint") else ""
+    summary = (f"A {describe_kind(kind) or kind or 'student model'}{student} distilled with "
                "[hfdistill](https://github.com/hfdistill/hfdistill) "
                f"from the teacher `{info.get('teacher', 'unknown')}` on {info.get('dataset') or 'the training data'}.")
     reproduce = ["", "## Reproduce", "", "```bash", info["command"], "```"] if info.get("command") else []

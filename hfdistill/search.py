@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import time
 from collections.abc import Callable
 
 from datasets import Dataset
@@ -122,3 +123,18 @@ def search_distillation_settings(build_student: Callable, labeled: Dataset, n_tr
                                   **trainer_kwargs)
     best = trainer.hyperparameter_search(hp_space=hp_space, n_trials=n_trials)
     return dict(best.hyperparameters), trainer.hp_search_trials
+
+
+def search_and_apply(build_student: Callable, labeled: Dataset, args, **trainer_kwargs) -> dict | None:
+    """The recipe's search: with ``args.search_trials`` > 0, `search_distillation_settings` on ``labeled`` holding
+    out ``args.search_holdout``, the best values set on ``args`` for the run itself; returns what results.json
+    records (``best``, every trial, the held-out fraction, the seconds it took), or ``None`` without a search."""
+    if not args.search_trials:
+        return None
+    start = time.perf_counter()
+    best, trials = search_distillation_settings(build_student, labeled, args.search_trials, args.search_holdout,
+                                                args=args, **trainer_kwargs)
+    for name, value in best.items():
+        setattr(args, name, value)
+    return {"best": best, "trials": trials, "held_out_fraction": args.search_holdout,
+            "seconds": time.perf_counter() - start}

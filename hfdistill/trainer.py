@@ -12,12 +12,12 @@ from transformers import PreTrainedModel
 
 from . import checks, hub
 from .config import DistillationTrainingArguments
-from .data.collator import TEACHER_LOGITS_COLUMN, TeacherLogitsCollator
+from .data.collator import TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, TeacherLogitsCollator, teacher_input_columns
 from .losses import IGNORE_INDEX, distillation_loss, evaluation_loss, hidden_state_loss
 from .teachers.base import StoredLogitsTeacher, Teacher, build_teacher
-from .teachers.ensemble import combine_teacher_logits, normalized_weights
+from .teachers.ensemble import combine_teacher_logits
 from .training import ClassifierTrainer
-from .utils import batch_size, forward_arg_names, resume_checkpoint
+from .utils import batch_size, column_names, forward_arg_names, resume_checkpoint
 
 _LOSS_PARTS_FOLD = 256  # training steps whose loss parts are kept before they are summed
 
@@ -91,21 +91,16 @@ class DistillationTrainer(ClassifierTrainer):
         models = teacher.models if teacher is not None else []
         self._student_arg_names = forward_arg_names(student)
         self._teacher_arg_names = teacher.input_names if teacher is not None else set()
+        columns = column_names(self.train_dataset) or []
+        own_inputs = bool(teacher_input_columns(columns)) or TEACHER_LOGITS_COLUMN in columns
         self.problem_type, self._hidden_state_pairs = checks.check_teachers(
-            student, models, self.args, paths, self.processing_class, teacher_processing_class)
-        checks.check_train_dataset(self.train_dataset, self._student_arg_names | self._teacher_arg_names,
-                                   self.args.remove_unused_columns)
-        num_labels = getattr(getattr(student, "config", None), "num_labels", None)
-        self._class_weights = checks.check_class_weights(self.args.class_weights, self.problem_type,
-                                                         self.train_dataset, num_labels)
+            student, models, self.args, paths, self.processing_class, teacher_processing_class, own_inputs)
+        if teacher_input_columns(columns) and isinstance(self._data_collator, TeacherLogitsCollator):
+            self._data_collator.teacher_collator = checks.teacher_collator(models, paths, teacher_processing_class)
         eval_sets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
-        for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
-            checks.check_label_shape(dataset, split, num_labels, self.problem_type)
-        self.teacher_weights = normalized_weights(weights, len(models)) if models else weights
-        expected = len(models) or (len(weights) if weights else None)
-        per_row = checks.check_stored_teacher_logits(self.train_dataset, num_labels, teacher is None, expected)
-        if per_row and not models and self.teacher_weights is None:
-            self.teacher_weights = normalized_weights(None, per_row)
+        setup = checks.check_data(self.args, self.problem_type, student, models, weights, self.train_dataset,
+                                  eval_sets, self._student_arg_names | self._teacher_arg_names, teacher is None)
+        self._class_weights, self.teacher_weights = setup
         self.teacher_models = list(models)
         for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
             self._check_input_lengths(dataset, split)
@@ -146,9 +141,11 @@ class DistillationTrainer(ClassifierTrainer):
     def _check_input_lengths(self, dataset, split: str) -> None:
         input_name = self.processing_class.model_input_names[0] if self.processing_class is not None and hasattr(
             self.processing_class, "model_input_names") else "input_ids"
-        student = self.accelerator.unwrap_model(self.model)
-        models = [("student", student), *(("teacher", teacher) for teacher in self.teacher_models)]
-        checks.check_input_lengths(dataset, models, split, input_name)
+        own = TEACHER_INPUT_PREFIX + "input_ids"  # a teacher with a tokenizer of its own reads its own ids
+        teacher_column = own if own in (column_names(dataset) or []) else input_name
+        checks.check_input_lengths(dataset, [("student", self.accelerator.unwrap_model(self.model))], split, input_name)
+        checks.check_input_lengths(dataset, [("teacher", teacher) for teacher in self.teacher_models], split,
+                                   teacher_column)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """[`Trainer.evaluate`] of the student, with rows in dataset order and inputs checked against its positions."""
@@ -167,7 +164,8 @@ class DistillationTrainer(ClassifierTrainer):
         if self._signature_columns is None:
             super()._set_signature_columns_if_needed()
             # The teacher may read inputs the student ignores, and cached logits must survive `remove_unused_columns`.
-            extra = (self._teacher_arg_names | {TEACHER_LOGITS_COLUMN}) - set(self._signature_columns)
+            own = {TEACHER_INPUT_PREFIX + name for name in self._teacher_arg_names}  # its own tokenization
+            extra = (self._teacher_arg_names | own | {TEACHER_LOGITS_COLUMN}) - set(self._signature_columns)
             self._signature_columns += sorted(extra)
 
     def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
@@ -346,6 +344,7 @@ class DistillationTrainer(ClassifierTrainer):
         `results=`, the metric kept and the speed."""
         if not self.is_world_process_zero():
             return
-        known = {key: kwargs.pop(key) for key in ("results", "command", "student_kind", "teacher") if key in kwargs}
+        names = ("results", "command", "student_kind", "teacher", "student_checkpoint")
+        known = {key: kwargs.pop(key) for key in names if key in kwargs}
         info = self.model_card_info(model_name=model_name, dataset=dataset, **known)
         hub.model_card(info).save(os.path.join(self.args.output_dir, "README.md"))

@@ -17,13 +17,14 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
 from hfdistill import DistillationTrainer, model_stats
 from hfdistill.arguments import parse_arguments
 from hfdistill.checks import check_tokenizer
-from hfdistill.data import build_transfer_set, load_task, resolve_max_length, tokenize, unlabeled_value
+from hfdistill.data import (build_transfer_set, load_task, resolve_max_length, tokenize_views, unlabeled_value,
+                            with_teacher_view)
 from hfdistill.evaluation.metrics import class_coverage, report_metric, task_metrics
 from hfdistill.evaluation.predictions import predict_test
 from hfdistill.evaluation.report import build_results, write_report
 from hfdistill.export import check_export_strict, export_student
 from hfdistill.precision import apply_cpu_bf16, resolve_teacher_inference_dtype
-from hfdistill.search import search_distillation_settings
+from hfdistill.search import search_and_apply
 from hfdistill.teachers import check_classifier_pooling, inspect_teacher
 from hfdistill.teachers.fine_tuning import evaluate_model, evaluate_teachers, prepare_teachers
 from hfdistill.teachers.logit_cache import add_teacher_logits
@@ -50,21 +51,23 @@ def main():
     # ---- data: the task, the transfer set, tokenized ------------------------------------------------------------
     task = load_task(data_args, checkpoints[0], teacher_as_is)
     label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
-    tokenizer = AutoTokenizer.from_pretrained(checkpoints[0].name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoints[0].name_or_path)  # the teacher's
+    student_tokenizer = student_spec.tokenizer() or tokenizer  # a pretrained student reads through its own
     check_tokenizer(tokenizer, teacher_config)
     data_args.max_seq_length, truncation = resolve_max_length(  # measured on every split, chosen, reported
         task.data, tokenizer, text_column, text_pair_column, data_args.max_seq_length, [teacher_config],
-        data_args.truncation_side)
+        data_args.truncation_side, {"student": student_tokenizer} if student_tokenizer is not tokenizer else None)
     with times.step("augmentation_s"):
         transfer, transfer_info = build_transfer_set(
             task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
             tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map))
-    with training_args.main_process_first(desc="tokenizing"):
-        train, validation, *test = (
-            tokenize(d, tokenizer, text_column, data_args.max_seq_length, model_config=teacher_config,
-                     text_pair_column=text_pair_column, truncation_side=data_args.truncation_side)
-            for d in (transfer, *(task.data[split] for split in ("validation", "test") if split in task.data)))
-    labeled_train = train.select(range(transfer_info["labeled"]))  # the labeled rows come first
+    with training_args.main_process_first(desc="tokenizing"):  # each model's view, when their tokenizers differ
+        views, teacher_views = tokenize_views(
+            {"train": transfer, **{split: task.data[split] for split in ("validation", "test") if split in task.data}},
+            student_tokenizer, tokenizer, text_column, data_args.max_seq_length, text_pair_column,
+            data_args.truncation_side, teacher_config)
+    train, validation, test = views["train"], views["validation"], views.get("test")
+    labeled_train = teacher_views["train"].select(range(transfer_info["labeled"]))  # the labeled rows come first
 
     # ---- teacher(s): used as is, reused, or fine-tuned on the labeled rows; their logits cached ----------------
     teachers, teacher_infos = prepare_teachers(
@@ -75,27 +78,20 @@ def main():
     times["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)
     cache_info = None
     if model_args.cache_teacher_logits:  # every process computes its share of the rows, then all load the cache
-        train, cache_info = add_teacher_logits(
-            train, teachers, tokenizer, os.path.join(training_args.output_dir, "_cache"),
+        teacher_views["train"], cache_info = add_teacher_logits(
+            teacher_views["train"], teachers, tokenizer, os.path.join(training_args.output_dir, "_cache"),
             {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
             training_args.per_device_eval_batch_size, training_args.device, precision["teacher_inference_dtype"])
         times["teacher_logits_s"] = cache_info["seconds"]
+    train = with_teacher_view(train, teacher_views["train"])  # the cached logits, or the teacher's own inputs
 
     # ---- distillation (after an optional search of T, alpha and the learning rate) ------------------------------
     compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)
-    common = dict(teacher_model=teachers, teacher_weights=model_args.teacher_weights, processing_class=tokenizer,
-                  data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
-    search = None
-    if training_args.search_trials:  # the best settings found replace the given ones for the run itself
-        with times.step("search_s"):
-            best, trials = search_distillation_settings(
-                lambda: student_spec.build(teachers[0]), train.select(range(transfer_info["labeled"])),
-                training_args.search_trials,
-                training_args.search_holdout, args=training_args, **common)
-        for name, value in best.items():
-            setattr(training_args, name, value)
-        search = {"best": best, "trials": trials, "held_out_fraction": training_args.search_holdout,
-                  "seconds": times.pop("search_s")}
+    common = dict(teacher_model=teachers, teacher_weights=model_args.teacher_weights, compute_metrics=compute_metrics,
+                  processing_class=student_tokenizer, teacher_processing_class=tokenizer,
+                  data_collator=DataCollatorWithPadding(student_tokenizer))
+    search = search_and_apply(lambda: student_spec.build(teachers[0]), train.select(range(transfer_info["labeled"])),
+                              training_args, **common)  # the best settings found replace the given ones
     student = student_spec.build(teachers[0])
     trainer = DistillationTrainer(model=student, args=training_args, train_dataset=train, eval_dataset=validation,
                                   **common)
@@ -105,30 +101,32 @@ def main():
     # ---- evaluation of both, then the student saved and exported ------------------------------------------------
     with times.step("evaluation_s"):
         student_metrics = trainer.evaluate()
-        teacher, teacher_metrics, each_teacher = evaluate_teachers(
-            teachers, model_args.teacher_weights, validation, tokenizer, training_args, compute_metrics)
+        teacher, teacher_metrics, each_teacher = evaluate_teachers(teachers, model_args.teacher_weights,
+                                                                   teacher_views["validation"], tokenizer,
+                                                                   training_args, compute_metrics)
     trainer.save_model()
     transfer_texts = list(transfer[text_column]) + (list(transfer[text_pair_column]) if text_pair_column else [])
     exported = export_student(export_args, trainer, transfer_texts, task.texts("validation"),
                               task.data["validation"]["labels"], data_args.max_seq_length)
     predictions = None
-    if test:  # --test_file: predictions.tsv in the file's row order, and the metrics of a labeled file
+    if test is not None:  # --test_file: predictions.tsv in the file's row order, and the metrics of a labeled file
         predictors = {"student": trainer.predict}
         if model_args.teacher_predictions:
-            predictors["teacher"] = lambda d: evaluate_model(teacher, d, tokenizer, training_args, compute_metrics,
-                                                             predict=True)
-        predictions = predict_test(test[0], task.texts("test"), label_map, training_args.output_dir,
+            predictors["teacher"] = lambda d: evaluate_model(teacher, teacher_views["test"], tokenizer, training_args,
+                                                             compute_metrics, predict=True)
+        predictions = predict_test(test, task.texts("test"), label_map, training_args.output_dir,
                                    trainer.is_world_process_zero(), **predictors)
 
     # ---- report: results.json, the table, the plot and the model card; then the Hub -----------------------------
     dataset = data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file)))
     card = {"command": "accelerate launch " + shlex.join(sys.argv), "dataset": dataset,
-            "student_kind": model_args.student, "teacher": ", ".join(model_args.teacher_model_name_or_path)}
+            "student_kind": model_args.student, "teacher": ", ".join(model_args.teacher_model_name_or_path),
+            "student_checkpoint": getattr(model_args, "student_model_name_or_path", None)}
     if trainer.is_world_process_zero():
         with times.step("profiling_s"):
             texts = task.texts("validation")
-            teacher_stats, student_stats = (model_stats(m, tokenizer, texts, data_args.max_seq_length)
-                                            for m in (teacher, student))
+            teacher_stats, student_stats = (model_stats(m, t, texts, data_args.max_seq_length)
+                                            for m, t in ((teacher, tokenizer), (student, student_tokenizer)))
         times["total_s"] = times.total()
         card["results"] = build_results(
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datasets import Dataset, DatasetDict, load_dataset
 
+from .collator import TEACHER_INPUT_PREFIX
 from .lengths import TRUNCATION_SIDES, cut_middle, length_limit, resolve_max_length
 from .files import check_required_fields, data_format, file_encoding, load_files, row_line_numbers
 from .tasks import (
@@ -16,7 +17,8 @@ from .transfer import TransferSetArguments, build_transfer_set, load_unlabeled
 from .task_data import TaskData, TaskDataArguments, load_task, read_class_names
 
 __all__ = [
-    "LabelMap", "TaskData", "TaskDataArguments", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS",
+    "LabelMap", "TaskData", "add_teacher_inputs", "tokenize_views", "with_teacher_view",
+    "TaskDataArguments", "TEXT_COLUMN_DEFAULTS", "TEXT_PAIR_COLUMN_DEFAULTS",
     "TransferSetArguments", "build_label_map",
     "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding",
     "infer_problem_type",
@@ -96,3 +98,50 @@ def tokenize(
             tokenizer.truncation_side = side
 
     return dataset.map(encode, batched=True, remove_columns=drop, desc="Tokenizing")
+
+
+def add_teacher_inputs(dataset: Dataset, teacher_view: Dataset) -> Dataset:
+    """``dataset`` (tokenized by the student's tokenizer) with the teacher's tokenization of the same rows, from
+    ``teacher_view`` (the same rows tokenized by the teacher's), as ``teacher_input_ids``, ``teacher_attention_mask``
+    (and ``teacher_token_type_ids``) columns: what a teacher whose tokenizer is not the student's reads, while the
+    student reads ``input_ids``. Raises ``ValueError`` when the two do not hold the same number of rows."""
+    if len(dataset) != len(teacher_view):
+        raise ValueError(f"The teacher's tokenization has {len(teacher_view)} rows and the student's {len(dataset)}: "
+                         "tokenize the same rows with each tokenizer.")
+    for column in ("input_ids", "attention_mask", "token_type_ids"):
+        if column in teacher_view.column_names:
+            dataset = dataset.add_column(TEACHER_INPUT_PREFIX + column, teacher_view[column])
+    return dataset
+
+
+def tokenize_views(splits: dict, tokenizer, teacher_tokenizer, text_column: str, max_seq_length: int,
+                   text_pair_column: str | None = None, truncation_side: str = "right", model_config=None
+                   ) -> tuple[dict, dict]:
+    """``(views, teacher_views)``: each of ``splits`` tokenized by the student's ``tokenizer`` (see `tokenize`) and,
+    when the teacher's ``teacher_tokenizer`` maps tokens to other ids, by the teacher's too, with the same
+    ``max_seq_length`` rule; else the teacher's views are the student's. ``model_config`` (the teacher's) bounds
+    ``max_seq_length`` by its positions."""
+    from ..utils import vocabulary_fingerprint
+
+    def views_of(tokenizer_, config):
+        return {name: tokenize(dataset, tokenizer_, text_column, max_seq_length, model_config=config,
+                               text_pair_column=text_pair_column, truncation_side=truncation_side)
+                for name, dataset in splits.items()}
+
+    same = tokenizer is teacher_tokenizer or vocabulary_fingerprint(tokenizer) == vocabulary_fingerprint(
+        teacher_tokenizer)
+    views = views_of(tokenizer, model_config if same else None)
+    return views, (views if same else views_of(teacher_tokenizer, model_config))
+
+
+def with_teacher_view(dataset: Dataset, teacher_view: Dataset) -> Dataset:
+    """``dataset`` with what the teacher's view of the same rows carries for distillation: the view itself when it
+    is the same tokenization, else its ``teacher_logits`` column when it has one, else its tokenization as
+    ``teacher_*`` columns (`add_teacher_inputs`)."""
+    from .collator import TEACHER_LOGITS_COLUMN
+
+    if dataset is teacher_view or TEACHER_LOGITS_COLUMN in dataset.column_names:
+        return teacher_view if dataset is teacher_view else dataset
+    if TEACHER_LOGITS_COLUMN in teacher_view.column_names:
+        return dataset.add_column(TEACHER_LOGITS_COLUMN, teacher_view[TEACHER_LOGITS_COLUMN])
+    return add_teacher_inputs(dataset, teacher_view)

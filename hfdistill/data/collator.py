@@ -7,6 +7,13 @@ from collections.abc import Callable, Mapping
 import torch
 
 TEACHER_LOGITS_COLUMN = "teacher_logits"
+# The teacher's own inputs when its tokenizer is not the student's: `teacher_input_ids`, `teacher_attention_mask`, ...
+TEACHER_INPUT_PREFIX = "teacher_"
+
+
+def teacher_input_columns(columns) -> list[str]:
+    """The columns that hold the teacher's own tokenization (``teacher_input_ids``, ...), not its logits."""
+    return [column for column in columns if column.startswith(TEACHER_INPUT_PREFIX) and column != TEACHER_LOGITS_COLUMN]
 
 
 class TeacherLogitsCollator:
@@ -14,8 +21,11 @@ class TeacherLogitsCollator:
     ``collator``, which therefore never sees them. A tokenizer's padding walks every value of every feature, and the
     logits need no padding. Any other attribute is the wrapped collator's (Trainer saves ``collator.tokenizer``)."""
 
-    def __init__(self, collator: Callable):
+    def __init__(self, collator: Callable, teacher_collator: Callable | None = None):
         self.collator = collator
+        # Pads the teacher's own inputs (``teacher_input_ids``, ...) when they are in the batch: a teacher whose
+        # tokenizer is not the student's has its own pad id and lengths.
+        self.teacher_collator = teacher_collator
 
     def __getattr__(self, name: str):
         if name == "collator":  # not set yet, e.g. while unpickling in a dataloader worker: no recursion
@@ -23,6 +33,16 @@ class TeacherLogitsCollator:
         return getattr(self.collator, name)
 
     def __call__(self, features: list) -> dict:
+        teacher_inputs = teacher_input_columns(features[0]) if features and isinstance(features[0], Mapping) else []
+        if teacher_inputs:
+            if self.teacher_collator is None:
+                raise ValueError(f"The batch holds the teacher's own inputs {teacher_inputs} but no teacher tokenizer "
+                                 "to pad them: pass teacher_processing_class=.")
+            teacher_batch = self.teacher_collator(
+                [{k.removeprefix(TEACHER_INPUT_PREFIX): feature[k] for k in teacher_inputs} for feature in features])
+            batch = self([{k: v for k, v in feature.items() if k not in teacher_inputs} for feature in features])
+            batch.update({TEACHER_INPUT_PREFIX + key: value for key, value in teacher_batch.items()})
+            return batch
         if not features or not isinstance(features[0], Mapping) or TEACHER_LOGITS_COLUMN not in features[0]:
             return self.collator(features)
         values = [feature[TEACHER_LOGITS_COLUMN] for feature in features]

@@ -64,14 +64,18 @@ def choose_max_length(lengths: list[int], limit: int | None) -> int:
 
 
 def resolve_max_length(splits: dict[str, Dataset], tokenizer, text_column: str, text_pair_column: str | None,
-                       max_seq_length: int | None, model_configs=(), truncation_side: str = "right"
-                       ) -> tuple[int, dict]:
+                       max_seq_length: int | None, model_configs=(), truncation_side: str = "right",
+                       other_tokenizers: dict | None = None) -> tuple[int, dict]:
     """``(max_seq_length, report)``: the length to tokenize with (``max_seq_length`` when given, else chosen from the
     data by `choose_max_length`) and what it truncates in each split (`length_stats` by split name, plus how it was
-    chosen). Raises ``ValueError`` for a given length over the models' limit, naming the largest that fits."""
+    chosen). ``other_tokenizers`` (e.g. ``{"student": ...}``, a student reading through its own) bound the length
+    too and get a report of their own under their name. Raises ``ValueError`` for a given length over the models'
+    limit, naming the largest that fits."""
     if truncation_side not in TRUNCATION_SIDES:
         raise ValueError(f"--truncation_side must be one of {', '.join(TRUNCATION_SIDES)}, got {truncation_side!r}.")
-    limit = length_limit(tokenizer, model_configs)
+    other_tokenizers = other_tokenizers or {}
+    limits = [length_limit(tokenizer, model_configs), *(length_limit(other) for other in other_tokenizers.values())]
+    limit = min((value for value in limits if value), default=None)
     if max_seq_length is not None and limit is not None and max_seq_length > limit:
         raise ValueError(f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; "
                          f"set --max_seq_length {limit} or less.")
@@ -106,6 +110,10 @@ def resolve_max_length(splits: dict[str, Dataset], tokenizer, text_column: str, 
                                                       for split, stats in cut.items())
             + f" run past max_seq_length={chosen} tokens and lose their {_lost(truncation_side)}. {fix}"
         )
+    for name, other in other_tokenizers.items():
+        logger.warning(f"Through the {name}'s tokenizer:")
+        report[name] = resolve_max_length(splits, other, text_column, text_pair_column, chosen, (),
+                                          truncation_side)[1]
     return chosen, report
 
 

@@ -10,6 +10,7 @@ from transformers.utils import logging
 from .layers import SUPPORTED_FAMILIES, evenly_spread_layers, student_from_teacher
 from .compact import compact_student
 from .linear import linear_student
+from .pretrained import check_pretrained_checkpoint, pretrained_student
 from .common import count_parameters, pca_projection
 from .registry import (COMMON_OPTIONS, FALLBACK_DEFAULTS, KIND_DEFAULTS, STUDENT_KINDS, UNLABELED_KIND_DEFAULTS,
                        StudentKind, StudentOption, StudentSpec, all_options, describe_kind, get_student_kind,
@@ -21,7 +22,8 @@ __all__ = [
     "COMMON_OPTIONS", "KIND_DEFAULTS", "STUDENT_KINDS", "SUPPORTED_FAMILIES", "UNLABELED_KIND_DEFAULTS", "StudentKind",
     "StudentOption", "StudentSpec", "all_options", "apply_kind_defaults", "compact_student", "count_parameters",
     "describe_kind", "describe_kind_defaults", "evenly_spread_layers", "get_student_kind", "kind_defaults",
-    "linear_student", "pca_projection", "register_student_kind", "student_from_teacher",
+    "linear_student", "pca_projection", "pretrained_student", "register_student_kind", "student_from_teacher",
+    "check_pretrained_checkpoint",
 ]
 
 

@@ -76,13 +76,14 @@ register_student_kind(StudentKind(
     help="'compact' (a narrower transformer)",
     description="compact transformer (narrower and shallower than the teacher)",
     options={
-        "num_layers": StudentOption(2, int, "Encoder layers of a 'layers' or 'compact' student."),
+        "num_layers": StudentOption(2, int | None, "Encoder layers of a 'layers' or 'compact' student, or the layers "
+                                    "a 'pretrained' one is cut to (spread evenly).", flag_default=None),
         "hidden_size": StudentOption(128, int, "Hidden size of a 'compact' student."),
         "num_attention_heads": StudentOption(2, int, "Attention heads of a 'compact' student."),
         "intermediate_size": StudentOption(512, int, "Feed-forward size of a 'compact' student."),
     },
     # Mostly trained from scratch: 5e-4 did best of 1e-4 / 5e-4 / 1e-3 on SST-2 (benchmarks/README.md).
-    defaults={"learning_rate": 5e-4, "num_train_epochs": 3.0, "augment_factor": 0,
+    defaults={"student_num_layers": 2, "learning_rate": 5e-4, "num_train_epochs": 3.0, "augment_factor": 0,
               "student_freeze_word_embeddings": False,
               "student_num_bigram_buckets": 0, "train_sampling_strategy": "group_by_length", "warmup_steps": 0.1},
     unlabeled_defaults={"augment_factor": 0, "student_num_bigram_buckets": 0},

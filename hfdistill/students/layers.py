@@ -116,13 +116,14 @@ register_student_kind(StudentKind(
     help="'layers' (the teacher with fewer layers)",
     description="transformer cut from the teacher (fewer of its layers)",
     options={
-        "num_layers": StudentOption(2, int, "Encoder layers of a 'layers' or 'compact' student."),
+        "num_layers": StudentOption(2, int | None, "Encoder layers of a 'layers' or 'compact' student, or the layers "
+                                    "a 'pretrained' one is cut to (spread evenly).", flag_default=None),
         "layers": StudentOption(None, list[int] | None, "Teacher layers a 'layers' student keeps, e.g. 0 5 (default: "
                                 "spread evenly)."),
     },
     # Measured on SST-2 (benchmarks/README.md, "Student kinds" and "Peers"): one epoch over a transfer set grown by
     # 4 augmented copies per text, frozen word embeddings, length-window batches and no warmup.
-    defaults={"learning_rate": 1e-4, "num_train_epochs": 1.0, "augment_factor": 4,
+    defaults={"student_num_layers": 2, "learning_rate": 1e-4, "num_train_epochs": 1.0, "augment_factor": 4,
               "student_freeze_word_embeddings": True,
               "student_num_bigram_buckets": 0, "train_sampling_strategy": "length_window", "warmup_steps": 0.0},
     unlabeled_defaults={"augment_factor": 0, "student_num_bigram_buckets": 0},

@@ -50,6 +50,8 @@ class StudentKind:
     unlabeled_defaults: dict[str, Any] = field(default_factory=dict)
     model_type: str | None = None
     matches_hidden_states: bool = False
+    spec_defaults: dict[str, Any] = field(default_factory=dict)  # this kind's own defaults of shared options
+    tokenizer: Callable | None = None  # tokenizer(spec): the student's own, when it is not the teacher's
 
 
 # Options every kind has.
@@ -124,6 +126,8 @@ class StudentSpec:
                             f"{sorted(options_known)}.")
         self.kind = kind
         self.options = {name: option.default for name, option in options_known.items()}
+        registered = get_student_kind(kind, missing_ok=True)
+        self.options.update(registered.spec_defaults if registered is not None else {})
         self.options.update(options)
 
     def __setattr__(self, name: str, value) -> None:
@@ -147,6 +151,12 @@ class StudentSpec:
     def settings(self) -> dict:
         """``kind`` and every option, as results.json records them."""
         return {"kind": self.kind, **self.options}
+
+    def tokenizer(self):
+        """The student's own tokenizer when its kind has one (a pretrained checkpoint's), else ``None``: the
+        student reads the teacher's."""
+        kind = get_student_kind(self.kind)
+        return kind.tokenizer(self) if kind.tokenizer is not None else None
 
     def check(self, teacher_config, match_hidden_states: bool = False) -> None:
         """``match_hidden_states``: whether training will compare hidden states (`hidden_state_weight > 0`)."""

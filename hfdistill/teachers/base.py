@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.collator import TEACHER_LOGITS_COLUMN
+from ..data.collator import TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, teacher_input_columns
 from ..utils import forward_arg_names
 from .ensemble import normalized_weights
 
@@ -46,7 +46,11 @@ class Teacher:
 
 
 def _select(batch: dict[str, Any], names: set[str]) -> dict[str, Any]:
-    return {key: value for key, value in batch.items() if key in names and key not in ("labels", "label", "label_ids")}
+    """The batch's columns the model reads: its own tokenization (``teacher_input_ids``, ...) when the batch has one,
+    else the student's inputs; never the labels."""
+    own = {key.removeprefix(TEACHER_INPUT_PREFIX): batch[key] for key in teacher_input_columns(batch)}
+    source = own or batch
+    return {key: value for key, value in source.items() if key in names and key not in ("labels", "label", "label_ids")}
 
 
 class OnlineTeacher(Teacher):

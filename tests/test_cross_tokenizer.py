@@ -1,0 +1,165 @@
+"""A teacher and a student of two families whose tokenizers differ: each reads the text through its own tokenizer."""
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+from torch.testing import assert_close
+from transformers import (BertTokenizerFast, DataCollatorWithPadding, DistilBertConfig,
+                          DistilBertForSequenceClassification)
+
+from conftest import SPECIAL_TOKENS, WORDS, sentiment_sentences, tiny_bert
+from hfdistill import DistillationTrainer
+from hfdistill.data import add_teacher_inputs
+from test_distillation_trainer import make_args
+
+LABELS = {"id2label": {0: "negative", 1: "positive"}, "label2id": {"negative": 0, "positive": 1}}
+
+
+@pytest.fixture
+def student_tokenizer(tmp_path):
+    """Another vocabulary: the words in reverse order after other special tokens, three extra words, so every word
+    has another id than in the teacher's tokenizer."""
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", *reversed(WORDS), "extra", "more", "words"]
+    return BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)}, do_lower_case=True,
+                             model_max_length=32)
+
+
+def distilbert_student(tokenizer) -> DistilBertForSequenceClassification:
+    torch.manual_seed(3)
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=8, n_layers=1, n_heads=2, hidden_dim=16,
+                              max_position_embeddings=32, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,
+                              pad_token_id=0, **LABELS)
+    return DistilBertForSequenceClassification(config)
+
+
+def two_views(teacher_tokenizer, student_tokenizer, num_examples=16) -> Dataset:
+    texts, labels = sentiment_sentences(num_examples)
+    student_view = Dataset.from_dict({**student_tokenizer(texts), "labels": labels})
+    teacher_view = Dataset.from_dict(dict(teacher_tokenizer(texts)))
+    return add_teacher_inputs(student_view, teacher_view)
+
+
+def test_each_model_reads_its_own_tokenization_and_the_loss_is_the_teachers_kl(tokenizer, student_tokenizer,
+                                                                                tmp_path):
+    assert len(WORDS) + len(SPECIAL_TOKENS) != len(student_tokenizer)
+    teacher, student = tiny_bert(seed=0).eval(), distilbert_student(student_tokenizer)
+    dataset = two_views(tokenizer, student_tokenizer)
+    assert {"teacher_input_ids", "teacher_attention_mask", "teacher_token_type_ids"} <= set(dataset.column_names)
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, train_dataset=dataset,
+                                  processing_class=student_tokenizer, teacher_processing_class=tokenizer,
+                                  data_collator=DataCollatorWithPadding(student_tokenizer),
+                                  args=make_args(tmp_path, alpha=1.0, temperature=1.0, remove_unused_columns=True))
+    rows = [dataset[i] for i in range(4)]
+    batch = trainer.data_collator(rows)
+    # Padded each with its own tokenizer: lengths differ when the texts split differently, never mixed.
+    assert batch["input_ids"].shape[0] == batch["teacher_input_ids"].shape[0] == 4
+    student.train()
+    with torch.no_grad():
+        texts = sentiment_sentences(16)[0][:4]
+        teacher_logits = teacher(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+        student_logits = student(**student_tokenizer(texts, padding=True, return_tensors="pt",
+                                                     return_token_type_ids=False)).logits
+    target = torch.softmax(teacher_logits, -1)
+    expected = (target * (target.log() - torch.log_softmax(student_logits, -1))).sum(-1).mean()
+    assert_close(trainer.compute_loss(student, dict(batch)), expected, atol=1e-5, rtol=1e-4)
+    trainer.train()  # the columns survive remove_unused_columns, the collator pads both
+
+
+def test_another_vocabulary_without_the_teachers_own_inputs_names_the_route(tokenizer, student_tokenizer, tmp_path):
+    student = distilbert_student(student_tokenizer)
+    texts, labels = sentiment_sentences(8)
+    plain = Dataset.from_dict({**student_tokenizer(texts), "labels": labels})
+    with pytest.raises(ValueError, match="add_teacher_inputs"):
+        DistillationTrainer(model=student, teacher_model=tiny_bert(), train_dataset=plain, args=make_args(tmp_path),
+                            processing_class=student_tokenizer, teacher_processing_class=tokenizer)
+    with pytest.raises(ValueError, match="needs one tokenizer"):
+        DistillationTrainer(model=student, teacher_model=tiny_bert(), args=make_args(tmp_path, hidden_state_weight=1),
+                            train_dataset=two_views(tokenizer, student_tokenizer, 8),
+                            processing_class=student_tokenizer, teacher_processing_class=tokenizer)
+
+
+def test_stored_logits_from_the_teachers_tokenization_need_no_teacher_at_training(tokenizer, student_tokenizer,
+                                                                                 tmp_path):
+    from hfdistill.teachers.logit_cache import add_teacher_logits
+
+    texts, labels = sentiment_sentences(8)
+    teacher_view = Dataset.from_dict({**tokenizer(texts), "labels": labels})
+    cached, info = add_teacher_logits(teacher_view, tiny_bert(), tokenizer, str(tmp_path / "cache"),
+                                      show_progress=False)
+    student_view = Dataset.from_dict({**student_tokenizer(texts), "labels": labels})
+    train = student_view.add_column("teacher_logits", cached["teacher_logits"])
+    trainer = DistillationTrainer(model=distilbert_student(student_tokenizer), teacher_model=tiny_bert(),
+                                  train_dataset=train, processing_class=student_tokenizer,
+                                  teacher_processing_class=tokenizer, args=make_args(tmp_path))
+    trainer.train()
+    assert info["source"] == "built"
+
+
+# ---- a pretrained student of another family through the recipe ------------------------------------------------
+
+
+@pytest.fixture
+def pretrained_student_dir(tmp_path, tokenizer_dir):
+    """A 'pretrained' BERT language model with a vocabulary of its own (the tiny test tokenizer's, ~45 tokens)."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    tokenizer = BertTokenizerFast.from_pretrained(tokenizer_dir)
+    torch.manual_seed(4)
+    folder = tmp_path / "pretrained_student"
+    BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=3, num_attention_heads=2,
+                               intermediate_size=16, max_position_embeddings=64)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_pretrained_student_with_its_own_tokenizer_through_the_recipe(tiny_teacher, sst2_files,
+                                                                        pretrained_student_dir, tmp_path, monkeypatch):
+    from test_recipe import FAST, run_in_process
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output_dir = tmp_path / "out"
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
+                    "--student_model_name_or_path", str(pretrained_student_dir), "--student_num_layers", "2",
+                    *FAST], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["student_kind"] == "pretrained" and results["student_settings"]["num_layers"] == 2
+    assert results["teacher_logits"]["source"] == "built"  # computed from the teacher's own tokenization
+    assert "student" in results["truncation"]  # each tokenizer says what the length rule cut
+    student = AutoModelForSequenceClassification.from_pretrained(output_dir)  # plain transformers
+    assert student.config.num_hidden_layers == 2 and student.config.id2label == {0: "negative", 1: "positive"}
+    assert len(AutoTokenizer.from_pretrained(output_dir)) < 100  # its own tokenizer was saved, not the teacher's
+    card = (output_dir / "README.md").read_text()
+    assert f"(`{pretrained_student_dir}`)" in card and tiny_teacher in card
+
+
+def test_a_bad_student_checkpoint_is_refused_before_any_training(tiny_teacher, sst2_files, pretrained_student_dir,
+                                                                 tmp_path, monkeypatch):
+    from transformers import BertConfig, BertForTokenClassification
+
+    from conftest import load_recipe
+
+    recipe = load_recipe(monkeypatch)
+    no_weights = tmp_path / "no_weights"
+    BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=16).save_pretrained(no_weights)
+    tagger = tmp_path / "tagger"
+    BertForTokenClassification(BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=16)).save_pretrained(tagger)
+    cases = [(tmp_path / "missing", "does not exist"), (no_weights, "holds a config but no weights"),
+             (tagger, "holds BertForTokenClassification, a token-classification model")]
+    output_dir = tmp_path / "out"
+    for path, message in cases:
+        monkeypatch.setattr("sys.argv", ["sst2.py", "--teacher_model_name_or_path", tiny_teacher, *sst2_files,
+                                         "--student_model_name_or_path", str(path), "--output_dir", str(output_dir),
+                                         "--use_cpu", "true"])
+        with pytest.raises(ValueError, match=message):
+            recipe.main()
+        assert not (output_dir / "teacher").exists()
+    with pytest.raises(ValueError, match="drop --student"):
+        recipe.parse_arguments(["--student", "compact", "--student_model_name_or_path", str(pretrained_student_dir)])
+    with pytest.raises(ValueError, match="a 'pretrained' student does not have"):
+        recipe.parse_arguments(["--student_model_name_or_path", str(pretrained_student_dir),
+                                "--hidden_state_weight", "1"])
