@@ -209,20 +209,6 @@ def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), 
     return problem_type, hidden_state_pairs
 
 
-def teacher_collator(models, paths=(), teacher_processing_class=None):
-    """`DataCollatorWithPadding` of the teacher's own tokenizer (given, else saved in the first teacher's folder),
-    which pads its ``teacher_input_ids``, ...; ``ValueError`` when it is not known."""
-    from transformers import DataCollatorWithPadding
-
-    path = (paths[0] if paths else None) or getattr(getattr(models[0], "config", None), "_name_or_path", None) \
-        if models else None
-    tokenizer = teacher_processing_class or load_tokenizer_if_saved(path)
-    if tokenizer is None:
-        raise ValueError("The training set holds the teacher's own inputs (teacher_input_ids, ...), but the teacher's "
-                         "tokenizer, which pads them, is not known: pass teacher_processing_class=.")
-    return DataCollatorWithPadding(tokenizer)
-
-
 def check_data(args, problem_type: str, student, models, weights, train_dataset, eval_sets: dict, input_names,
                stored_logits_required: bool) -> tuple:
     """The training and evaluation data against the models and settings: inputs the models read, label shapes, the

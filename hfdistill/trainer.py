@@ -12,7 +12,8 @@ from transformers import PreTrainedModel
 
 from . import checks, hub
 from .config import DistillationTrainingArguments
-from .data.collator import TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, TeacherLogitsCollator, teacher_input_columns
+from .data.collator import (TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, TeacherLogitsCollator, teacher_collator,
+                             teacher_input_columns)
 from .losses import IGNORE_INDEX, distillation_loss, evaluation_loss, hidden_state_loss
 from .teachers.base import StoredLogitsTeacher, Teacher, build_teacher
 from .teachers.ensemble import combine_teacher_logits
@@ -96,7 +97,7 @@ class DistillationTrainer(ClassifierTrainer):
         self.problem_type, self._hidden_state_pairs = checks.check_teachers(
             student, models, self.args, paths, self.processing_class, teacher_processing_class, own_inputs)
         if teacher_input_columns(columns) and isinstance(self._data_collator, TeacherLogitsCollator):
-            self._data_collator.teacher_collator = checks.teacher_collator(models, paths, teacher_processing_class)
+            self._data_collator.teacher_collator = teacher_collator(models, paths, teacher_processing_class)
         eval_sets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}
         setup = checks.check_data(self.args, self.problem_type, student, models, weights, self.train_dataset,
                                   eval_sets, self._student_arg_names | self._teacher_arg_names, teacher is None)
@@ -199,8 +200,7 @@ class DistillationTrainer(ClassifierTrainer):
         return self.teacher
 
     def _combine_teacher_logits(self, logits: torch.Tensor, weights=None) -> torch.Tensor:
-        """(N, C) from K teachers' (N, K, C) logits at the run's temperature, task shape and loss, weighed by
-        `teacher_weights` as they are now (uniform when ``None``)."""
+        """(N, C) from K teachers' (N, K, C) logits at the run's settings, weighed by `teacher_weights` as they are."""
         return combine_teacher_logits(logits, self.teacher_weights, self.args.temperature, self.problem_type,
                                       self.args.distillation_loss)
 

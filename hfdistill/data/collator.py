@@ -60,3 +60,19 @@ class TeacherLogitsCollator:
             )
         batch[TEACHER_LOGITS_COLUMN] = teacher_logits
         return batch
+
+
+def teacher_collator(models, paths=(), teacher_processing_class=None):
+    """`DataCollatorWithPadding` of the teacher's own tokenizer (given, else saved in the first teacher's folder),
+    which pads its ``teacher_input_ids``, ...; ``ValueError`` when it is not known."""
+    from transformers import DataCollatorWithPadding
+
+    from ..teachers.loading import load_tokenizer_if_saved
+
+    path = (paths[0] if paths else None) or getattr(getattr(models[0], "config", None), "_name_or_path", None) \
+        if models else None
+    tokenizer = teacher_processing_class or load_tokenizer_if_saved(path)
+    if tokenizer is None:
+        raise ValueError("The training set holds the teacher's own inputs (teacher_input_ids, ...), but the teacher's "
+                         "tokenizer, which pads them, is not known: pass teacher_processing_class=.")
+    return DataCollatorWithPadding(tokenizer)
