@@ -269,3 +269,45 @@ def test_problem_type_of_reads_transformers_conventions():
     assert problem_type_of(BertConfig(num_labels=3)) == "single_label_classification"
     assert (problem_type_of(BertConfig(num_labels=3, problem_type="multi_label_classification"))
             == "multi_label_classification")
+
+
+# ---- across widths: MiniLMv2's self-attention relations, TinyBERT's projection ------------------------------
+
+
+def test_attention_relation_loss_by_hand():
+    import math
+
+    from hfdistill.losses import attention_relation_loss
+
+    # One relation head, two tokens. The student's states are zeros: every relation row is uniform, (1/2, 1/2). The
+    # teacher's query row 0 scores (a^2, 0) against the two keys, so its relation is (p, 1 - p), p = sigmoid(a^2);
+    # its row 1 scores (0, 0): uniform, KL 0. KL(row 0) = p log 2p + (1 - p) log 2(1 - p).
+    a = 1.5
+    teacher_states = torch.tensor([[[a], [0.0]]])
+    student = {name: torch.zeros(1, 2, 4) for name in ("query", "key", "value")}
+    teacher = {name: teacher_states for name in ("query", "key", "value")}
+    p = 1 / (1 + math.exp(-a * a))
+    row0 = p * math.log(2 * p) + (1 - p) * math.log(2 * (1 - p))
+    expected = 3 * (row0 + 0.0) / 2  # Q, K and V alike, averaged over the two query tokens
+    # The student's width (4) differs from the teacher's (1): relations are L x L, so the widths need not match.
+    assert_close(attention_relation_loss(student, teacher, num_relation_heads=1), torch.tensor(expected))
+    # A padding key is left out of the softmax, and a padding query out of the mean: with token 1 masked, row 0
+    # has one key, a certain relation on both sides, KL 0.
+    masked = attention_relation_loss(student, teacher, 1, attention_mask=torch.tensor([[1, 0]]))
+    assert_close(masked, torch.tensor(0.0))
+    with pytest.raises(ValueError, match="does not split into 3 relation heads"):
+        attention_relation_loss(student, teacher, num_relation_heads=3)
+
+
+def test_hidden_state_projection_maps_a_narrower_student_to_the_teachers_width():
+    from hfdistill.losses import HiddenStateProjection, hidden_state_loss
+
+    projection = HiddenStateProjection(student_width=2, teacher_width=3, num_layers=1)
+    with torch.no_grad():
+        projection.maps[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        projection.maps[0].bias.zero_()
+    student = torch.tensor([[[1.0, 2.0]]])
+    teacher = torch.tensor([[[1.0, 2.0, 4.0]]])
+    # W_h s = (1, 2, 3): squared differences (0, 0, 1), mean over the teacher's width 1/3.
+    assert_close(hidden_state_loss(projection(0, student), teacher), torch.tensor(1 / 3))
+    assert projection.maps[0].weight.requires_grad  # trained with the student

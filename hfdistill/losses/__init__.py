@@ -10,13 +10,15 @@ from ..problem_types import IGNORE_INDEX, MULTI_LABEL, PROBLEM_TYPES, REGRESSION
 from .hard import (PSEUDO_LABEL_MODES, PSEUDO_LABELERS, binary_cross_entropy, check_pseudo_labels, cross_entropy,
                    evaluation_loss, hard_loss, multi_label_pseudo_labels, resolve_class_weights, squared_error,
                    teacher_pseudo_labels)
+from .attention import HiddenStateProjection, attention_relation_loss
 from .hidden import hidden_state_loss
 from .objective import DistillationLossOutput, describe_objective, distillation_loss
 from .registry import LOSS_KINDS, LOSS_REGISTRY, LossTerm, get_loss, loss_names, register_loss
 from .soft import binary_kl_loss, cosine_loss, kl_divergence_loss, mse_loss, soft_loss
 
 __all__ = [
-    "DistillationLossOutput", "IGNORE_INDEX", "LOSS_KINDS", "LOSS_REGISTRY", "LossTerm", "MULTI_LABEL",
+    "DistillationLossOutput", "HiddenStateProjection", "IGNORE_INDEX", "attention_relation_loss", "LOSS_KINDS",
+    "LOSS_REGISTRY", "LossTerm", "MULTI_LABEL",
     "PROBLEM_TYPES", "PSEUDO_LABELERS", "PSEUDO_LABEL_MODES", "REGRESSION", "SINGLE_LABEL", "binary_cross_entropy",
     "binary_kl_loss", "check_pseudo_labels", "cosine_loss", "cross_entropy", "describe_objective", "distillation_loss",
     "evaluation_loss", "get_loss", "hard_loss", "hidden_state_loss", "kl_divergence_loss", "loss_names", "mse_loss",

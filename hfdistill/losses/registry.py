@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..problem_types import SINGLE_LABEL
 
-LOSS_KINDS = ("soft", "hard", "hidden")
+LOSS_KINDS = ("soft", "hard", "hidden", "attention")
 
 
 @dataclass(frozen=True)
