@@ -153,7 +153,8 @@ def check_problem_type(student: nn.Module, teacher: nn.Module | None, distillati
     return problem_type
 
 def check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[int, int]]:
-    """(student, teacher) indices into `hidden_states` (0 is the embeddings' output, i the output of layer i)."""
+    """(student, teacher) indices into `hidden_states` (0 is the embeddings' output, i the output of layer i). The
+    widths may differ: a narrower student's states are projected (see `hfdistill.losses.hidden_state_term`)."""
     student_config, teacher_config = getattr(student, "config", None), getattr(teacher, "config", None)
     layers = getattr(student_config, "distilled_from_layers", None)
     if layers is None:
@@ -161,15 +162,6 @@ def check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tup
             "hidden_state_weight > 0 needs the teacher layer each student layer learns from: build the student with "
             "hfdistill.student_from_teacher, or set student.config.distilled_from_layers to one teacher layer "
             "index per student layer (e.g. [0, 5])."
-        )
-    student_size, teacher_size = (
-        getattr(student_config, "hidden_size", None), getattr(teacher_config, "hidden_size", None)
-    )
-    if student_size != teacher_size:
-        raise ValueError(
-            f"hidden_state_weight > 0 compares hidden states, but the student's hidden size is {student_size} and "
-            f"the teacher's {teacher_size}. Use it with a student of the teacher's width (--student layers), or "
-            "set hidden_state_weight to 0."
         )
     num_student_layers = getattr(student_config, "num_hidden_layers", len(layers))
     num_teacher_layers = getattr(teacher_config, "num_hidden_layers", None)

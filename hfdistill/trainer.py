@@ -14,16 +14,16 @@ from . import checks, hub
 from .config import DistillationTrainingArguments
 from .data.collator import (TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, TeacherLogitsCollator, teacher_collator,
                              teacher_input_columns)
-from .losses import IGNORE_INDEX, distillation_loss, evaluation_loss, hidden_state_loss
+from .losses import HiddenStateProjection, IGNORE_INDEX, distillation_loss, evaluation_loss, hidden_state_term
 from .teachers.base import StoredLogitsTeacher, Teacher, build_teacher
 from .teachers.ensemble import combine_teacher_logits
-from .training import ClassifierTrainer
-from .utils import batch_size, column_names, forward_arg_names, resume_checkpoint
+from .training import ClassifierTrainer, ExactAccumulationMixin
+from .utils import column_names, forward_arg_names, resume_checkpoint
 
 _LOSS_PARTS_FOLD = 256  # training steps whose loss parts are kept before they are summed
 
 
-class DistillationTrainer(ClassifierTrainer):
+class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
     """
     A [`~transformers.Trainer`] that distils a frozen teacher into the student `model` (Hinton et al., 2015).
 
@@ -47,9 +47,6 @@ class DistillationTrainer(ClassifierTrainer):
     """
 
     _tag_names = ["hfdistill", "knowledge-distillation"]
-    # `compute_loss` divides by the number of examples in the whole gradient-accumulation window (see
-    # `get_batch_samples`), so Trainer must not divide again by the number of accumulation steps.
-    loss_is_scaled_for_ga = True
 
     def __init__(
         self,
@@ -103,6 +100,9 @@ class DistillationTrainer(ClassifierTrainer):
                                   eval_sets, self._student_arg_names | self._teacher_arg_names, teacher is None)
         self._class_weights, self.teacher_weights = setup
         self.teacher_models = list(models)
+        widths = [getattr(getattr(model, "config", None), "hidden_size", None) for model in (student, *models[:1])]
+        self._hidden_projection = (HiddenStateProjection(*widths, len(self._hidden_state_pairs)).to(self.args.device)
+                                   if self._hidden_state_pairs and widths[0] != widths[1] else None)
         for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
             self._check_input_lengths(dataset, split)
         self.teacher = StoredLogitsTeacher(teacher, self.teacher_weights, self._combine_teacher_logits)
@@ -132,6 +132,15 @@ class DistillationTrainer(ClassifierTrainer):
 
         return run_search(self, super().hyperparameter_search, hp_space, compute_objective, n_trials, direction,
                           backend, hp_name, **kwargs)
+
+    def create_optimizer(self):
+        """Trainer's optimizer, plus TinyBERT's projections of a narrower student's hidden states: trained with the
+        student, never part of it (so never saved with it)."""
+        optimizer = super().create_optimizer()
+        projection = self._hidden_projection
+        if projection is not None and not any(group.get("hfdistill_projection") for group in optimizer.param_groups):
+            optimizer.add_param_group({"params": list(projection.parameters()), "hfdistill_projection": True})
+        return optimizer
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """[`Trainer.train`]; `resume_from_checkpoint=True` (or `"true"`/`"last"` from a command line) resumes from the
@@ -168,25 +177,6 @@ class DistillationTrainer(ClassifierTrainer):
             own = {TEACHER_INPUT_PREFIX + name for name in self._teacher_arg_names}  # its own tokenization
             extra = (self._teacher_arg_names | own | {TEACHER_LOGITS_COLUMN}) - set(self._signature_columns)
             self._signature_columns += sorted(extra)
-
-    def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
-        """Collect the batches of one optimizer step and count their examples (across processes).
-
-        The count is what `compute_loss` divides by, so that accumulated micro-batches of any sizes give exactly the
-        gradient of one big batch. It counts examples, labeled or not, since every example carries a loss term.
-        """
-        batch_samples = []
-        for _ in range(num_batches):
-            try:
-                batch_samples.append(next(epoch_iterator))
-            except StopIteration:
-                break
-        if not batch_samples:
-            return batch_samples, None
-        num_examples = torch.tensor(sum(batch_size(batch) for batch in batch_samples), device=device)
-        if self.args.average_tokens_across_devices and self.args.world_size > 1:
-            num_examples = self.accelerator.gather(num_examples).sum()
-        return batch_samples, num_examples
 
     # ---- the loss -----------------------------------------------------------------------------------------------
 
@@ -247,12 +237,9 @@ class DistillationTrainer(ClassifierTrainer):
         loss = output.loss
         hidden_per_example = None
         if match_hidden_states:
-            hidden_per_example = torch.stack([
-                hidden_state_loss(student_outputs["hidden_states"][s],
-                                  teacher_outputs["hidden_states"][t].to(student_logits.device),
-                                  inputs.get("attention_mask"), self.args.hidden_state_loss, reduction="none")
-                for s, t in self._hidden_state_pairs
-            ]).mean(0)
+            hidden_per_example = hidden_state_term(
+                student_outputs["hidden_states"], teacher_outputs["hidden_states"], self._hidden_state_pairs,
+                inputs.get("attention_mask"), self.args.hidden_state_loss, self._hidden_projection)
             num_items = num_items_in_batch if num_items_in_batch is not None else hidden_per_example.numel()
             loss = loss + self.args.hidden_state_weight * hidden_per_example.sum() / num_items
         if self.args.average_tokens_across_devices and num_items_in_batch is not None and self.args.world_size > 1:

@@ -11,7 +11,7 @@ from transformers.trainer_utils import has_length
 
 from .precision import Fp32CpuEvaluationMixin
 from .samplers import LengthWindowSamplingMixin
-from .utils import arrow_lengths
+from .utils import arrow_lengths, batch_size
 
 
 class DatasetOrderEvaluationMixin:
@@ -56,3 +56,30 @@ class ClassifierTrainer(LengthWindowSamplingMixin, Fp32CpuEvaluationMixin, Datas
                 size = self.args.train_batch_size * self.args.gradient_accumulation_steps
                 return LengthGroupedSampler(size, lengths=lengths)
         return super()._get_train_sampler(train_dataset)
+
+
+class ExactAccumulationMixin:
+    """Put before `transformers.Trainer`: `compute_loss` receives, as ``num_items_in_batch``, the number of examples
+    in the whole gradient-accumulation window (across processes) and divides by it, so Trainer must not divide again
+    by the number of accumulation steps: accumulated micro-batches of any sizes give the gradient of one big batch."""
+
+    loss_is_scaled_for_ga = True
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
+        """Collect the batches of one optimizer step and count their examples (across processes).
+
+        The count is what `compute_loss` divides by, so that accumulated micro-batches of any sizes give exactly the
+        gradient of one big batch. It counts examples, labeled or not, since every example carries a loss term.
+        """
+        batch_samples = []
+        for _ in range(num_batches):
+            try:
+                batch_samples.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        if not batch_samples:
+            return batch_samples, None
+        num_examples = torch.tensor(sum(batch_size(batch) for batch in batch_samples), device=device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            num_examples = self.accelerator.gather(num_examples).sum()
+        return batch_samples, num_examples

@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification, TrainingArguments
 
 from conftest import random_token_dataset, tiny_bert
 from hfdistill import DistillationTrainer, DistillationTrainingArguments, student_from_teacher
-from hfdistill.losses import IGNORE_INDEX, distillation_loss, hidden_state_loss
+from hfdistill.losses import IGNORE_INDEX, distillation_loss, hidden_state_loss, kl_divergence_loss
 
 
 def make_args(output_dir, **overrides):
@@ -383,14 +383,10 @@ def test_hidden_state_term_runs_the_teacher_even_with_cached_logits_and_is_logge
     assert trainer.predict(dataset).predictions.shape == (16, 2)  # evaluation still returns the logits alone
 
 
-def test_hidden_state_term_needs_known_layers_and_the_teachers_width(tmp_path, teacher, student):
+def test_hidden_state_term_needs_known_layers(tmp_path, teacher, student):
     args = make_args(tmp_path, hidden_state_weight=1.0)
     with pytest.raises(ValueError, match="build the student with hfdistill.student_from_teacher"):
         DistillationTrainer(model=student, teacher_model=teacher, args=args)
-    narrow = tiny_bert(seed=1, num_hidden_layers=1, hidden_size=4)
-    narrow.config.distilled_from_layers = [1]
-    with pytest.raises(ValueError, match="hidden size is 4 and the teacher's 8"):
-        DistillationTrainer(model=narrow, teacher_model=teacher, args=args)
     student.config.distilled_from_layers = [2]
     with pytest.raises(ValueError, match=r"must name one teacher layer \(0 to 1\)"):
         DistillationTrainer(model=student, teacher_model=teacher, args=args)
@@ -884,3 +880,32 @@ def test_teachers_must_agree_on_classes_and_task(tmp_path, student):
     with pytest.raises(ValueError, match="2 teachers were given: pass one"):
         DistillationTrainer(model=student, teacher_model=[tiny_bert(seed=0), tiny_bert(seed=1)],
                             args=make_args(tmp_path, hidden_state_weight=1.0))
+
+
+def test_a_narrower_students_hidden_states_are_projected_trained_and_never_saved(tmp_path, teacher):
+    from transformers import AutoModelForSequenceClassification
+
+    narrow = tiny_bert(seed=1, num_hidden_layers=1, hidden_size=4, intermediate_size=8)
+    narrow.config.distilled_from_layers = [1]
+    dataset = random_token_dataset(num_examples=16)
+    trainer = DistillationTrainer(model=narrow, teacher_model=teacher, train_dataset=dataset,
+                                  args=make_args(tmp_path, hidden_state_weight=1.0, alpha=1.0))
+    projection = trainer._hidden_projection
+    assert tuple(projection.maps[0].weight.shape) == (8, 4)  # TinyBERT's W_h: the student's width to the teacher's
+    batch = batch_of(dataset)
+    narrow.train()
+    with torch.no_grad():
+        outputs = narrow(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         output_hidden_states=True)
+        teacher_outputs = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  output_hidden_states=True)
+        expected_hidden = hidden_state_loss(projection(0, outputs.hidden_states[1]), teacher_outputs.hidden_states[2],
+                                            batch["attention_mask"])
+        soft = kl_divergence_loss(outputs.logits, teacher_outputs.logits, temperature=2.0)
+        assert_close(trainer.compute_loss(narrow, dict(batch)), soft + expected_hidden)
+    before = projection.maps[0].weight.detach().clone()
+    trainer.train()
+    assert not torch.equal(before, projection.maps[0].weight)  # trained with the student
+    trainer.save_model()
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)  # plain transformers, no projection
+    assert set(reloaded.state_dict()) == set(narrow.state_dict())

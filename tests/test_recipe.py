@@ -201,8 +201,8 @@ def test_hidden_state_distillation_through_the_recipe(tiny_teacher, sst2_files, 
     output_dir = tmp_path / "out"
     common = ["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(output_dir),
               "--hidden_state_weight", "1.0", *FAST]
-    with pytest.raises(ValueError, match="a 'compact' student does not have"):
-        run_in_process([*common, "--student", "compact"], monkeypatch)
+    with pytest.raises(ValueError, match="a 'linear' student does not have"):
+        run_in_process([*common, "--student", "linear"], monkeypatch)
     assert not (output_dir / "teacher").exists()  # refused before fine-tuning the teacher
 
     run_in_process([*common, "--student", "layers", "--student_num_layers", "1"], monkeypatch)

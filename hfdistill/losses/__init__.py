@@ -11,7 +11,7 @@ from .hard import (PSEUDO_LABEL_MODES, PSEUDO_LABELERS, binary_cross_entropy, ch
                    evaluation_loss, hard_loss, multi_label_pseudo_labels, resolve_class_weights, squared_error,
                    teacher_pseudo_labels)
 from .attention import HiddenStateProjection, attention_relation_loss
-from .hidden import hidden_state_loss
+from .hidden import hidden_state_loss, hidden_state_term
 from .objective import DistillationLossOutput, describe_objective, distillation_loss
 from .registry import LOSS_KINDS, LOSS_REGISTRY, LossTerm, get_loss, loss_names, register_loss
 from .soft import binary_kl_loss, cosine_loss, kl_divergence_loss, mse_loss, soft_loss
@@ -21,7 +21,8 @@ __all__ = [
     "LOSS_REGISTRY", "LossTerm", "MULTI_LABEL",
     "PROBLEM_TYPES", "PSEUDO_LABELERS", "PSEUDO_LABEL_MODES", "REGRESSION", "SINGLE_LABEL", "binary_cross_entropy",
     "binary_kl_loss", "check_pseudo_labels", "cosine_loss", "cross_entropy", "describe_objective", "distillation_loss",
-    "evaluation_loss", "get_loss", "hard_loss", "hidden_state_loss", "kl_divergence_loss", "loss_names", "mse_loss",
+    "evaluation_loss", "get_loss", "hard_loss", "hidden_state_loss", "hidden_state_term", "kl_divergence_loss",
+    "loss_names", "mse_loss",
     "multi_label_pseudo_labels", "problem_type_of", "register_loss", "resolve_class_weights", "soft_loss",
     "squared_error", "teacher_pseudo_labels",
 ]

@@ -51,3 +51,18 @@ def hidden_state_loss(
     mask = torch.ones_like(per_token) if attention_mask is None else attention_mask.to(per_token.dtype)
     per_example = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
     return reduce(per_example, reduction)
+
+
+def hidden_state_term(student_hidden_states, teacher_hidden_states, pairs: list[tuple[int, int]],
+                      attention_mask: torch.Tensor | None = None, loss_type: str = "mse", projection=None
+                      ) -> torch.Tensor:
+    """(N,) per example: the mean over the matched layers ``pairs`` ((student, teacher) indices into each model's
+    ``hidden_states``) of `hidden_state_loss`; a narrower student's states go through ``projection`` (TinyBERT's
+    ``W_h``, `hfdistill.losses.attention.HiddenStateProjection`: one map per pair) into the teacher's width first."""
+    per_layer = []
+    for index, (student_layer, teacher_layer) in enumerate(pairs):
+        student = student_hidden_states[student_layer]
+        student = projection(index, student) if projection is not None else student
+        teacher = teacher_hidden_states[teacher_layer].to(student.device)
+        per_layer.append(hidden_state_loss(student, teacher, attention_mask, loss_type, reduction="none"))
+    return torch.stack(per_layer).mean(0)

@@ -34,6 +34,11 @@ def compact_student(
     config.hidden_size = hidden_size
     config.num_attention_heads = num_attention_heads
     config.intermediate_size = intermediate_size
+    # The teacher layer each of its layers learns from under the hidden-state term (spread evenly, its states
+    # projected to the teacher's width: TinyBERT's W_h).
+    teacher_layers = teacher.config.num_hidden_layers
+    config.distilled_from_layers = ([round(i * (teacher_layers - 1) / (num_layers - 1)) for i in range(num_layers)]
+                                    if num_layers > 1 else [teacher_layers - 1])
     if hasattr(config, "embedding_size"):  # ELECTRA: embeddings as wide as the encoder
         config.embedding_size = hidden_size
     student = type(teacher)(config)
@@ -72,7 +77,7 @@ def _build(spec, teacher: PreTrainedModel) -> PreTrainedModel:
 
 
 register_student_kind(StudentKind(
-    name="compact", build=_build, check=_check,
+    name="compact", build=_build, check=_check, matches_hidden_states=True,
     help="'compact' (a narrower transformer)",
     description="compact transformer (narrower and shallower than the teacher)",
     options={

@@ -163,8 +163,8 @@ class StudentSpec:
         kind = get_student_kind(self.kind)
         if match_hidden_states and not kind.matches_hidden_states:
             raise ValueError(
-                f"hidden_state_weight > 0 compares each student layer with the teacher layer it was copied from, which "
-                f"only a 'layers' student has; a {self.kind!r} student cannot. Use --student layers, or set "
+                f"hidden_state_weight > 0 compares each student layer with a teacher layer, which a 'layers' or "
+                f"'compact' student has; a {self.kind!r} student cannot. Use --student layers or compact, or set "
                 "--hidden_state_weight 0."
             )
         kind.check(self, teacher_config)
