@@ -12,7 +12,7 @@ from .losses import PSEUDO_LABEL_MODES, loss_names
 # What defines a distillation run, as results.json and the model card record it.
 DISTILLATION_SETTINGS = (
     "temperature", "alpha", "distillation_loss", "pseudo_labels", "pseudo_label_threshold", "hidden_state_weight",
-    "hidden_state_loss", "class_weights", "num_train_epochs", "learning_rate", "seed",
+    "hidden_state_loss", "attention_relation_weight", "class_weights", "num_train_epochs", "learning_rate", "seed",
 )
 
 
@@ -104,6 +104,23 @@ class DistillationTrainingArguments(TrainingArguments):
         },
     )
 
+    attention_relation_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of MiniLMv2's self-attention relation term: KL between the teacher's and the student's "
+            "query-query, key-key and value-value relations (scaled dot products) of one layer each, split into "
+            "attention_relation_heads heads, so that widths and head counts need not match. 0 turns it off. The "
+            "teacher then runs on every step; both models must share a tokenizer."
+        },
+    )
+    attention_relation_heads: int = field(
+        default=1, metadata={"help": "Relation heads of the attention relation term; must divide both widths."})
+    attention_relation_layers: list[int] | None = field(
+        default=None,
+        metadata={"help": "The teacher layer and the student layer whose relations the term matches, e.g. 4 1 "
+                          "(default: each model's last layer)."},
+    )
+
     class_weights: list[str] | None = field(
         default=None,
         metadata={
@@ -148,6 +165,12 @@ class DistillationTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"hidden_state_weight must be >= 0, got {self.hidden_state_weight}; 0 turns the hidden-state term off."
             )
+        if not self.attention_relation_weight >= 0 or self.attention_relation_heads < 1:
+            raise ValueError(f"attention_relation_weight must be >= 0 and attention_relation_heads >= 1, got "
+                             f"{self.attention_relation_weight} and {self.attention_relation_heads}.")
+        if self.attention_relation_layers is not None and len(self.attention_relation_layers) != 2:
+            raise ValueError(f"attention_relation_layers names a teacher layer and a student layer, e.g. 4 1; got "
+                             f"{self.attention_relation_layers}.")
         if self.hidden_state_loss not in loss_names("hidden"):
             raise ValueError(
                 f"hidden_state_loss must be one of {', '.join(loss_names('hidden'))}, got {self.hidden_state_loss!r}."

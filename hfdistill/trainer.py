@@ -14,7 +14,9 @@ from . import checks, hub
 from .config import DistillationTrainingArguments
 from .data.collator import (TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, TeacherLogitsCollator, teacher_collator,
                              teacher_input_columns)
-from .losses import HiddenStateProjection, IGNORE_INDEX, distillation_loss, evaluation_loss, hidden_state_term
+from .losses import (IGNORE_INDEX, HiddenStateProjection, attention_relation_loss, distillation_loss, evaluation_loss,
+                     hidden_state_term)
+from .losses.attention import captured_states
 from .teachers.base import StoredLogitsTeacher, Teacher, build_teacher
 from .teachers.ensemble import combine_teacher_logits
 from .training import ClassifierTrainer, ExactAccumulationMixin
@@ -101,6 +103,7 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
         self._class_weights, self.teacher_weights = setup
         self.teacher_models = list(models)
         widths = [getattr(getattr(model, "config", None), "hidden_size", None) for model in (student, *models[:1])]
+        self._relation_projections = checks.check_attention_relations(self.args, student, models)
         self._hidden_projection = (HiddenStateProjection(*widths, len(self._hidden_state_pairs)).to(self.args.device)
                                    if self._hidden_state_pairs and widths[0] != widths[1] else None)
         for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
@@ -210,9 +213,11 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
         student_inputs = {k: v for k, v in inputs.items() if k in self._student_arg_names and k not in self.label_names}
         # Only in training: evaluation's outputs become predictions, which must stay the logits alone.
         match_hidden_states = training and bool(self._hidden_state_pairs)
+        relations = self._relation_projections if training else None  # (student's, teacher's) q/k/v, or None
         if match_hidden_states:
             student_inputs["output_hidden_states"] = True
-        student_outputs = model(**student_inputs)
+        with captured_states(relations[0] if relations else {}) as student_states:
+            student_outputs = model(**student_inputs)
         student_logits = student_outputs["logits"] if isinstance(student_outputs, dict) else student_outputs[0]
 
         if not training:  # evaluation measures the student alone: its loss on the labels
@@ -220,8 +225,9 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
             return (loss, student_outputs) if return_outputs else loss
 
         teacher_outputs = None
-        if match_hidden_states:  # hidden states are never cached: the teacher runs, and gives its logits too
-            teacher_outputs = self._prepare_teacher().forward(inputs, output_hidden_states=True)
+        if match_hidden_states or relations:  # inner states are never cached: the teacher runs, gives its logits too
+            with captured_states(relations[1] if relations else {}) as teacher_states:
+                teacher_outputs = self._prepare_teacher().forward(inputs, output_hidden_states=match_hidden_states)
         soft_term_weighs = not (self.args.alpha == 0 and labels is not None and bool(labels.ne(IGNORE_INDEX).all()))
         if soft_term_weighs or teacher_outputs is not None or inputs.get(TEACHER_LOGITS_COLUMN) is not None:
             teacher_logits = self.teacher_logits(inputs, teacher_outputs).to(student_logits.device)
@@ -242,6 +248,11 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
                 inputs.get("attention_mask"), self.args.hidden_state_loss, self._hidden_projection)
             num_items = num_items_in_batch if num_items_in_batch is not None else hidden_per_example.numel()
             loss = loss + self.args.hidden_state_weight * hidden_per_example.sum() / num_items
+        if relations:
+            relation = attention_relation_loss(student_states, teacher_states, self.args.attention_relation_heads,
+                                               inputs.get("attention_mask"), reduction="none")
+            num_items = num_items_in_batch if num_items_in_batch is not None else relation.numel()
+            loss = loss + self.args.attention_relation_weight * relation.sum() / num_items
         if self.args.average_tokens_across_devices and num_items_in_batch is not None and self.args.world_size > 1:
             # Divided by the examples of all processes, while DDP averages gradients over processes: undo that mean.
             loss = loss * self.accelerator.num_processes

@@ -16,7 +16,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
 
 from hfdistill import DistillationTrainer, model_stats
 from hfdistill.arguments import parse_arguments
-from hfdistill.checks import check_tokenizer
+from hfdistill.checks import check_shared_tokenizer, check_tokenizer
 from hfdistill.data import (build_transfer_set, load_task, resolve_max_length, tokenize_views, unlabeled_value,
                             with_teacher_view)
 from hfdistill.evaluation.metrics import class_coverage, report_metric, task_metrics
@@ -54,6 +54,7 @@ def main():
     tokenizer = AutoTokenizer.from_pretrained(checkpoints[0].name_or_path)  # the teacher's
     student_tokenizer = student_spec.tokenizer() or tokenizer  # a pretrained student reads through its own
     check_tokenizer(tokenizer, teacher_config)
+    check_shared_tokenizer(training_args, tokenizer, student_tokenizer)
     data_args.max_seq_length, truncation = resolve_max_length(  # measured on every split, chosen, reported
         task.data, tokenizer, text_column, text_pair_column, data_args.max_seq_length, [teacher_config],
         data_args.truncation_side, {"student": student_tokenizer} if student_tokenizer is not tokenizer else None)

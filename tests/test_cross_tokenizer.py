@@ -158,6 +158,12 @@ def test_a_bad_student_checkpoint_is_refused_before_any_training(tiny_teacher, s
         with pytest.raises(ValueError, match=message):
             recipe.main()
         assert not (output_dir / "teacher").exists()
+    monkeypatch.setattr("sys.argv", ["sst2.py", "--teacher_model_name_or_path", tiny_teacher, *sst2_files,
+                                     "--student_model_name_or_path", str(pretrained_student_dir), "--output_dir",
+                                     str(output_dir), "--use_cpu", "true", "--attention_relation_weight", "1"])
+    with pytest.raises(ValueError, match="attention_relation_weight compare teacher and student token by token"):
+        recipe.main()
+    assert not (output_dir / "teacher").exists()  # before the teacher's fine-tuning
     with pytest.raises(ValueError, match="drop --student"):
         recipe.parse_arguments(["--student", "compact", "--student_model_name_or_path", str(pretrained_student_dir)])
     with pytest.raises(ValueError, match="a 'pretrained' student does not have"):

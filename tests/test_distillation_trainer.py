@@ -909,3 +909,37 @@ def test_a_narrower_students_hidden_states_are_projected_trained_and_never_saved
     trainer.save_model()
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)  # plain transformers, no projection
     assert set(reloaded.state_dict()) == set(narrow.state_dict())
+
+
+def test_attention_relations_of_a_narrower_student_join_the_loss(tmp_path, teacher):
+    from hfdistill import linear_student
+    from hfdistill.losses import attention_relation_loss
+
+    narrow = tiny_bert(seed=1, num_hidden_layers=1, hidden_size=4, intermediate_size=8)
+    dataset = random_token_dataset(num_examples=8)
+    args = make_args(tmp_path, attention_relation_weight=0.5, attention_relation_heads=2, alpha=1.0)
+    trainer = DistillationTrainer(model=narrow, teacher_model=teacher, train_dataset=dataset, args=args)
+    batch = batch_of(dataset)
+    narrow.train()
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        student_out = narrow(**inputs, output_hidden_states=True)
+        teacher_out = teacher(**inputs, output_hidden_states=True)
+        # Each model's last layer reads the previous hidden states; its query/key/value projections map them.
+        last_student = narrow.bert.encoder.layer[-1].attention.self
+        last_teacher = teacher.bert.encoder.layer[-1].attention.self
+        student_states = {name: getattr(last_student, name)(student_out.hidden_states[-2])
+                          for name in ("query", "key", "value")}
+        teacher_states = {name: getattr(last_teacher, name)(teacher_out.hidden_states[-2])
+                          for name in ("query", "key", "value")}
+        relation = attention_relation_loss(student_states, teacher_states, 2, batch["attention_mask"])
+        soft = kl_divergence_loss(student_out.logits, teacher_out.logits, temperature=2.0)
+        assert_close(trainer.compute_loss(narrow, dict(batch)), soft + 0.5 * relation)
+    trainer.train()
+    with pytest.raises(ValueError, match="has no query, key and value projections"):
+        DistillationTrainer(model=linear_student(teacher, embedding_dim=4), teacher_model=teacher, args=args)
+    with pytest.raises(ValueError, match="must divide both widths"):
+        DistillationTrainer(model=narrow, teacher_model=teacher, args=make_args(tmp_path, attention_relation_weight=1,
+                                                                                 attention_relation_heads=3))
+    with pytest.raises(ValueError, match="one teacher's attention relations"):
+        DistillationTrainer(model=narrow, teacher_model=[teacher, tiny_bert(seed=2)], args=args)

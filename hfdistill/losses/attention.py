@@ -12,6 +12,7 @@ differ), attention_mask (N, L), 1 for real tokens.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -69,3 +70,43 @@ class HiddenStateProjection(nn.Module):
     def forward(self, index: int, hidden: torch.Tensor) -> torch.Tensor:
         """(N, L, teacher_width): the student's hidden states of matched layer ``index`` in the teacher's width."""
         return self.maps[index](hidden)
+
+
+# How encoders name the query, key and value projections of their self-attention (BERT, RoBERTa, ELECTRA; MPNet;
+# DistilBERT).
+QKV_NAMES = (("query", "key", "value"), ("q", "k", "v"), ("q_lin", "k_lin", "v_lin"))
+
+
+def qkv_projections(model: nn.Module, layer: int, role: str = "model") -> dict[str, nn.Module]:
+    """The query, key and value projections (``nn.Linear``) of ``model``'s encoder layer ``layer`` (negative:
+    from the last). Raises ``ValueError`` for a model whose attention does not expose them, or a layer it lacks."""
+    num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    layers = next((module for name, module in model.named_modules() if name.endswith("layer")
+                   and isinstance(module, nn.ModuleList) and len(module) == num_layers), None)
+    if layers is not None and not -len(layers) <= layer < len(layers):
+        raise ValueError(f"The attention relation term reads the {role}'s layer {layer}, but {type(model).__name__} "
+                         f"has {len(layers)} layers: name layers it has (--attention_relation_layers TEACHER STUDENT).")
+    modules = dict(layers[layer].named_modules()) if layers is not None else {}
+    for names in QKV_NAMES:
+        found = {relation: module for relation, name in zip(RELATIONS, names)
+                 for key, module in modules.items() if key.split(".")[-1] == name and isinstance(module, nn.Linear)}
+        if len(found) == 3:
+            return found
+    raise ValueError(f"The {role} ({type(model).__name__}) has no query, key and value projections hfdistill can read "
+                     f"in its layer {layer} (looked for {', '.join('/'.join(names) for names in QKV_NAMES)}): the "
+                     "attention relation term needs them. Set attention_relation_weight to 0, or use the hidden-state "
+                     "term.")
+
+
+@contextmanager
+def captured_states(projections: dict[str, nn.Module]):
+    """Within the block, each forward pass stores the outputs of ``projections`` (see `qkv_projections`) in the
+    yielded dict, by ``query``/``key``/``value``."""
+    states: dict[str, torch.Tensor] = {}
+    hooks = [module.register_forward_hook(lambda _m, _i, output, name=name: states.__setitem__(name, output))
+             for name, module in projections.items()]
+    try:
+        yield states
+    finally:
+        for hook in hooks:
+            hook.remove()

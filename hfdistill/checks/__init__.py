@@ -5,25 +5,21 @@ call them before any training step (the recipe's flags when they are parsed, bef
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable
 
-import datasets
-import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 from torch import nn
 from transformers.utils import logging
 
-from .data.collator import TEACHER_LOGITS_COLUMN
-from .data.tasks import is_list_feature
-from .losses import check_pseudo_labels, get_loss, resolve_class_weights
-from .problem_types import SINGLE_LABEL, problem_type_of
-from .teachers.loading import load_tokenizer_if_saved
-from .utils import column_names, position_limit, row_lengths, vocabulary_fingerprint
+from ..losses import check_pseudo_labels, get_loss
+from ..problem_types import problem_type_of
+from ..teachers.loading import load_tokenizer_if_saved
+from ..utils import vocabulary_fingerprint
+from .data import (check_class_weights, check_data, check_input_lengths, check_label_shape,
+                   check_stored_teacher_logits, check_train_dataset)
 
 logger = logging.get_logger(__name__)
-_LABEL_COLUMNS = ("label", "labels", "label_ids")
 
 
 def check_finite_logits(logits: torch.Tensor, fix: str = "fp32 or bf16 rather than fp16") -> None:
@@ -84,6 +80,7 @@ def check_tokenizer(tokenizer, model_config, teacher_tokenizer=None) -> None:
             "(saved in the teacher's folder)."
         )
 
+
 def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, teacher_processing_class=None,
                  own_inputs: bool = False, shared_tokens_needed: bool = False) -> None:
     """Teacher and student must predict the same classes, by the same names; and, unless the teacher reads its own
@@ -133,6 +130,7 @@ def check_models(student: nn.Module, teacher: nn.Module, processing_class=None, 
             "(and the student's as processing_class=) to have it checked."
         )
 
+
 def check_problem_type(student: nn.Module, teacher: nn.Module | None, distillation_loss: str = "kl",
                        pseudo_labels: str = "none") -> str:
     """The task shape both models were built for (``problem_type``: single-label, multi-label or regression), from
@@ -151,6 +149,7 @@ def check_problem_type(student: nn.Module, teacher: nn.Module | None, distillati
     get_loss("soft", distillation_loss, problem_type)  # ValueError when that loss does not fit the task
     check_pseudo_labels(pseudo_labels, problem_type)
     return problem_type
+
 
 def check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[int, int]]:
     """(student, teacher) indices into `hidden_states` (0 is the embeddings' output, i the output of layer i). The
@@ -173,6 +172,7 @@ def check_hidden_state_pairs(student: nn.Module, teacher: nn.Module) -> list[tup
             f"{num_teacher_layers - 1 if num_teacher_layers else '?'}) for each of its {num_student_layers} layers."
         )
     return [(student_index + 1, teacher_index + 1) for student_index, teacher_index in enumerate(layers)]
+
 
 def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), processing_class=None,
                    teacher_processing_class=None, own_inputs: bool = False) -> tuple[str, list[tuple[int, int]]]:
@@ -201,165 +201,48 @@ def check_teachers(student: nn.Module, models: list[nn.Module], args, paths=(), 
     return problem_type, hidden_state_pairs
 
 
-def check_data(args, problem_type: str, student, models, weights, train_dataset, eval_sets: dict, input_names,
-               stored_logits_required: bool) -> tuple:
-    """The training and evaluation data against the models and settings: inputs the models read, label shapes, the
-    class weights (``args.class_weights``), stored teacher logits (every row, one per class, one list per teacher).
-    Returns ``(class_weights, teacher_weights)``: the hard term's (C,) weights or ``None``, and the ensemble's
-    normalised weights (inferred from stored logits of K teachers when there is no teacher model)."""
-    from .teachers.ensemble import normalized_weights
-
-    check_train_dataset(train_dataset, input_names, args.remove_unused_columns)
-    num_labels = getattr(getattr(student, "config", None), "num_labels", None)
-    class_weights = check_class_weights(args.class_weights, problem_type, train_dataset, num_labels)
-    for split, dataset in {"training": train_dataset, **eval_sets}.items():
-        check_label_shape(dataset, split, num_labels, problem_type)
-    teacher_weights = normalized_weights(weights, len(models)) if models else weights
-    expected = len(models) or (len(weights) if weights else None)
-    per_row = check_stored_teacher_logits(train_dataset, num_labels, stored_logits_required, expected)
-    if per_row and not models and teacher_weights is None:
-        teacher_weights = normalized_weights(None, per_row)
-    return class_weights, teacher_weights
-
-
-def check_class_weights(class_weights, problem_type: str, dataset, num_labels: int | None) -> torch.Tensor | None:
-    """(C,) weights of the hard term from ``class_weights`` (see `hfdistill.losses.resolve_class_weights`; ``"auto"``
-    reads the training set's ``labels``), or ``None``. Raises ``ValueError`` for a task shape without classes to
-    weigh, or ``"auto"`` without labels to count."""
-    if class_weights is None:
+def check_attention_relations(args, student: nn.Module, models: list) -> tuple | None:
+    """The student's and the teacher's query/key/value projections the attention relation term reads
+    (``args.attention_relation_layers``: teacher layer, student layer; default each one's last), or ``None`` when
+    it is off. Raises ``ValueError`` without exactly one teacher model, across tokenizers, for a model whose attention
+    does not expose the projections, or for widths ``args.attention_relation_heads`` does not divide."""
+    if not args.attention_relation_weight > 0:
         return None
-    if problem_type != SINGLE_LABEL:
-        raise ValueError(f"class_weights weigh the classes of a single-label task; this is a {problem_type} task: "
-                         "leave class_weights out.")
-    labels = dataset["labels"] if "labels" in (column_names(dataset) or []) else None
-    if class_weights == "auto" and labels is None:
-        raise ValueError("class_weights='auto' counts the training set's labels, and it has no 'labels' column: give "
-                         "one weight per class instead.")
-    return torch.tensor(resolve_class_weights(class_weights, labels or [], num_labels), dtype=torch.float32)
+    from ..losses.attention import qkv_projections
+
+    if len(models) != 1:
+        raise ValueError("attention_relation_weight > 0 matches one teacher's attention relations: pass one "
+                         "teacher_model (stored logits carry no attention), or set attention_relation_weight to 0.")
+    vocab = [getattr(getattr(model, "config", None), "vocab_size", None) for model in (student, models[0])]
+    if vocab[0] != vocab[1]:
+        raise ValueError(f"The attention relation term compares the two models token by token, which needs one "
+                         f"tokenizer; their vocabularies differ ({vocab[1]} vs {vocab[0]}). Distil from the logits "
+                         "alone across tokenizers (set attention_relation_weight to 0).")
+    teacher_layer, student_layer = args.attention_relation_layers or (-1, -1)
+    projections = (qkv_projections(student, student_layer, "student"),
+                   qkv_projections(models[0], teacher_layer, "teacher"))
+    widths = [side["query"].out_features for side in projections]
+    if any(width % args.attention_relation_heads for width in widths):
+        raise ValueError(f"attention_relation_heads={args.attention_relation_heads} must divide both widths (student "
+                         f"{widths[0]}, teacher {widths[1]}): e.g. {math.gcd(*widths)} or a divisor of it.")
+    return projections
 
 
-def check_train_dataset(dataset, input_names: set[str], remove_unused_columns: bool = True) -> None:
-    """The training set must hold rows, and inputs one of the models reads (tokenized text), not raw text alone."""
-    columns = column_names(dataset)
-    if columns is None:
-        return
-    if hasattr(dataset, "__len__") and len(dataset) == 0:
-        raise ValueError("The training set is empty: check the data files and any filtering or max_train_samples.")
-    inputs = input_names & set(columns)
-    labeled = any(column in columns for column in _LABEL_COLUMNS)
-    if not inputs and remove_unused_columns:
-        raise ValueError(
-            f"The training set has neither labels nor anything to distil: its columns are {columns}, none of which "
-            "the student or teacher takes as input. Tokenize the text first, e.g. "
-            "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
-            + ("" if labeled else " It also has no 'label' or 'labels' column.")
-        )
-
-def check_label_shape(dataset, split: str, num_labels: int | None, problem_type: str) -> None:
-    """The labels' shape must fit the task: a class index (single-label), a 0/1 vector of num_labels values
-    (multi-label) or a number (regression), as read from the Arrow column type."""
-    if not isinstance(dataset, datasets.Dataset) or "labels" not in dataset.column_names:
-        return
-    feature = dataset.features["labels"]
-    is_list = is_list_feature(feature)
-    dtype = getattr(feature, "dtype", None)
-    expected = {
-        "multi_label_classification": (is_list, f"a list of {num_labels} 0/1 values per row"),
-        "single_label_classification": (
-            not is_list and dtype is not None and "int" in dtype, "one class index per row"
-        ),
-        "regression": (
-            not is_list and dtype is not None and ("float" in dtype or "int" in dtype), "one number per row"
-        ),
-    }
-    ok, what = expected[problem_type]
-    if not ok:
-        raise ValueError(
-            f"The {split} set's labels ({feature}) do not fit a {problem_type} model, which takes {what}. "
-            "Give the data the teacher's task shape (e.g. multi-hot label vectors for a multi-label teacher), or use "
-            "a teacher of the data's shape."
-        )
-
-def check_stored_teacher_logits(dataset, num_labels: int | None, required: bool, num_teachers: int | None = None
-                                ) -> int | None:
-    """Stored logits must exist on every row (when there is no teacher to fill gaps) and have one value per class
-    (``num_labels``); rows of several teachers' logits must hold ``num_teachers`` lists. Returns the number of
-    teachers per row, or ``None`` for one teacher's (N, C) logits or no stored logits."""
-    columns = column_names(dataset)
-    if required and (columns is None or TEACHER_LOGITS_COLUMN not in columns):
-        raise ValueError(
-            "teacher_model is None, so every training row must carry the teacher's logits in a "
-            f"'{TEACHER_LOGITS_COLUMN}' column (one float per class); "
-            + ("there is no train_dataset." if dataset is None else f"the training set has columns {columns}.")
-            + " Add that column, or pass teacher_model to compute them."
-        )
-    if columns is None or TEACHER_LOGITS_COLUMN not in columns or not isinstance(dataset, datasets.Dataset):
-        return None
-    values = dataset.with_format("arrow")[TEACHER_LOGITS_COLUMN]
-    missing = [index for index, valid in enumerate(pc.is_valid(values).to_pylist()) if not valid]
-    if missing and required:
-        raise ValueError(
-            f"{len(missing)} training row(s) have no {TEACHER_LOGITS_COLUMN} (e.g. rows {missing[:5]}), and there is "
-            "no teacher_model to compute them. Fill them in, drop those rows, or pass teacher_model."
-        )
-    if missing:
-        raise ValueError(
-            f"{len(missing)} training row(s) have an empty {TEACHER_LOGITS_COLUMN} (e.g. rows {missing[:5]}). Fill "
-            f"them in, or drop the column to let the teacher compute every row."
-        )
-    if num_labels is None or not pa.types.is_list(values.type) and not pa.types.is_large_list(values.type):
-        return None
-    per_row = None
-    if pa.types.is_list(values.type.value_type) or pa.types.is_large_list(values.type.value_type):
-        # Several teachers' logits per row, (K, C): one list per teacher, in the teachers' order.
-        counts = set(pc.list_value_length(values).to_pylist())
-        expected = num_teachers
-        if len(counts) != 1 or (expected is not None and counts != {expected}):
-            raise ValueError(
-                f"Rows of {TEACHER_LOGITS_COLUMN} hold {sorted(counts)} teachers' logits, but "
-                f"{expected if expected is not None else 'one number of'} teachers are expected: store one list of "
-                "logits per teacher, the same teachers in the same order on every row."
-            )
-        per_row = counts.pop()
-        values = pc.list_flatten(values)
-    widths = pc.list_value_length(values)
-    wrong = [index for index, width in enumerate(widths.to_pylist()) if width != num_labels]
-    if wrong:
-        raise ValueError(
-            f"{TEACHER_LOGITS_COLUMN} must hold one logit per class ({num_labels} for this student); row {wrong[0]} "
-            f"has {widths[wrong[0]].as_py()} ({len(wrong)} row(s) differ). Store the teacher's logits for the "
-            "student's classes, in the student's id2label order."
-        )
-    return per_row
-
-
-def check_input_lengths(
-    dataset, models: Iterable[tuple[str, nn.Module]], split: str, column: str = "input_ids"
-) -> None:
-    """Raise ``ValueError`` when an input of ``dataset`` is longer than a model's position table (it would die inside
-    the forward pass with a tensor-size error), naming the row, its length, the model and the fix."""
-    limits = [(name, limit) for name, model in models if model is not None and (limit := position_limit(model))]
-    if not limits or dataset is None:
-        return
-    lengths = row_lengths(dataset, column)
-    if not lengths:
-        return
-    longest = max(range(len(lengths)), key=lengths.__getitem__)
-    for name, limit in limits:
-        if lengths[longest] > limit:
-            too_long = sum(length > limit for length in lengths)
-            raise ValueError(
-                f"The {split} set has {too_long} input(s) longer than the {name}'s {limit} positions "
-                f"(max_position_embeddings); the longest is row {longest} with {lengths[longest]} tokens. "
-                "Tokenize with "
-                f"truncation, e.g. `tokenizer(texts, truncation=True, max_length={limit})`."
-            )
+def check_shared_tokenizer(args, tokenizer, student_tokenizer) -> None:
+    """The terms that compare the two models token by token (hidden states, attention relations) need one tokenizer:
+    ``ValueError`` before any training when ``student_tokenizer`` (a pretrained student's own) maps tokens to other
+    ids than the teacher's ``tokenizer``, naming what works instead."""
+    asked = [name for name in ("hidden_state_weight", "attention_relation_weight") if getattr(args, name, 0) > 0]
+    if asked and vocabulary_fingerprint(tokenizer) != vocabulary_fingerprint(student_tokenizer):
+        raise ValueError(f"--{' and --'.join(asked)} compare teacher and student token by token, which needs one "
+                         "tokenizer, and the student's is not the teacher's: distil from the logits alone across "
+                         "tokenizers (leave those terms at 0), or use a student with the teacher's tokenizer.")
 
 
 def check_recipe_arguments(model_args, data_args, training_args, export_args) -> None:
     """The recipe's flags that cannot run together, refused when they are parsed, before any data is read or any
     teacher fine-tuned. Raises ``ValueError`` naming the flags and the fix."""
-    from .students import get_student_kind
+    from ..students import get_student_kind
 
     teachers = len(model_args.teacher_model_name_or_path)
     if model_args.teacher_seeds and teachers != 1:
@@ -369,6 +252,10 @@ def check_recipe_arguments(model_args, data_args, training_args, export_args) ->
     if model_args.teacher_weights is not None and len(model_args.teacher_weights) != members:
         raise ValueError(f"--teacher_weights gives {len(model_args.teacher_weights)} weights for {members} teachers: "
                          "give one weight per teacher (or per --teacher_seeds seed).")
+    if training_args.attention_relation_weight > 0 and members > 1:
+        raise ValueError(f"--attention_relation_weight matches one teacher's attention relations, but the run has an "
+                         f"ensemble of {members} teachers: distil from one teacher, or set --attention_relation_weight "
+                         "0.")
     if training_args.hidden_state_weight > 0:
         if members > 1:
             raise ValueError(f"--hidden_state_weight matches one teacher's hidden states layer by layer, but the run "
@@ -384,3 +271,24 @@ def check_recipe_arguments(model_args, data_args, training_args, export_args) ->
                          "(CSV, TSV, JSON lines, Parquet or Arrow, labeled or not).")
     if export_args.export_strict and export_args.export is None:
         raise ValueError("--export_strict fails a run whose exported files do not match PyTorch: add --export onnx.")
+
+
+__all__ = [
+    "check_attention_relations",
+    "check_class_weights",
+    "check_data",
+    "check_finite_logits",
+    "check_hidden_state_pairs",
+    "check_input_lengths",
+    "check_label_shape",
+    "check_models",
+    "check_problem_type",
+    "check_process_group",
+    "check_recipe_arguments",
+    "check_same_vocabulary",
+    "check_shared_tokenizer",
+    "check_stored_teacher_logits",
+    "check_teachers",
+    "check_tokenizer",
+    "check_train_dataset",
+]
