@@ -177,6 +177,9 @@ def _objective(info: dict) -> list[str]:
             f"Plus {info['hidden_state_weight']} x the {info.get('hidden_state_loss')} distance between each student "
             "layer's output and the output of the teacher layer it was copied from."
         )
+    if info.get("attention_relation_weight"):
+        lines.append(f"Plus {info['attention_relation_weight']} x the KL between the teacher's and the student's "
+                     "self-attention relations (queries, keys and values; MiniLMv2).")
     return lines
 
 
