@@ -65,7 +65,7 @@ def test_recipe_end_to_end_through_accelerate_launch_then_reuses_the_teacher(tin
                                        "num_train_epochs": 1.0, "learning_rate": 1e-4, "seed": 42,
                                        "pseudo_labels": "none", "pseudo_label_threshold": 0.0,
                                        "hidden_state_weight": 0.0, "hidden_state_loss": "mse",
-                                       "class_weights": None}
+                                       "attention_relation_weight": 0.0, "class_weights": None}
     assert (output_dir / "accuracy_vs_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     card = (output_dir / "README.md").read_text()
