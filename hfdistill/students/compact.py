@@ -10,7 +10,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from .common import log_size, pca_projection
-from .registry import StudentKind, StudentOption, StudentSpec, register_student_kind
+from .registry import NUM_LAYERS, StudentKind, StudentOption, StudentSpec, register_student_kind
 
 
 def compact_student(
@@ -81,8 +81,7 @@ register_student_kind(StudentKind(
     help="'compact' (a narrower transformer)",
     description="compact transformer (narrower and shallower than the teacher)",
     options={
-        "num_layers": StudentOption(2, int | None, "Encoder layers of a 'layers' or 'compact' student, or the layers "
-                                    "a 'pretrained' one is cut to (spread evenly).", flag_default=None),
+        "num_layers": NUM_LAYERS,
         "hidden_size": StudentOption(128, int, "Hidden size of a 'compact' student."),
         "num_attention_heads": StudentOption(2, int, "Attention heads of a 'compact' student."),
         "intermediate_size": StudentOption(512, int, "Feed-forward size of a 'compact' student."),

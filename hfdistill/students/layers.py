@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 
 from ..models import MeanPoolingBertConfig
 from .common import log_size
-from .registry import StudentKind, StudentOption, register_student_kind
+from .registry import NUM_LAYERS, StudentKind, StudentOption, register_student_kind
 
 # Encoders whose layers sit in `<base>.encoder.layer` (a ModuleList), which is what layer selection needs.
 SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet",
@@ -111,16 +111,14 @@ def _build(spec, teacher: PreTrainedModel) -> PreTrainedModel:
     return student_from_teacher(teacher, num_layers=None if spec.layers else spec.num_layers, layers=spec.layers)
 
 
+LAYERS_OPTION = StudentOption(None, list[int] | None, "Teacher layers a 'layers' student keeps, e.g. 0 5 "
+                              "(default: spread evenly).")
+
 register_student_kind(StudentKind(
     name="layers", build=_build, check=_check, matches_hidden_states=True,
+    options={"num_layers": NUM_LAYERS, "layers": LAYERS_OPTION},
     help="'layers' (the teacher with fewer layers)",
     description="transformer cut from the teacher (fewer of its layers)",
-    options={
-        "num_layers": StudentOption(2, int | None, "Encoder layers of a 'layers' or 'compact' student, or the layers "
-                                    "a 'pretrained' one is cut to (spread evenly).", flag_default=None),
-        "layers": StudentOption(None, list[int] | None, "Teacher layers a 'layers' student keeps, e.g. 0 5 (default: "
-                                "spread evenly)."),
-    },
     # Measured on SST-2 (benchmarks/README.md, "Student kinds" and "Peers"): one epoch over a transfer set grown by
     # 4 augmented copies per text, frozen word embeddings, length-window batches and no warmup.
     defaults={"student_num_layers": 2, "learning_rate": 1e-4, "num_train_epochs": 1.0, "augment_factor": 4,

@@ -64,6 +64,9 @@ COMMON_OPTIONS = {
 FALLBACK_DEFAULTS = {"learning_rate": 5e-5, "num_train_epochs": 3.0, "augment_factor": 0,
                      "student_freeze_word_embeddings": False, "student_num_bigram_buckets": 0,
                      "train_sampling_strategy": "random", "warmup_steps": 0.0}
+# The option the kinds that have encoder layers share: how many to keep (the recipe's default by kind).
+NUM_LAYERS = StudentOption(2, int | None, "Encoder layers of a 'layers' or 'compact' student, or the layers a "
+                           "'pretrained' one is cut to (spread evenly).", flag_default=None)
 STUDENT_KINDS: dict[str, StudentKind] = {}
 # The recipe's default of each flag by kind, {flag: {kind: value}}, and those for runs with unlabeled text.
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {}
