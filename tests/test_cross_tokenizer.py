@@ -169,3 +169,21 @@ def test_a_bad_student_checkpoint_is_refused_before_any_training(tiny_teacher, s
     with pytest.raises(ValueError, match="a 'pretrained' student does not have"):
         recipe.parse_arguments(["--student_model_name_or_path", str(pretrained_student_dir),
                                 "--hidden_state_weight", "1"])
+
+
+def test_a_pretrained_distilbert_is_cut_to_fewer_of_its_own_layers(student_tokenizer, tmp_path):
+    from hfdistill import pretrained_student
+
+    folder = tmp_path / "distilbert"
+    torch.manual_seed(5)
+    config = DistilBertConfig(vocab_size=len(student_tokenizer), dim=8, n_layers=3, n_heads=2, hidden_dim=16,
+                              max_position_embeddings=32, pad_token_id=0)
+    from transformers import DistilBertForMaskedLM
+
+    full = DistilBertForMaskedLM(config)
+    full.save_pretrained(folder)
+    cut = pretrained_student(str(folder), tiny_bert(), layers=[0, 2])
+    assert cut.config.num_hidden_layers == 2 and cut.config.id2label == {0: "negative", 1: "positive"}
+    assert not hasattr(cut.config, "distilled_from_layers")  # its layers are its own, not the teacher's
+    kept = full.distilbert.transformer.layer[2].attention.q_lin.weight
+    assert torch.equal(cut.distilbert.transformer.layer[1].attention.q_lin.weight, kept)

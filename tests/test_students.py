@@ -131,11 +131,15 @@ def test_layer_cut_works_for_other_bert_family_encoders(config_class, model_clas
 
 
 def test_layer_cut_of_an_unsupported_architecture_names_the_supported_families():
-    teacher = DistilBertForSequenceClassification(
-        DistilBertConfig(vocab_size=40, dim=8, n_layers=2, n_heads=2, hidden_dim=16, max_position_embeddings=40)
-    )
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    decoder = GPT2ForSequenceClassification(GPT2Config(vocab_size=40, n_embd=8, n_layer=2, n_head=2, n_positions=40))
     with pytest.raises(ValueError, match="bert, roberta.*electra, mpnet.*compact_student or linear_student"):
-        student_from_teacher(teacher, num_layers=1)
+        student_from_teacher(decoder, num_layers=1)
+    # DistilBERT keeps its layers at transformer.layer: cut like BERT's family.
+    distilbert = DistilBertForSequenceClassification(
+        DistilBertConfig(vocab_size=40, dim=8, n_layers=2, n_heads=2, hidden_dim=16, max_position_embeddings=40))
+    assert student_from_teacher(distilbert, num_layers=1).config.num_hidden_layers == 1
 
 
 @pytest.mark.parametrize(

@@ -13,21 +13,24 @@ from ..models import MeanPoolingBertConfig
 from .common import log_size
 from .registry import NUM_LAYERS, StudentKind, StudentOption, register_student_kind
 
-# Encoders whose layers sit in `<base>.encoder.layer` (a ModuleList), which is what layer selection needs.
-SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet",
+# Encoders whose layers sit in `<base>.encoder.layer` (`transformer.layer` for DistilBERT), a ModuleList: what layer
+# selection needs.
+SUPPORTED_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", "distilbert",
                       MeanPoolingBertConfig.model_type)
 
 
 def _encoder_layers_path(model: nn.Module) -> str:
     num_layers = getattr(model.config, "num_hidden_layers", None)
     for name, module in model.named_modules():
-        if name.endswith("encoder.layer") and isinstance(module, nn.ModuleList) and len(module) == num_layers:
+        # BERT's family keeps them at `encoder.layer`, DistilBERT at `transformer.layer`.
+        if name.endswith(("encoder.layer", "transformer.layer")) and isinstance(module, nn.ModuleList) \
+                and len(module) == num_layers:
             return name
     model_type = getattr(model.config, "model_type", type(model).__name__)
     raise ValueError(
-        f"Cannot cut layers from a {model_type!r} model ({type(model).__name__}): hfdistill needs a BERT-family "
-        f"encoder whose layers sit in a ModuleList at `encoder.layer`, i.e. one of {', '.join(SUPPORTED_FAMILIES)}. "
-        "For other architectures, use compact_student or linear_student."
+        f"Cannot cut layers from a {model_type!r} model ({type(model).__name__}): hfdistill needs an encoder whose "
+        f"layers sit in a ModuleList at `encoder.layer` or `transformer.layer`, e.g. one of "
+        f"{', '.join(SUPPORTED_FAMILIES)}. For other architectures, use compact_student or linear_student."
     )
 
 
