@@ -7,7 +7,7 @@ from __future__ import annotations
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .collator import TEACHER_INPUT_PREFIX
-from .lengths import TRUNCATION_SIDES, cut_middle, length_limit, resolve_max_length
+from .lengths import TRUNCATION_SIDES, check_max_length, cut_middle, length_limit, resolve_max_length
 from .files import check_required_fields, data_format, file_encoding, load_files, row_line_numbers
 from .tasks import (
     TEXT_COLUMN_DEFAULTS, TEXT_PAIR_COLUMN_DEFAULTS, LabelMap, build_label_map, encode_labels, infer_problem_type,
@@ -73,12 +73,7 @@ def tokenize(
     (``ValueError`` naming the largest that fits). ``truncation_side`` (see `hfdistill.data.lengths`): what a longer
     text keeps, its head (``"right"``), its tail (``"left"``) or both ends (``"middle"``, single texts only).
     """
-    limit = length_limit(tokenizer, [model_config] if model_config is not None else [])
-    if limit is not None and max_seq_length > limit:
-        raise ValueError(
-            f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; "
-            f"set --max_seq_length {limit} or less."
-        )
+    check_max_length(max_seq_length, length_limit(tokenizer, [model_config] if model_config is not None else []))
     if truncation_side not in TRUNCATION_SIDES:
         raise ValueError(f"truncation_side must be one of {', '.join(TRUNCATION_SIDES)}, got {truncation_side!r}.")
     if truncation_side == "middle" and text_pair_column is not None:
@@ -135,13 +130,11 @@ def tokenize_views(splits: dict, tokenizer, teacher_tokenizer, text_column: str,
 
 
 def with_teacher_view(dataset: Dataset, teacher_view: Dataset) -> Dataset:
-    """``dataset`` with what the teacher's view of the same rows carries for distillation: the view itself when it
-    is the same tokenization, else its ``teacher_logits`` column when it has one, else its tokenization as
-    ``teacher_*`` columns (`add_teacher_inputs`)."""
+    """``dataset`` (the student's tokenization) with what the view of the same rows by a teacher of another tokenizer
+    carries for distillation: its ``teacher_logits`` column when it has one, else its tokenization as ``teacher_*``
+    columns (`add_teacher_inputs`)."""
     from .collator import TEACHER_LOGITS_COLUMN
 
-    if dataset is teacher_view or TEACHER_LOGITS_COLUMN in dataset.column_names:
-        return teacher_view if dataset is teacher_view else dataset
     if TEACHER_LOGITS_COLUMN in teacher_view.column_names:
         return dataset.add_column(TEACHER_LOGITS_COLUMN, teacher_view[TEACHER_LOGITS_COLUMN])
     return add_teacher_inputs(dataset, teacher_view)

@@ -31,6 +31,13 @@ def length_limit(tokenizer, model_configs=()) -> int | None:
     return min((value for value in limits if value and value < _NO_LIMIT), default=None)
 
 
+def check_max_length(max_seq_length: int | None, limit: int | None) -> None:
+    """``ValueError`` for a ``max_seq_length`` past ``limit`` (see `length_limit`), naming the largest that fits."""
+    if max_seq_length is not None and limit is not None and max_seq_length > limit:
+        raise ValueError(f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; "
+                         f"set --max_seq_length {limit} or less.")
+
+
 def token_lengths(dataset: Dataset, tokenizer, text_column: str, text_pair_column: str | None = None) -> list[int]:
     """Each row's length in tokens, special tokens included and nothing truncated (a pair: both texts together)."""
 
@@ -76,9 +83,7 @@ def resolve_max_length(splits: dict[str, Dataset], tokenizer, text_column: str, 
     other_tokenizers = other_tokenizers or {}
     limits = [length_limit(tokenizer, model_configs), *(length_limit(other) for other in other_tokenizers.values())]
     limit = min((value for value in limits if value), default=None)
-    if max_seq_length is not None and limit is not None and max_seq_length > limit:
-        raise ValueError(f"max_seq_length={max_seq_length} exceeds the model's limit of {limit} tokens; "
-                         f"set --max_seq_length {limit} or less.")
+    check_max_length(max_seq_length, limit)
     lengths = {split: token_lengths(dataset, tokenizer, text_column, text_pair_column)
                for split, dataset in splits.items()}
     chosen = max_seq_length if max_seq_length is not None else choose_max_length(

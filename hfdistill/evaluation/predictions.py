@@ -13,16 +13,32 @@ from ..problem_types import MULTI_LABEL, REGRESSION
 PREDICTIONS_FILE = "predictions.tsv"
 
 
+def pipeline_function(problem_type: str | None, num_labels: int) -> str:
+    """The function `pipeline("text-classification")` applies to a model's logits, by its rule
+    (`TextClassificationPipeline.postprocess`, in its order): ``"none"`` for regression, ``"sigmoid"`` for
+    multi-label or one output, else ``"softmax"``."""
+    if problem_type == REGRESSION:
+        return "none"
+    if problem_type == MULTI_LABEL or num_labels == 1:
+        return "sigmoid"
+    return "softmax"
+
+
+def apply_function(logits: np.ndarray, function: str) -> np.ndarray:
+    """``"softmax"`` over the last axis, ``"sigmoid"`` per value, or ``"none"`` (the logits as they are)."""
+    if function == "softmax":
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+    if function == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-logits))
+    return logits
+
+
 def scores_of(logits: np.ndarray, problem_type: str) -> np.ndarray:
     """(N, C) scores from (N, C) logits as `pipeline("text-classification")` gives them: softmax probabilities,
     per-label sigmoids (multi-label), or the raw output (regression)."""
     logits = np.asarray(logits, dtype=np.float64)
-    if problem_type == REGRESSION:
-        return logits
-    if problem_type == MULTI_LABEL:
-        return 1 / (1 + np.exp(-logits))
-    shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
+    return apply_function(logits, pipeline_function(problem_type, logits.shape[-1]))
 
 
 def predicted_labels(scores: np.ndarray, id2label: dict, problem_type: str, threshold: float = 0.5) -> list[str]:

@@ -9,20 +9,11 @@ import time
 import numpy as np
 from transformers import AutoConfig, AutoTokenizer
 
-from ..problem_types import MULTI_LABEL, REGRESSION
+from ..evaluation.predictions import apply_function, pipeline_function
 from ._inputs import encode, require, split_texts
 
 # Past this, a tokenizer's model_max_length is transformers' "no limit" placeholder (int(1e30)).
 _NO_LIMIT = 1_000_000
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
 
 
 class OnnxClassifier:
@@ -116,20 +107,13 @@ class OnnxClassifier:
                     f"function_to_apply must be 'softmax', 'sigmoid' or 'none', got {function_to_apply!r}."
                 )
             return function
-        problem_type = getattr(self.config, "problem_type", None)
-        num_labels = len(self.id2label)
-        # pipeline's rule (transformers' TextClassificationPipeline.postprocess), in its order
-        if problem_type == REGRESSION:
-            return "none"
-        if problem_type == MULTI_LABEL or num_labels == 1:
-            return "sigmoid"
-        return "softmax"
+        return pipeline_function(getattr(self.config, "problem_type", None), len(self.id2label))
 
     def __call__(self, inputs, top_k: int | None | str = "", function_to_apply: str | None = None,
                  batch_size: int | None = None, max_length: int | None = None):
         logits = self.logits(inputs, batch_size, max_length)
         function = self._function(function_to_apply)
-        scores = {"softmax": _softmax, "sigmoid": _sigmoid, "none": lambda x: x}[function](logits)
+        scores = apply_function(logits, function)
         legacy = top_k == ""  # pipeline's quirk: without top_k, one dict per text (a list for a lone string)
         results = []
         for row in scores:
