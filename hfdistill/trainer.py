@@ -68,7 +68,7 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
             )
         listed = teacher_model if isinstance(teacher_model, (list, tuple)) else [teacher_model]
         paths = [teacher if isinstance(teacher, str) else None for teacher in listed if teacher is not None]
-        teacher = build_teacher(teacher_model, weights=teacher_weights, combine=self._combine_teacher_logits)
+        teacher = build_teacher(teacher_model, combine=self._combine_teacher_logits)
         if model is None and kwargs.get("model_init") is None:
             raise ValueError(
                 "model (the student) or model_init (a function building it, for hyperparameter_search) is required; "
@@ -108,7 +108,7 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
                                    if self._hidden_state_pairs and widths[0] != widths[1] else None)
         for split, dataset in {"training": self.train_dataset, **eval_sets}.items():
             self._check_input_lengths(dataset, split)
-        self.teacher = StoredLogitsTeacher(teacher, self.teacher_weights, self._combine_teacher_logits)
+        self.teacher = StoredLogitsTeacher(teacher, self._combine_teacher_logits)
         self._teacher_prepared = False
 
     @property
@@ -192,7 +192,7 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
             self._teacher_prepared = True
         return self.teacher
 
-    def _combine_teacher_logits(self, logits: torch.Tensor, weights=None) -> torch.Tensor:
+    def _combine_teacher_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, C) from K teachers' (N, K, C) logits at the run's settings, weighed by `teacher_weights` as they are."""
         return combine_teacher_logits(logits, self.teacher_weights, self.args.temperature, self.problem_type,
                                       self.args.distillation_loss)

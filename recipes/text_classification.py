@@ -84,7 +84,8 @@ def main():
             {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
             training_args.per_device_eval_batch_size, training_args.device, precision["teacher_inference_dtype"])
         times["teacher_logits_s"] = cache_info["seconds"]
-    train = with_teacher_view(train, teacher_views["train"])  # the cached logits, or the teacher's own inputs
+    # One tokenization: the teacher's view is the student's. Two: the cached logits, or the teacher's own inputs.
+    train = teacher_views["train"] if teacher_views is views else with_teacher_view(train, teacher_views["train"])
 
     # ---- distillation (after an optional search of T, alpha and the learning rate) ------------------------------
     compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)

@@ -16,7 +16,6 @@ from torch import nn
 
 from ..data.collator import TEACHER_INPUT_PREFIX, TEACHER_LOGITS_COLUMN, teacher_input_columns
 from ..utils import forward_arg_names
-from .ensemble import normalized_weights
 
 
 class Teacher:
@@ -75,12 +74,12 @@ class OnlineTeacher(Teacher):
 
 
 class EnsembleTeacher(Teacher):
-    """Several teachers as one: their logits combined per batch by `combine_teacher_logits` (the weighted mean of
-    their temperature-softened probabilities; Hinton et al., 2015)."""
+    """Several teachers as one: their logits combined per batch by ``combine((N, K, C) logits) -> (N, C)``, e.g.
+    `combine_teacher_logits` with the ensemble's weights and the run's temperature (the weighted mean of their
+    temperature-softened probabilities; Hinton et al., 2015)."""
 
-    def __init__(self, members: Sequence[Teacher], weights: Sequence[float] | None, combine: Callable):
+    def __init__(self, members: Sequence[Teacher], combine: Callable):
         self.members = list(members)
-        self.weights = normalized_weights(weights, len(self.members))
         self.combine = combine
         self.models = [model for member in self.members for model in member.models]
         self.input_names = set().union(*(member.input_names for member in self.members))
@@ -98,16 +97,15 @@ class EnsembleTeacher(Teacher):
     def logits(self, batch, outputs=None) -> torch.Tensor:
         if len(self.members) == 1:
             return self.members[0].logits(batch, outputs)
-        return self.combine(torch.stack([member.logits(batch) for member in self.members], dim=1), self.weights)
+        return self.combine(torch.stack([member.logits(batch) for member in self.members], dim=1))
 
 
 class StoredLogitsTeacher(Teacher):
     """Logits stored in the batch's ``teacher_logits`` column ((N, C), or (N, K, C) for K teachers, combined like an
     ensemble's), from the logit cache or another framework; a batch without them goes to ``fallback``."""
 
-    def __init__(self, fallback: Teacher | None, weights: Sequence[float] | None, combine: Callable):
+    def __init__(self, fallback: Teacher | None, combine: Callable):
         self.fallback = fallback
-        self.weights = weights
         self.combine = combine
         self.models = fallback.models if fallback is not None else []
         self.input_names = fallback.input_names if fallback is not None else set()
@@ -125,7 +123,7 @@ class StoredLogitsTeacher(Teacher):
     def logits(self, batch, outputs=None) -> torch.Tensor:
         stored = batch.get(TEACHER_LOGITS_COLUMN)
         if stored is not None:
-            return stored if stored.dim() == 2 else self.combine(stored, self.weights)
+            return stored if stored.dim() == 2 else self.combine(stored)
         if self.fallback is None:
             raise ValueError(
                 f"A training batch has no {TEACHER_LOGITS_COLUMN} and there is no teacher_model to compute them. Give "
@@ -142,7 +140,7 @@ TEACHER_SOURCES: dict[str, tuple[Callable[[Any], bool], Callable[..., Teacher]]]
 def register_teacher_source(name: str, accepts: Callable[[Any], bool]):
     """Decorator: ``build(teacher_model, **context) -> Teacher`` is used for every ``teacher_model`` that
     ``accepts``. Sources are tried newest first, so a specific one registered later wins over a general one.
-    ``context`` holds ``weights`` and ``combine`` (see `EnsembleTeacher`)."""
+    ``context`` holds ``combine`` (see `EnsembleTeacher`)."""
 
     def register(build: Callable[..., Teacher]) -> Callable[..., Teacher]:
         TEACHER_SOURCES[name] = (accepts, build)
@@ -164,8 +162,8 @@ def _from_model(model: nn.Module, **context) -> Teacher:
 
 
 @register_teacher_source("ensemble", accepts=lambda value: isinstance(value, (list, tuple)))
-def _from_list(teachers: Sequence, weights=None, combine=None, **context) -> Teacher:
-    return EnsembleTeacher([build_teacher(teacher, **context) for teacher in teachers], weights, combine)
+def _from_list(teachers: Sequence, combine=None, **context) -> Teacher:
+    return EnsembleTeacher([build_teacher(teacher, combine=combine, **context) for teacher in teachers], combine)
 
 
 def build_teacher(teacher_model, **context) -> Teacher | None:
