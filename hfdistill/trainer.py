@@ -95,6 +95,7 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
         own_inputs = bool(teacher_input_columns(columns)) or TEACHER_LOGITS_COLUMN in columns
         self.problem_type, self._hidden_state_pairs = checks.check_teachers(
             student, models, self.args, paths, self.processing_class, teacher_processing_class, own_inputs)
+        checks.check_ensemble_inputs(models, columns)
         if teacher_input_columns(columns) and isinstance(self._data_collator, TeacherLogitsCollator):
             self._data_collator.teacher_collator = teacher_collator(models, paths, teacher_processing_class)
         eval_sets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}

@@ -16,7 +16,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
 
 from hfdistill import DistillationTrainer, model_stats
 from hfdistill.arguments import parse_arguments
-from hfdistill.checks import check_shared_tokenizer, check_tokenizer
+from hfdistill.checks import check_shared_tokenizer, check_teacher_tokenizers
 from hfdistill.data import (build_transfer_set, load_task, resolve_max_length, tokenize_views, unlabeled_value,
                             with_teacher_view)
 from hfdistill.evaluation.metrics import class_coverage, report_metric, task_metrics
@@ -26,7 +26,7 @@ from hfdistill.export import check_export_strict, export_student
 from hfdistill.precision import apply_cpu_bf16, resolve_teacher_inference_dtype
 from hfdistill.search import search_and_apply
 from hfdistill.teachers import check_classifier_pooling, inspect_teacher
-from hfdistill.teachers.fine_tuning import evaluate_model, evaluate_teachers, prepare_teachers
+from hfdistill.teachers.fine_tuning import evaluate_teachers, prepare_teachers
 from hfdistill.teachers.logit_cache import add_teacher_logits
 from hfdistill.utils import StepTimes
 
@@ -41,23 +41,25 @@ def main():
     times = StepTimes()
     student_spec = model_args.student_spec()
     checkpoints = [inspect_teacher(path) for path in model_args.teacher_model_name_or_path]
-    teacher_config = checkpoints[0].config  # the classes and the tokenizer
+    configs = [checkpoint.config for checkpoint in checkpoints]  # the first's classes are the run's
     teacher_as_is = checkpoints[0].use_as_is(model_args.teacher_fine_tuning)
     for checkpoint in checkpoints:
         check_classifier_pooling(checkpoint, model_args.teacher_classifier_pooling, model_args.teacher_fine_tuning)
-    student_spec.check(teacher_config, match_hidden_states=training_args.hidden_state_weight > 0)
+    student_spec.check(configs[0], match_hidden_states=training_args.hidden_state_weight > 0)
     augmentation = transfer_args.augmentation()
 
     # ---- data: the task, the transfer set, tokenized ------------------------------------------------------------
     task = load_task(data_args, checkpoints[0], teacher_as_is)
     label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
-    tokenizer = AutoTokenizer.from_pretrained(checkpoints[0].name_or_path)  # the teacher's
-    student_tokenizer = student_spec.tokenizer() or tokenizer  # a pretrained student reads through its own
-    check_tokenizer(tokenizer, teacher_config)
+    tokenizers = [AutoTokenizer.from_pretrained(c.name_or_path) for c in checkpoints]  # each teacher reads its own
+    tokenizer, student_tokenizer = tokenizers[0], student_spec.tokenizer() or tokenizers[0]  # a pretrained: its own
+    mixed = check_teacher_tokenizers(tokenizers, configs, model_args.cache_teacher_logits)
     check_shared_tokenizer(training_args, tokenizer, student_tokenizer)
+    readers = {f"teacher {i + 1}": each for i, each in enumerate(tokenizers) if i and mixed}
+    readers.update({"student": student_tokenizer} if student_tokenizer is not tokenizer else {})
     data_args.max_seq_length, truncation = resolve_max_length(  # measured on every split, chosen, reported
-        task.data, tokenizer, text_column, text_pair_column, data_args.max_seq_length, [teacher_config],
-        data_args.truncation_side, {"student": student_tokenizer} if student_tokenizer is not tokenizer else None)
+        task.data, tokenizer, text_column, text_pair_column, data_args.max_seq_length, configs,
+        data_args.truncation_side, readers)
     with times.step("augmentation_s"):
         transfer, transfer_info = build_transfer_set(
             task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
@@ -65,27 +67,28 @@ def main():
     with training_args.main_process_first(desc="tokenizing"):  # each model's view, when their tokenizers differ
         views, teacher_views = tokenize_views(
             {"train": transfer, **{split: task.data[split] for split in ("validation", "test") if split in task.data}},
-            student_tokenizer, tokenizer, text_column, data_args.max_seq_length, text_pair_column,
-            data_args.truncation_side, teacher_config)
+            student_tokenizer, tokenizers, text_column, data_args.max_seq_length, text_pair_column,
+            data_args.truncation_side, configs[0])
     train, validation, test = views["train"], views["validation"], views.get("test")
-    labeled_train = teacher_views["train"].select(range(transfer_info["labeled"]))  # the labeled rows come first
+    shared = teacher_views["train"][0] is train  # one tokenization; else each teacher's view, in the teachers' order
+    labeled_train = [each.select(range(transfer_info["labeled"])) for each in teacher_views["train"]]  # come first
 
     # ---- teacher(s): used as is, reused, or fine-tuned on the labeled rows; their logits cached ----------------
     teachers, teacher_infos = prepare_teachers(
-        checkpoints, label_map, training_args.output_dir, labeled_train, tokenizer, training_args,
+        checkpoints, label_map, training_args.output_dir, labeled_train, tokenizers, training_args,
         settings={"data": data_args.teacher_settings()}, class_weights=training_args.class_weights,
         **model_args.fine_tuning_kwargs())
     teacher_info = teacher_infos[0] if len(teachers) == 1 else {"source": "ensemble", "teachers": teacher_infos}
     times["teacher_fine_tuning_s"] = sum(info["fine_tuning_s"] for info in teacher_infos)
-    cache_info = None
+    cache_info, teacher_train = None, teacher_views["train"][0]
     if model_args.cache_teacher_logits:  # every process computes its share of the rows, then all load the cache
-        teacher_views["train"], cache_info = add_teacher_logits(
-            teacher_views["train"], teachers, tokenizer, os.path.join(training_args.output_dir, "_cache"),
+        teacher_train, cache_info = add_teacher_logits(
+            teacher_views["train"], teachers, tokenizers, os.path.join(training_args.output_dir, "_cache"),
             {"max_seq_length": data_args.max_seq_length, "transfer_set": transfer_info},
             training_args.per_device_eval_batch_size, training_args.device, precision["teacher_inference_dtype"])
         times["teacher_logits_s"] = cache_info["seconds"]
     # One tokenization: the teacher's view is the student's. Two: the cached logits, or the teacher's own inputs.
-    train = teacher_views["train"] if teacher_views is views else with_teacher_view(train, teacher_views["train"])
+    train = teacher_train if shared else with_teacher_view(train, teacher_train)
 
     # ---- distillation (after an optional search of T, alpha and the learning rate) ------------------------------
     compute_metrics = task_metrics(label_map.problem_type, label_map.num_labels)
@@ -103,8 +106,8 @@ def main():
     # ---- evaluation of both, then the student saved and exported ------------------------------------------------
     with times.step("evaluation_s"):
         student_metrics = trainer.evaluate()
-        teacher, teacher_metrics, each_teacher = evaluate_teachers(teachers, model_args.teacher_weights,
-                                                                   teacher_views["validation"], tokenizer,
+        _, teacher_metrics, each_teacher = evaluate_teachers(teachers, model_args.teacher_weights,
+                                                                   teacher_views["validation"], tokenizers,
                                                                    training_args, compute_metrics)
     trainer.save_model()
     transfer_texts = list(transfer[text_column]) + (list(transfer[text_pair_column]) if text_pair_column else [])
@@ -114,8 +117,9 @@ def main():
     if test is not None:  # --test_file: predictions.tsv in the file's row order, and the metrics of a labeled file
         predictors = {"student": trainer.predict}
         if model_args.teacher_predictions:
-            predictors["teacher"] = lambda d: evaluate_model(teacher, teacher_views["test"], tokenizer, training_args,
-                                                             compute_metrics, predict=True)
+            predictors["teacher"] = lambda d: evaluate_teachers(teachers, model_args.teacher_weights,
+                                                                teacher_views["test"], tokenizers, training_args,
+                                                                compute_metrics, predict=True)[1]
         predictions = predict_test(test, task.texts("test"), label_map, training_args.output_dir,
                                    trainer.is_world_process_zero(), **predictors)
 
@@ -127,8 +131,8 @@ def main():
     if trainer.is_world_process_zero():
         with times.step("profiling_s"):
             texts = task.texts("validation")
-            teacher_stats, student_stats = (model_stats(m, t, texts, data_args.max_seq_length)
-                                            for m, t in ((teacher, tokenizer), (student, student_tokenizer)))
+            teacher_stats, student_stats = (model_stats(m, t, texts, data_args.max_seq_length)  # members add up
+                                            for m, t in ((teachers, tokenizers), (student, student_tokenizer)))
         times["total_s"] = times.total()
         card["results"] = build_results(
             teacher_metrics, student_metrics, teacher_stats, student_stats, student_kind=model_args.student,

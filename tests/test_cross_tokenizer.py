@@ -187,3 +187,141 @@ def test_a_pretrained_distilbert_is_cut_to_fewer_of_its_own_layers(student_token
     assert not hasattr(cut.config, "distilled_from_layers")  # its layers are its own, not the teacher's
     kept = full.distilbert.transformer.layer[2].attention.q_lin.weight
     assert torch.equal(cut.distilbert.transformer.layer[1].attention.q_lin.weight, kept)
+
+
+# ---- an ensemble of teachers of different tokenizers -------------------------------------------------------------
+
+
+def other_family_teacher(student_tokenizer, seed=2):
+    """A classifier of the `student_tokenizer` vocabulary: a teacher of another family than `tiny_bert`."""
+    return tiny_bert(seed=seed, vocab_size=len(student_tokenizer))
+
+
+def test_an_ensemble_of_two_tokenizers_caches_each_teachers_logits_from_its_own_tokenization(
+        tokenizer, student_tokenizer, tmp_path):
+    from hfdistill.teachers.logit_cache import add_teacher_logits
+
+    texts, labels = sentiment_sentences(8)
+    teachers = [tiny_bert(seed=0).eval(), other_family_teacher(student_tokenizer).eval()]
+    views = [Dataset.from_dict({**each(texts), "labels": labels}) for each in (tokenizer, student_tokenizer)]
+    cached, info = add_teacher_logits(views, teachers, [tokenizer, student_tokenizer], str(tmp_path / "cache"),
+                                      show_progress=False)
+    stored = torch.tensor(cached["teacher_logits"])
+    assert stored.shape == (8, 2, 2) and [each["source"] for each in info["teachers"]] == ["built", "built"]
+    with torch.no_grad():  # each teacher's logits over its own ids, never the other's
+        for index, (teacher, each) in enumerate(zip(teachers, (tokenizer, student_tokenizer), strict=True)):
+            own = torch.cat([teacher(**each([text], return_tensors="pt")).logits for text in texts])
+            assert_close(stored[:, index], own, atol=1e-5, rtol=1e-4)
+    # The student (DistilBERT, the second teacher's vocabulary) trains on them, the ensemble combined per batch.
+    student = distilbert_student(student_tokenizer)
+    train = views[1].add_column("teacher_logits", cached["teacher_logits"])
+    trainer = DistillationTrainer(model=student, teacher_model=teachers, train_dataset=train,
+                                  processing_class=student_tokenizer, teacher_processing_class=tokenizer,
+                                  args=make_args(tmp_path, alpha=1.0, temperature=1.0))
+    batch = trainer.data_collator([train[i] for i in range(4)])
+    with torch.no_grad():
+        student_logits = student(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}).logits
+    target = 0.5 * torch.softmax(stored[:4, 0], -1) + 0.5 * torch.softmax(stored[:4, 1], -1)
+    expected = (target * (target.log() - torch.log_softmax(student_logits, -1))).sum(-1).mean()
+    student.train()
+    assert_close(trainer.compute_loss(student, dict(batch)), expected, atol=1e-5, rtol=1e-4)
+    trainer.train()
+    with pytest.raises(ValueError, match="one per teacher"):
+        add_teacher_logits(views, teachers, [tokenizer, student_tokenizer, tokenizer], str(tmp_path / "c2"),
+                           show_progress=False)
+
+
+def test_an_online_ensemble_of_two_vocabularies_is_refused_naming_the_stored_logits_route(
+        tokenizer, student_tokenizer, tmp_path):
+    student = distilbert_student(student_tokenizer)
+    teachers = [tiny_bert(seed=0), other_family_teacher(student_tokenizer)]
+    with pytest.raises(ValueError, match="vocabularies differ .*add_teacher_logits"):
+        DistillationTrainer(model=student, teacher_model=teachers, train_dataset=two_views(tokenizer, student_tokenizer),
+                            processing_class=student_tokenizer, teacher_processing_class=tokenizer,
+                            args=make_args(tmp_path))
+
+
+def test_an_ensemble_is_scored_from_its_members_predictions_each_through_its_own_tokenizer(
+        tokenizer, student_tokenizer, tmp_path):
+    from hfdistill import model_stats
+    from hfdistill.evaluation.metrics import task_metrics
+    from hfdistill.teachers.ensemble import TeacherEnsemble
+    from hfdistill.teachers.fine_tuning import evaluate_teachers
+
+    texts, labels = sentiment_sentences(12)
+    args = make_args(tmp_path)
+    metrics = task_metrics("single_label_classification", 2)
+    same = [tiny_bert(seed=0).eval(), tiny_bert(seed=3).eval()]
+    view = Dataset.from_dict({**tokenizer(texts), "labels": labels})
+    ensemble, scores, each = evaluate_teachers(same, [1, 3], view, tokenizer, args, metrics)
+    with torch.no_grad():  # one tokenizer: what TeacherEnsemble's own forward gives
+        logits = TeacherEnsemble(same, [1, 3])(**tokenizer(texts, return_tensors="pt", padding=True)).logits
+    expected = float((logits.argmax(-1) == torch.tensor(labels)).float().mean())
+    assert scores["eval_accuracy"] == pytest.approx(expected) and len(each) == 2
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(labels))
+    assert scores["eval_loss"] == pytest.approx(float(loss), rel=1e-4)
+    assert isinstance(ensemble, TeacherEnsemble)
+
+    mixed = [tiny_bert(seed=0).eval(), other_family_teacher(student_tokenizer).eval()]
+    views = [view, Dataset.from_dict({**student_tokenizer(texts), "labels": labels})]
+    _, predicted, _ = evaluate_teachers(mixed, None, views, [tokenizer, student_tokenizer], args, metrics,
+                                        predict=True)
+    with torch.no_grad():
+        own = [m(**t(texts, return_tensors="pt", padding=True)).logits
+               for m, t in zip(mixed, (tokenizer, student_tokenizer), strict=True)]
+    mean = 0.5 * torch.softmax(own[0], -1) + 0.5 * torch.softmax(own[1], -1)
+    assert_close(torch.softmax(torch.as_tensor(predicted.predictions), -1), mean, atol=1e-5, rtol=1e-4)
+    assert "test_accuracy" in predicted.metrics
+    stats = [model_stats(m, t, texts, 16, num_latency_examples=2) for m, t in zip(mixed, (tokenizer, student_tokenizer),
+                                                                                    strict=True)]
+    together = model_stats(mixed, [tokenizer, student_tokenizer], texts, 16, num_latency_examples=2)
+    assert together.num_parameters == sum(s.num_parameters for s in stats)
+    assert together.disk_size_mb == pytest.approx(sum(s.disk_size_mb for s in stats))
+
+
+@pytest.fixture
+def other_family_teacher_dir(tmp_path, tokenizer_dir):
+    """A BERT backbone of the tiny test vocabulary (~45 tokens), where `tiny_teacher` has MiniLM's (30,522)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tokenizer = BertTokenizerFast.from_pretrained(tokenizer_dir)
+    torch.manual_seed(6)
+    folder = tmp_path / "other_family_teacher"
+    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=16, max_position_embeddings=64)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_an_ensemble_of_two_tokenizers_through_the_recipe(tiny_teacher, other_family_teacher_dir, sst2_files,
+                                                          tmp_path, monkeypatch):
+    from test_recipe import FAST, run_in_process
+
+    from conftest import load_recipe
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output_dir = tmp_path / "out"
+    teachers = ["--teacher_model_name_or_path", tiny_teacher, other_family_teacher_dir]
+    recipe = load_recipe(monkeypatch)
+    monkeypatch.setattr("sys.argv", ["sst2.py", *teachers, *sst2_files, "--output_dir", str(output_dir),
+                                     "--use_cpu", "true", "--cache_teacher_logits", "false"])
+    with pytest.raises(ValueError, match="2 different tokenizers .* keep --cache_teacher_logits true"):
+        recipe.main()
+    assert not (output_dir / "teacher").exists()  # before any fine-tuning
+
+    run_in_process([*teachers, *sst2_files, "--output_dir", str(output_dir), *FAST, "--augment_factor", "0"],
+                   monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["teacher_source"]["source"] == "ensemble" and len(results["each_teacher"]) == 2
+    assert [each["source"] for each in results["teacher_logits"]["teachers"]] == ["built", "built"]
+    assert "teacher 2" in results["truncation"]  # the second tokenizer's own length report
+    for folder in ("teacher", "teacher-1"):  # each fine-tuned on its own tokenization, its tokenizer saved with it
+        assert (output_dir / folder / "model.safetensors").is_file()
+    from transformers import AutoTokenizer
+
+    sizes = {len(AutoTokenizer.from_pretrained(output_dir / folder)) for folder in ("teacher", "teacher-1")}
+    assert len(sizes) == 2
+    assert 0 <= results["teacher"]["accuracy"] <= 1
+    assert results["teacher"]["num_parameters"] == sum(
+        sum(p.numel() for p in __import__("hfdistill").load_teacher(str(output_dir / f)).parameters())
+        for f in ("teacher", "teacher-1"))

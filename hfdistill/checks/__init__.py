@@ -239,6 +239,39 @@ def check_shared_tokenizer(args, tokenizer, student_tokenizer) -> None:
                          "tokenizers (leave those terms at 0), or use a student with the teacher's tokenizer.")
 
 
+def check_teacher_tokenizers(tokenizers: list, configs: list, cache_teacher_logits: bool = True) -> bool:
+    """Each teacher's own tokenizer against its config (`check_tokenizer`); returns whether they differ (an ensemble
+    mixing families). Teachers of different tokenizers each read their own tokenization of the text, which the
+    logit cache gives them (one cache per teacher, each over its own tokenization); run online they would share one
+    set of input columns, so that is refused (``ValueError``) with ``cache_teacher_logits`` off."""
+    for tokenizer, config in zip(tokenizers, configs, strict=True):
+        check_tokenizer(tokenizer, config)
+    vocabularies = [vocabulary_fingerprint(tokenizer) for tokenizer in tokenizers]
+    mixed = len(set(vocabularies)) > 1
+    if mixed and not cache_teacher_logits:
+        groups = [str(1 + vocabularies.index(v)) for v in dict.fromkeys(vocabularies)]
+        raise ValueError(f"The ensemble's teachers have {len(groups)} different tokenizers (those of teachers "
+                         f"{', '.join(groups)}), and run online they would all read one tokenization: keep "
+                         "--cache_teacher_logits true (each teacher's logits are computed from its own tokenization "
+                         "of the text), or use teachers of one tokenizer.")
+    return mixed
+
+
+def check_ensemble_inputs(models: list, columns) -> None:
+    """Teachers run online (no stored ``teacher_logits``) all read one set of input columns (the student's, or one
+    teacher tokenization's ``teacher_input_ids``, ...), so they need one vocabulary: ``ValueError`` naming their
+    sizes and the route that works (each teacher's logits stored from its own tokenization)."""
+    from ..data.collator import TEACHER_LOGITS_COLUMN
+
+    sizes = [getattr(getattr(model, "config", None), "vocab_size", None) for model in models]
+    if len(models) > 1 and TEACHER_LOGITS_COLUMN not in columns and len({s for s in sizes if s is not None}) > 1:
+        raise ValueError(f"The teachers' vocabularies differ (vocab_size {', '.join(map(str, sizes))}), and run online "
+                         "they would all read the same input ids. Store each teacher's logits over its own "
+                         "tokenization of the same rows: hfdistill.teachers.logit_cache.add_teacher_logits(views, "
+                         "teachers, tokenizers, ...) with one view and one tokenizer per teacher adds the "
+                         "teacher_logits column the trainer reads (the recipe does it).")
+
+
 def check_recipe_arguments(model_args, data_args, training_args, export_args) -> None:
     """The recipe's flags that cannot run together, refused when they are parsed, before any data is read or any
     teacher fine-tuned. Raises ``ValueError`` naming the flags and the fix."""
@@ -277,6 +310,7 @@ __all__ = [
     "check_attention_relations",
     "check_class_weights",
     "check_data",
+    "check_ensemble_inputs",
     "check_finite_logits",
     "check_hidden_state_pairs",
     "check_input_lengths",
@@ -288,6 +322,7 @@ __all__ = [
     "check_same_vocabulary",
     "check_shared_tokenizer",
     "check_stored_teacher_logits",
+    "check_teacher_tokenizers",
     "check_teachers",
     "check_tokenizer",
     "check_train_dataset",

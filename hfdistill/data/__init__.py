@@ -111,11 +111,13 @@ def add_teacher_inputs(dataset: Dataset, teacher_view: Dataset) -> Dataset:
 
 def tokenize_views(splits: dict, tokenizer, teacher_tokenizer, text_column: str, max_seq_length: int,
                    text_pair_column: str | None = None, truncation_side: str = "right", model_config=None
-                   ) -> tuple[dict, dict]:
+                   ) -> tuple[dict, dict | list[dict]]:
     """``(views, teacher_views)``: each of ``splits`` tokenized by the student's ``tokenizer`` (see `tokenize`) and,
     when the teacher's ``teacher_tokenizer`` maps tokens to other ids, by the teacher's too, with the same
     ``max_seq_length`` rule; else the teacher's views are the student's. ``model_config`` (the teacher's) bounds
-    ``max_seq_length`` by its positions."""
+    ``max_seq_length`` by its positions. ``teacher_tokenizer`` may be a list (an ensemble's teachers, each with its
+    own tokenizer): ``teacher_views`` then maps each split to a list of views in the teachers' order (one
+    tokenization per distinct vocabulary; a teacher of the student's vocabulary gets the student's view)."""
     from ..utils import vocabulary_fingerprint
 
     def views_of(tokenizer_, config):
@@ -123,10 +125,20 @@ def tokenize_views(splits: dict, tokenizer, teacher_tokenizer, text_column: str,
                                text_pair_column=text_pair_column, truncation_side=truncation_side)
                 for name, dataset in splits.items()}
 
-    same = tokenizer is teacher_tokenizer or vocabulary_fingerprint(tokenizer) == vocabulary_fingerprint(
-        teacher_tokenizer)
-    views = views_of(tokenizer, model_config if same else None)
-    return views, (views if same else views_of(teacher_tokenizer, model_config))
+    several = isinstance(teacher_tokenizer, (list, tuple))
+    teacher_tokenizers = list(teacher_tokenizer) if several else [teacher_tokenizer]
+    fingerprint = vocabulary_fingerprint(tokenizer)
+    shared = any(each is tokenizer or vocabulary_fingerprint(each) == fingerprint for each in teacher_tokenizers)
+    by_vocabulary = {fingerprint: views_of(tokenizer, model_config if shared else None)}
+    for each in teacher_tokenizers:
+        key = fingerprint if each is tokenizer else vocabulary_fingerprint(each)
+        if key not in by_vocabulary:
+            by_vocabulary[key] = views_of(each, model_config)
+    teacher_views = [by_vocabulary[fingerprint if each is tokenizer else vocabulary_fingerprint(each)]
+                     for each in teacher_tokenizers]
+    if not several:
+        return by_vocabulary[fingerprint], teacher_views[0]
+    return by_vocabulary[fingerprint], {split: [views[split] for views in teacher_views] for split in splits}
 
 
 def with_teacher_view(dataset: Dataset, teacher_view: Dataset) -> Dataset:

@@ -98,8 +98,25 @@ def measure_cpu_speed(
     return statistics.median(latencies), throughput
 
 
-def model_stats(model: nn.Module, tokenizer, texts: list[str], max_length: int = 128, **speed_kwargs) -> ModelStats:
-    """Parameters, on-disk size and CPU speed of ``model`` on ``texts`` (see :func:`measure_cpu_speed`)."""
+def model_stats(model: nn.Module | list[nn.Module], tokenizer, texts: list[str], max_length: int = 128,
+                **speed_kwargs) -> ModelStats:
+    """Parameters, on-disk size and CPU speed of ``model`` on ``texts`` (see :func:`measure_cpu_speed`).
+
+    ``model`` and ``tokenizer`` may be lists, one tokenizer per model (or one for all): an ensemble whose members
+    read the text through their own tokenizers and run one after another, so parameters, sizes and latencies add
+    up and the throughput is ``1 / sum(1 / throughput_k)``."""
+    if isinstance(model, (list, tuple)):
+        tokenizers = list(tokenizer) if isinstance(tokenizer, (list, tuple)) else [tokenizer]
+        tokenizers = tokenizers * len(model) if len(tokenizers) == 1 else tokenizers
+        if len(tokenizers) != len(model):
+            raise ValueError(f"{len(tokenizers)} tokenizers for {len(model)} models: give one per model.")
+        each = [model_stats(one, one_tokenizer, texts, max_length, **speed_kwargs)
+                for one, one_tokenizer in zip(model, tokenizers, strict=True)]
+        return ModelStats(num_parameters=sum(s.num_parameters for s in each),
+                          disk_size_mb=sum(s.disk_size_mb for s in each),
+                          latency_ms_batch1=sum(s.latency_ms_batch1 for s in each),
+                          throughput_batch32=1.0 / sum(1.0 / s.throughput_batch32 for s in each),
+                          num_threads=each[0].num_threads)
     latency, throughput = measure_cpu_speed(model, tokenizer, texts, max_length=max_length, **speed_kwargs)
     return ModelStats(
         num_parameters=count_parameters(model),

@@ -12,6 +12,7 @@ import time
 import torch
 from torch import nn
 from transformers import DataCollatorWithPadding, PreTrainedModel, TrainingArguments, set_seed
+from transformers.trainer_utils import EvalPrediction, PredictionOutput
 from transformers.utils import logging
 
 from ..data import LabelMap
@@ -196,7 +197,7 @@ def prepare_teacher(
 
 
 def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArguments, compute_metrics,
-                   predict: bool = False):
+                   predict: bool = False, metric_key_prefix: str | None = None):
     """`Trainer.evaluate` of any model (the teacher here) with the run's device and batch settings (`Trainer.predict`
     with ``predict``: a `PredictionOutput`, logits in ``dataset``'s row order). The model comes
     back as it came: the mixed-precision autocast wrapper that accelerate puts on its forward for the evaluation is
@@ -208,7 +209,8 @@ def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArg
         trainer = TeacherTrainer(model=model, args=eval_args, processing_class=tokenizer,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics)
         try:
-            return trainer.predict(dataset) if predict else trainer.evaluate(dataset)
+            prefix = {"metric_key_prefix": metric_key_prefix} if metric_key_prefix else {}
+            return trainer.predict(dataset, **prefix) if predict else trainer.evaluate(dataset, **prefix)
         finally:
             if not wrapped_before:
                 trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
@@ -228,7 +230,9 @@ def prepare_teachers(
 ) -> tuple[list[PreTrainedModel], list[dict]]:
     """Every teacher of the run, each by :func:`prepare_teacher`: one per checkpoint, or, with ``seeds``, the one
     checkpoint fine-tuned once per seed (kept in ``output_dir/teacher-seed{N}``), for an ensemble of the same
-    backbone. Returns ``(teachers, infos)`` in that order; ``fine_tuning`` holds `prepare_teacher`'s keywords."""
+    backbone. Returns ``(teachers, infos)`` in that order; ``fine_tuning`` holds `prepare_teacher`'s keywords.
+    Teachers of different tokenizers: ``train_dataset`` and ``tokenizer`` are lists, one per checkpoint (each
+    checkpoint's tokenization of the same rows, and its tokenizer)."""
     if seeds:
         if len(checkpoints) != 1:
             raise ValueError("--teacher_seeds fine-tunes one backbone once per seed, "
@@ -238,23 +242,60 @@ def prepare_teachers(
     else:
         plans = [(checkpoint, None, TEACHER_SUBFOLDER if index == 0 else f"{TEACHER_SUBFOLDER}-{index}")
                  for index, checkpoint in enumerate(checkpoints)]
+    datasets, tokenizers = (_per_checkpoint(value, len(checkpoints), what)
+                            for value, what in ((train_dataset, "train_dataset"), (tokenizer, "tokenizer")))
     teachers, infos = [], []
-    for checkpoint, seed, subfolder in plans:
-        teacher, info = prepare_teacher(checkpoint, label_map, output_dir, train_dataset, tokenizer, args, settings,
-                                        seed=seed, subfolder=subfolder, **fine_tuning)
+    for index, (checkpoint, seed, subfolder) in enumerate(plans):
+        view = 0 if seeds else index
+        teacher, info = prepare_teacher(checkpoint, label_map, output_dir, datasets[view], tokenizers[view], args,
+                                        settings, seed=seed, subfolder=subfolder, **fine_tuning)
         teachers.append(teacher)
         infos.append({**info, "seed": seed if seed is not None else args.seed})
     return teachers, infos
 
 
+def _per_checkpoint(value, count: int, what: str) -> list:
+    """``value`` for each of ``count`` checkpoints: a list is one per checkpoint (``ValueError`` for another count)."""
+    if not isinstance(value, (list, tuple)):
+        return [value] * count
+    if len(value) == 1:
+        return list(value) * count
+    if len(value) != count:
+        raise ValueError(f"{len(value)} values of {what} for {count} teachers: give one per teacher, or one for all.")
+    return list(value)
+
+
 def evaluate_teachers(teachers: list[PreTrainedModel], weights, dataset, tokenizer, args: TrainingArguments,
-                      compute_metrics) -> tuple[nn.Module, dict, list[dict]]:
+                      compute_metrics, predict: bool = False) -> tuple[nn.Module, dict | PredictionOutput, list]:
     """``(teacher, metrics, each)``: the model the report calls the teacher (the one teacher, or the
-    `hfdistill.teachers.TeacherEnsemble` of several), its evaluation metrics, and each teacher's own."""
-    each = [evaluate_model(teacher, dataset, tokenizer, args, compute_metrics) for teacher in teachers]
+    `hfdistill.teachers.TeacherEnsemble` of several), its evaluation metrics, and each teacher's own.
+
+    An ensemble is measured from its members' predictions, each teacher reading ``dataset`` through ``tokenizer``
+    (or, for teachers of different tokenizers, lists of both, one per teacher), combined as
+    `TeacherEnsemble.forward` combines them (`combine_teacher_logits` at T = 1) and scored by ``compute_metrics``
+    with the task's evaluation loss. ``predict``: `PredictionOutput` s (logits in row order, metrics prefixed
+    ``test_``) instead of metrics."""
+    datasets, tokenizers = (_per_checkpoint(value, len(teachers), what)
+                            for value, what in ((dataset, "dataset"), (tokenizer, "tokenizer")))
     if len(teachers) == 1:
-        return teachers[0], each[0], each
-    from .ensemble import TeacherEnsemble
+        result = evaluate_model(teachers[0], datasets[0], tokenizers[0], args, compute_metrics, predict)
+        return teachers[0], result, [result]
+    from ..losses import evaluation_loss
+    from .ensemble import TeacherEnsemble, combine_teacher_logits
 
     ensemble = TeacherEnsemble(teachers, weights).eval()
-    return ensemble, evaluate_model(ensemble, dataset, tokenizer, args, compute_metrics), each
+    prefix = "test" if predict else "eval"
+    outputs = [evaluate_model(teacher, view, one, args, compute_metrics, predict=True, metric_key_prefix=prefix)
+               for teacher, view, one in zip(teachers, datasets, tokenizers, strict=True)]
+    logits = combine_teacher_logits(torch.stack([torch.as_tensor(o.predictions).float() for o in outputs], dim=1),
+                                    ensemble.weights, 1.0, ensemble.problem_type)
+    label_ids = outputs[0].label_ids
+    metrics = {f"{prefix}_runtime": sum(output.metrics.get(f"{prefix}_runtime", 0.0) for output in outputs)}
+    if label_ids is not None:
+        metrics[f"{prefix}_loss"] = float(evaluation_loss(logits, torch.as_tensor(label_ids), ensemble.problem_type))
+        if compute_metrics is not None:
+            scores = compute_metrics(EvalPrediction(predictions=logits.numpy(), label_ids=label_ids))
+            metrics.update({f"{prefix}_{key}": value for key, value in scores.items()})
+    if predict:
+        return ensemble, PredictionOutput(logits.numpy(), label_ids, metrics), outputs
+    return ensemble, metrics, [output.metrics for output in outputs]

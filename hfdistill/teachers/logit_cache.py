@@ -207,7 +207,7 @@ def _main_decides(value):
 
 
 def add_teacher_logits(
-    dataset: Dataset,
+    dataset: Dataset | list[Dataset],
     teacher: nn.Module | list[nn.Module],
     tokenizer,
     cache_dir: str,
@@ -223,29 +223,54 @@ def add_teacher_logits(
     Several teachers (a list): each has its own cache, keyed by its own fingerprint, so adding or reweighting a
     teacher computes nothing for the others; the column then holds each row's (K, C) logits, K teachers in the
     list's order, which `DistillationTrainer` combines per batch (see `hfdistill.teachers.ensemble`).
-    ``info["teachers"]`` has each teacher's info.
+    ``info["teachers"]`` has each teacher's info. Teachers of different tokenizers (an ensemble mixing families) each
+    read their own tokenization of the same rows: ``dataset`` and ``tokenizer`` are then lists in the teachers' order
+    (one tokenized view and one tokenizer per teacher), and the column is added to the first view. Raises
+    ``ValueError`` when those lists do not match the teachers or hold different numbers of rows.
 
     Call it on every process of a multi-process launch (not inside ``main_process_first``): with N processes each
     computes 1/N of the length-sorted batches (:func:`build_logit_shard`), the main process assembles the shards into
     the same cache file one process would write (identical on the CPU: every batch is computed alike) and every
     process loads it. A shard left by a killed run is reused if valid and recomputed otherwise.
     """
+    teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+    datasets = _one_per_teacher(dataset, teachers, "dataset")
+    tokenizers = _one_per_teacher(tokenizer, teachers, "tokenizer")
+    if len({len(view) for view in datasets}) > 1:
+        raise ValueError(f"The teachers' tokenized views hold different numbers of rows "
+                         f"({', '.join(str(len(view)) for view in datasets)}): tokenize the same rows with each "
+                         "teacher's tokenizer.")
+    dataset = datasets[0]
     if isinstance(teacher, (list, tuple)):
         if len(teacher) == 1:
-            return add_teacher_logits(dataset, teacher[0], tokenizer, cache_dir, extra_fingerprint, batch_size, device,
-                                      dtype, show_progress)
-        each = [_teacher_logits_cached(dataset, one, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
-                                       show_progress) for one in teacher]
+            return add_teacher_logits(dataset, teacher[0], tokenizers[0], cache_dir, extra_fingerprint, batch_size,
+                                      device, dtype, show_progress)
+        each = [_teacher_logits_cached(view, one, one_tokenizer, cache_dir, extra_fingerprint, batch_size, device,
+                                       dtype, show_progress)
+                for view, one, one_tokenizer in zip(datasets, teachers, tokenizers, strict=True)]
         logits = torch.stack([logits for logits, _ in each], dim=1)
         info = {"source": "+".join(sorted({i["source"] for _, i in each})),
                 "seconds": sum(i["seconds"] for _, i in each),
                 "teachers": [i for _, i in each]}
     else:
-        logits, info = _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size,
-                                              device, dtype, show_progress)
+        logits, info = _teacher_logits_cached(dataset, teacher, tokenizers[0], cache_dir, extra_fingerprint,
+                                              batch_size, device, dtype, show_progress)
     if TEACHER_LOGITS_COLUMN in dataset.column_names:
         dataset = dataset.remove_columns(TEACHER_LOGITS_COLUMN)
     return dataset.add_column(TEACHER_LOGITS_COLUMN, logits.tolist()), info
+
+
+def _one_per_teacher(value, teachers: list, what: str) -> list:
+    """``value`` for every teacher: a list is one per teacher (of one value, shared; ``ValueError`` for another
+    count)."""
+    if not isinstance(value, (list, tuple)):
+        return [value] * len(teachers)
+    if len(value) == 1:
+        return list(value) * len(teachers)
+    if len(value) != len(teachers):
+        raise ValueError(f"{len(value)} values of {what} for {len(teachers)} teachers: give one per teacher, in the "
+                         "teachers' order, or a single one that all share.")
+    return list(value)
 
 
 def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
