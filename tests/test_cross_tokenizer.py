@@ -236,9 +236,9 @@ def test_an_online_ensemble_of_two_vocabularies_is_refused_naming_the_stored_log
     student = distilbert_student(student_tokenizer)
     teachers = [tiny_bert(seed=0), other_family_teacher(student_tokenizer)]
     with pytest.raises(ValueError, match="vocabularies differ .*add_teacher_logits"):
-        DistillationTrainer(model=student, teacher_model=teachers, train_dataset=two_views(tokenizer, student_tokenizer),
-                            processing_class=student_tokenizer, teacher_processing_class=tokenizer,
-                            args=make_args(tmp_path))
+        DistillationTrainer(model=student, teacher_model=teachers, args=make_args(tmp_path),
+                            train_dataset=two_views(tokenizer, student_tokenizer),
+                            processing_class=student_tokenizer, teacher_processing_class=tokenizer)
 
 
 def test_an_ensemble_is_scored_from_its_members_predictions_each_through_its_own_tokenizer(
@@ -279,21 +279,7 @@ def test_an_ensemble_is_scored_from_its_members_predictions_each_through_its_own
     assert together.disk_size_mb == pytest.approx(sum(s.disk_size_mb for s in stats))
 
 
-@pytest.fixture
-def other_family_teacher_dir(tmp_path, tokenizer_dir):
-    """A BERT backbone of the tiny test vocabulary (~45 tokens), where `tiny_teacher` has MiniLM's (30,522)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    tokenizer = BertTokenizerFast.from_pretrained(tokenizer_dir)
-    torch.manual_seed(6)
-    folder = tmp_path / "other_family_teacher"
-    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=16, max_position_embeddings=64)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
-def test_an_ensemble_of_two_tokenizers_through_the_recipe(tiny_teacher, other_family_teacher_dir, sst2_files,
+def test_an_ensemble_of_two_tokenizers_through_the_recipe(tiny_teacher, pretrained_student_dir, sst2_files,
                                                           tmp_path, monkeypatch):
     from test_recipe import FAST, run_in_process
 
@@ -301,7 +287,8 @@ def test_an_ensemble_of_two_tokenizers_through_the_recipe(tiny_teacher, other_fa
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     output_dir = tmp_path / "out"
-    teachers = ["--teacher_model_name_or_path", tiny_teacher, other_family_teacher_dir]
+    # MiniLM's vocabulary (30,522 tokens) and the tiny test one's (~45): a BERT backbone of another tokenizer
+    teachers = ["--teacher_model_name_or_path", tiny_teacher, str(pretrained_student_dir)]
     recipe = load_recipe(monkeypatch)
     monkeypatch.setattr("sys.argv", ["sst2.py", *teachers, *sst2_files, "--output_dir", str(output_dir),
                                      "--use_cpu", "true", "--cache_teacher_logits", "false"])
