@@ -93,9 +93,9 @@ class DistillationTrainer(ExactAccumulationMixin, ClassifierTrainer):
         self._teacher_arg_names = teacher.input_names if teacher is not None else set()
         columns = column_names(self.train_dataset) or []
         own_inputs = bool(teacher_input_columns(columns)) or TEACHER_LOGITS_COLUMN in columns
+        checks.check_ensemble_inputs(models, columns, paths)
         self.problem_type, self._hidden_state_pairs = checks.check_teachers(
             student, models, self.args, paths, self.processing_class, teacher_processing_class, own_inputs)
-        checks.check_ensemble_inputs(models, columns)
         if teacher_input_columns(columns) and isinstance(self._data_collator, TeacherLogitsCollator):
             self._data_collator.teacher_collator = teacher_collator(models, paths, teacher_processing_class)
         eval_sets = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"evaluation": self.eval_dataset}

@@ -68,7 +68,7 @@ def main():
         views, teacher_views = tokenize_views(
             {"train": transfer, **{split: task.data[split] for split in ("validation", "test") if split in task.data}},
             student_tokenizer, tokenizers, text_column, data_args.max_seq_length, text_pair_column,
-            data_args.truncation_side, configs[0])
+            data_args.truncation_side, configs[0], tokenizer.mask_token)
     train, validation, test = views["train"], views["validation"], views.get("test")
     shared = teacher_views["train"][0] is train  # one tokenization; else each teacher's view, in the teachers' order
     labeled_train = [each.select(range(transfer_info["labeled"])) for each in teacher_views["train"]]  # come first

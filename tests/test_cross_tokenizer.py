@@ -235,10 +235,30 @@ def test_an_online_ensemble_of_two_vocabularies_is_refused_naming_the_stored_log
         tokenizer, student_tokenizer, tmp_path):
     student = distilbert_student(student_tokenizer)
     teachers = [tiny_bert(seed=0), other_family_teacher(student_tokenizer)]
-    with pytest.raises(ValueError, match="vocabularies differ .*add_teacher_logits"):
-        DistillationTrainer(model=student, teacher_model=teachers, args=make_args(tmp_path),
-                            train_dataset=two_views(tokenizer, student_tokenizer),
-                            processing_class=student_tokenizer, teacher_processing_class=tokenizer)
+    texts, labels = sentiment_sentences(8)
+    students_columns_only = Dataset.from_dict({**student_tokenizer(texts), "labels": labels})
+    for train in (two_views(tokenizer, student_tokenizer), students_columns_only):
+        with pytest.raises(ValueError, match="vocabularies differ .*add_teacher_logits"):
+            DistillationTrainer(model=student, teacher_model=teachers, args=make_args(tmp_path), train_dataset=train,
+                                processing_class=student_tokenizer, teacher_processing_class=tokenizer)
+
+
+def test_each_tokenizer_reads_augmented_copies_with_its_own_mask_token(tokenizer, student_tokenizer):
+    from transformers import BertTokenizerFast
+
+    from hfdistill.data import tokenize_views
+
+    tokens = ["<pad>", "<unk>", "<s>", "</s>", "<mask>", *WORDS]
+    angled = BertTokenizerFast(vocab={token: index for index, token in enumerate(tokens)}, do_lower_case=True,
+                               pad_token="<pad>", unk_token="<unk>", cls_token="<s>", sep_token="</s>",
+                               mask_token="<mask>")
+    word = WORDS[0]
+    splits = {"train": Dataset.from_dict({"sentence": [f"{word} [MASK] {word}"], "labels": [1]})}
+    views, teacher_views = tokenize_views(splits, student_tokenizer, [tokenizer, angled], "sentence", 16,
+                                          mask_token="[MASK]")
+    first, second = (teacher_views["train"][i][0]["input_ids"] for i in range(2))
+    assert first == tokenizer(f"{word} [MASK] {word}")["input_ids"]
+    assert second == angled(f"{word} <mask> {word}")["input_ids"] and angled.mask_token_id in second
 
 
 def test_an_ensemble_is_scored_from_its_members_predictions_each_through_its_own_tokenizer(
@@ -261,6 +281,14 @@ def test_an_ensemble_is_scored_from_its_members_predictions_each_through_its_own
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(labels))
     assert scores["eval_loss"] == pytest.approx(float(loss), rel=1e-4)
     assert isinstance(ensemble, TeacherEnsemble)
+    tagged = [tiny_bert(seed=s, num_labels=3, problem_type="multi_label_classification",
+                        id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2}).eval() for s in (0, 3)]
+    multi = Dataset.from_dict({**tokenizer(texts), "labels": [[1.0, 0.0, float(i % 2)] for i in range(12)]})
+    _, predicted, _ = evaluate_teachers(tagged, [1, 3], multi, tokenizer, args,
+                                        task_metrics("multi_label_classification", 3), predict=True)
+    with torch.no_grad():
+        logits = TeacherEnsemble(tagged, [1, 3])(**tokenizer(texts, return_tensors="pt", padding=True)).logits
+    assert_close(torch.as_tensor(predicted.predictions), logits, atol=1e-4, rtol=1e-4)
 
     mixed = [tiny_bert(seed=0).eval(), other_family_teacher(student_tokenizer).eval()]
     views = [view, Dataset.from_dict({**student_tokenizer(texts), "labels": labels})]
@@ -309,6 +337,12 @@ def test_an_ensemble_of_two_tokenizers_through_the_recipe(tiny_teacher, pretrain
     sizes = {len(AutoTokenizer.from_pretrained(output_dir / folder)) for folder in ("teacher", "teacher-1")}
     assert len(sizes) == 2
     assert 0 <= results["teacher"]["accuracy"] <= 1
+    # A student of the second teacher's tokenizer: it trains on the teachers' cached logits moved onto its own rows.
+    run_in_process([*teachers, *sst2_files, "--output_dir", str(output_dir), *FAST, "--student_model_name_or_path",
+                    str(pretrained_student_dir)], monkeypatch)
+    pretrained = json.loads((output_dir / "results.json").read_text())
+    assert pretrained["student_kind"] == "pretrained" and 0 <= pretrained["student"]["accuracy"] <= 1
+    assert [each["source"] for each in pretrained["teacher_logits"]["teachers"]] == ["loaded", "loaded"]
     assert results["teacher"]["num_parameters"] == sum(
         sum(p.numel() for p in __import__("hfdistill").load_teacher(str(output_dir / f)).parameters())
         for f in ("teacher", "teacher-1"))

@@ -257,19 +257,31 @@ def check_teacher_tokenizers(tokenizers: list, configs: list, cache_teacher_logi
     return mixed
 
 
-def check_ensemble_inputs(models: list, columns) -> None:
+def check_ensemble_inputs(models: list, columns, paths=()) -> None:
     """Teachers run online (no stored ``teacher_logits``) all read one set of input columns (the student's, or one
-    teacher tokenization's ``teacher_input_ids``, ...), so they need one vocabulary: ``ValueError`` naming their
-    sizes and the route that works (each teacher's logits stored from its own tokenization)."""
+    teacher tokenization's ``teacher_input_ids``, ...), so they need one vocabulary: compared by the tokenizers saved
+    with them (``paths``, else each model's ``_name_or_path``), else by ``vocab_size``. ``ValueError`` naming them and
+    the route that works (each teacher's logits stored from its own tokenization)."""
     from ..data.collator import TEACHER_LOGITS_COLUMN
 
-    sizes = [getattr(getattr(model, "config", None), "vocab_size", None) for model in models]
-    if len(models) > 1 and TEACHER_LOGITS_COLUMN not in columns and len({s for s in sizes if s is not None}) > 1:
-        raise ValueError(f"The teachers' vocabularies differ (vocab_size {', '.join(map(str, sizes))}), and run online "
-                         "they would all read the same input ids. Store each teacher's logits over its own "
-                         "tokenization of the same rows: hfdistill.teachers.logit_cache.add_teacher_logits(views, "
-                         "teachers, tokenizers, ...) with one view and one tokenizer per teacher adds the "
-                         "teacher_logits column the trainer reads (the recipe does it).")
+    if len(models) < 2 or TEACHER_LOGITS_COLUMN in columns:
+        return
+    configs = [getattr(model, "config", None) for model in models]
+    folders = [(paths[i] if i < len(paths) else None) or getattr(config, "_name_or_path", None)
+               for i, config in enumerate(configs)]
+    tokenizers = [load_tokenizer_if_saved(folder) for folder in folders]
+    if all(tokenizer is not None for tokenizer in tokenizers):
+        vocabularies = [vocabulary_fingerprint(tokenizer)[:12] for tokenizer in tokenizers]
+        what = "tokenizers"
+    else:
+        vocabularies = [str(getattr(config, "vocab_size", None)) for config in configs]
+        what = "vocab_size"
+    if len(set(vocabularies)) > 1:
+        raise ValueError(f"The teachers' vocabularies differ ({what} {', '.join(vocabularies)}), and run online they "
+                         "would all read the same input ids. Store each teacher's logits over its own tokenization "
+                         "of the same rows: hfdistill.teachers.logit_cache.add_teacher_logits(views, teachers, "
+                         "tokenizers, ...) with one view and one tokenizer per teacher adds the teacher_logits column "
+                         "the trainer reads (the recipe does it).")
 
 
 def check_recipe_arguments(model_args, data_args, training_args, export_args) -> None:

@@ -110,18 +110,31 @@ def add_teacher_inputs(dataset: Dataset, teacher_view: Dataset) -> Dataset:
 
 
 def tokenize_views(splits: dict, tokenizer, teacher_tokenizer, text_column: str, max_seq_length: int,
-                   text_pair_column: str | None = None, truncation_side: str = "right", model_config=None
-                   ) -> tuple[dict, dict | list[dict]]:
+                   text_pair_column: str | None = None, truncation_side: str = "right", model_config=None,
+                   mask_token: str | None = None) -> tuple[dict, dict | list[dict]]:
     """``(views, teacher_views)``: each of ``splits`` tokenized by the student's ``tokenizer`` (see `tokenize`) and,
     when the teacher's ``teacher_tokenizer`` maps tokens to other ids, by the teacher's too, with the same
     ``max_seq_length`` rule; else the teacher's views are the student's. ``model_config`` (the teacher's) bounds
     ``max_seq_length`` by its positions. ``teacher_tokenizer`` may be a list (an ensemble's teachers, each with its
     own tokenizer): ``teacher_views`` then maps each split to a list of views in the teachers' order (one
-    tokenization per distinct vocabulary; a teacher of the student's vocabulary gets the student's view)."""
+    tokenization per distinct vocabulary; a teacher of the student's vocabulary gets the student's view).
+    ``mask_token``: the mask string augmented copies were written with (the first teacher's); a tokenizer whose own
+    mask token is another string (``<mask>`` against ``[MASK]``) reads its own in its place, not the other's
+    characters."""
     from ..utils import vocabulary_fingerprint
 
     def views_of(tokenizer_, config):
-        return {name: tokenize(dataset, tokenizer_, text_column, max_seq_length, model_config=config,
+        own_mask = getattr(tokenizer_, "mask_token", None) or getattr(tokenizer_, "unk_token", None)
+        columns = [column for column in (text_column, text_pair_column) if column]
+
+        def own_masks(dataset):
+            if not mask_token or own_mask in (None, mask_token):
+                return dataset
+            return dataset.map(lambda batch: {c: [t.replace(mask_token, own_mask) if isinstance(t, str) else t
+                                                  for t in batch[c]] for c in columns}, batched=True,
+                               desc="Mask tokens")
+
+        return {name: tokenize(own_masks(dataset), tokenizer_, text_column, max_seq_length, model_config=config,
                                text_pair_column=text_pair_column, truncation_side=truncation_side)
                 for name, dataset in splits.items()}
 

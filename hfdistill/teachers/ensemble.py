@@ -71,9 +71,10 @@ def combine_teacher_logits(
 
 
 class TeacherEnsemble(nn.Module):
-    """Several fine-tuned teachers as one classifier: ``forward`` returns the logits of their weighted mean prediction
-    at T = 1 (``log`` of the mean probabilities; the mean score for regression), so `Trainer.evaluate`,
-    `hfdistill.model_stats` and the report measure the ensemble as they measure one model. Its ``config`` is the
+    """Several fine-tuned teachers of one tokenizer as one classifier: ``forward`` returns the logits of their
+    weighted mean prediction at T = 1 (``log`` of the mean probabilities; the mean score for regression), so it
+    predicts like one model. (The recipe scores an ensemble from its members' predictions, each through its own
+    tokenizer, combined the same way: `hfdistill.teachers.fine_tuning.evaluate_teachers`.) Its ``config`` is the
     first teacher's (they share the classes); ``save_pretrained`` writes each teacher to ``member-i/``."""
 
     def __init__(self, teachers: Sequence[nn.Module], weights: Sequence[float] | None = None):

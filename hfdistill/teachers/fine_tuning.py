@@ -287,10 +287,14 @@ def evaluate_teachers(teachers: list[PreTrainedModel], weights, dataset, tokeniz
     prefix = "test" if predict else "eval"
     outputs = [evaluate_model(teacher, view, one, args, compute_metrics, predict=True, metric_key_prefix=prefix)
                for teacher, view, one in zip(teachers, datasets, tokenizers, strict=True)]
-    logits = combine_teacher_logits(torch.stack([torch.as_tensor(o.predictions).float() for o in outputs], dim=1),
+    each = [output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            for output in outputs]  # the logits, whatever else a model returns
+    logits = combine_teacher_logits(torch.stack([torch.as_tensor(one).float() for one in each], dim=1),
                                     ensemble.weights, 1.0, ensemble.problem_type)
     label_ids = outputs[0].label_ids
-    metrics = {f"{prefix}_runtime": sum(output.metrics.get(f"{prefix}_runtime", 0.0) for output in outputs)}
+    runtime = sum(output.metrics.get(f"{prefix}_runtime", 0.0) for output in outputs)  # the members run in turn
+    metrics = {f"{prefix}_runtime": runtime,
+               f"{prefix}_samples_per_second": len(logits) / runtime if runtime else None}
     if label_ids is not None:
         metrics[f"{prefix}_loss"] = float(evaluation_loss(logits, torch.as_tensor(label_ids), ensemble.problem_type))
         if compute_metrics is not None:
