@@ -346,3 +346,34 @@ def test_an_ensemble_of_two_tokenizers_through_the_recipe(tiny_teacher, pretrain
     assert results["teacher"]["num_parameters"] == sum(
         sum(p.numel() for p in __import__("hfdistill").load_teacher(str(output_dir / f)).parameters())
         for f in ("teacher", "teacher-1"))
+
+
+@pytest.mark.parametrize("task", ["stsb", "goemotions"])
+def test_pairs_regression_and_multi_label_across_tokenizers_through_the_recipe(task, tiny_teacher,
+                                                                               pretrained_student_dir, tmp_path,
+                                                                               monkeypatch):
+    from test_recipe import FAST, REPO, SHARED, _head_rows, run_in_process
+    from transformers import AutoTokenizer, pipeline
+
+    if not (SHARED / task).is_dir():
+        pytest.skip(f"needs ../shared/data/{task}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    header = task != "goemotions"
+    train = _head_rows(SHARED / task / "train.tsv", tmp_path / "train.tsv", 80, header)
+    dev = _head_rows(SHARED / task / "dev.tsv", tmp_path / "dev.tsv", 30, header)
+    output_dir = tmp_path / "out"
+    run_in_process([str(REPO / "recipes" / "configs" / f"{task}.yaml"), "--teacher_model_name_or_path", tiny_teacher,
+                    "--train_file", train, "--validation_file", dev, "--output_dir", str(output_dir), *FAST,
+                    "--augment_factor", "0", "--max_seq_length", "32", "--student_model_name_or_path",
+                    str(pretrained_student_dir), "--student_num_layers", "1"], monkeypatch)
+    results = json.loads((output_dir / "results.json").read_text())
+    expected = {"stsb": "regression", "goemotions": "multi_label_classification"}[task]
+    assert results["problem_type"] == expected and results["teacher_logits"]["source"] == "built"
+    assert "student" in results["truncation"] and results["student_kind"] == "pretrained"
+    assert len(AutoTokenizer.from_pretrained(output_dir)) < 100  # the student's own tokenizer
+    classifier = pipeline("text-classification", model=str(output_dir), device="cpu")
+    if task == "stsb":  # pairs, each read by both tokenizers; the student predicts a score
+        prediction = classifier({"text": "A man plays a guitar.", "text_pair": "A man is playing guitar."})
+        assert isinstance(prediction["score"], float)
+    else:
+        assert len(classifier("I love this so much, thank you!", top_k=None)) == 28
