@@ -214,7 +214,9 @@ def _results(results: dict) -> list[str]:
             for index, row in enumerate(results["each_teacher"]))
             + " on its own; the row above is their mean prediction."]
     for name, row in exported.items():
-        if not row.get("file"):  # a parity check that failed: reported, the file not kept
+        if row.get("error"):  # the export itself failed: reported, nothing shipped
+            lines += ["", f"The {name} export failed ({row['error']}) and is not shipped."]
+        elif not row.get("file"):  # a parity check that failed: reported, the file not kept
             parity = row.get("parity", {})
             lines += ["", f"The {name} export did not match PyTorch ({parity.get('criterion')}; label agreement "
                           f"{parity.get('label_agreement')}) and is not shipped."]

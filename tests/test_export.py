@@ -309,3 +309,51 @@ def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
     export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer,
                    str(tmp_path), quantize=None, texts=SENTENCES)
     assert not (tmp_path / "onnx" / "model_quantized.onnx").exists()  # it belonged to the other model
+
+
+def _trained_under_bf16(tokenizer, tmp_path):
+    """What the recipe hands `export_student` after bf16 training on a CPU: a student whose forward still carries
+    accelerate's autocast wrapper."""
+    from types import SimpleNamespace
+
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(mixed_precision="bf16", cpu=True)
+    model = accelerator.prepare_model(tiny_bert(seed=0))
+    assert "_original_forward" in vars(accelerator.unwrap_model(model))
+    return SimpleNamespace(model=model, accelerator=accelerator, processing_class=tokenizer,
+                           args=SimpleNamespace(output_dir=str(tmp_path)), is_world_process_zero=lambda: True)
+
+
+def test_a_student_trained_in_bf16_exports_in_its_own_precision(tokenizer, tmp_path):
+    from hfdistill.export import export_student
+
+    texts, labels = sentiment_sentences(16)
+    trainer = _trained_under_bf16(tokenizer, tmp_path)
+    rows = export_student(ExportArguments(export="onnx", quantize="int8"), trainer, texts, texts, labels, 16)
+    assert rows["onnx fp32"]["parity"]["passed"] and rows["onnx fp32"]["file"] == os.path.join("onnx", "model.onnx")
+    assert rows["onnx int8"]["file"] is not None
+    assert "_original_forward" in vars(trainer.accelerator.unwrap_model(trainer.model))  # the wrapper is put back
+
+
+def test_an_export_that_raises_is_reported_and_fails_only_when_strict(tokenizer, tmp_path, monkeypatch):
+    from hfdistill.export import check_export_strict, export_student
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter broke")
+
+    monkeypatch.setattr(onnx_export, "export_to_onnx", broken)
+    texts, labels = sentiment_sentences(8)
+    rows = export_student(ExportArguments(export="onnx"), _trained_under_bf16(tokenizer, tmp_path), texts, texts,
+                          labels, 16)
+    assert rows["onnx"]["file"] is None and "RuntimeError: exporter broke" in rows["onnx"]["error"]
+    check_export_strict(ExportArguments(export="onnx"), rows)  # reported, not raised
+    with pytest.raises(SystemExit, match="onnx failed or did not match PyTorch"):
+        check_export_strict(ExportArguments(export="onnx", export_strict=True), rows)
+    from hfdistill.hub import render_model_card
+
+    row = {"accuracy": 0.8, "num_parameters": 10, "disk_size_mb": 1.0, "latency_ms_batch1": 1.0,
+           "throughput_batch32": 10.0}
+    card = render_model_card({"student_kind": "layers",
+                              "results": {"teacher": row, "student": row, "ratios": {}, "exported": rows}})
+    assert "The onnx export failed (RuntimeError: exporter broke) and is not shipped." in card

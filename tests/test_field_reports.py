@@ -205,7 +205,7 @@ def test_a_failed_int8_parity_check_keeps_the_report_and_fails_only_when_strict(
     assert not (output_dir / "onnx" / "model_quantized.onnx").exists()
     assert "The onnx int8 export did not match PyTorch" in (output_dir / "README.md").read_text()
     strict_dir = tmp_path / "strict"
-    with pytest.raises(SystemExit, match="--export_strict: onnx int8 did not match PyTorch"):
+    with pytest.raises(SystemExit, match="--export_strict: onnx int8 failed or did not match PyTorch"):
         run_in_process([*flags, "--output_dir", str(strict_dir), "--export_strict"], monkeypatch)
     assert (strict_dir / "results.json").is_file() and (strict_dir / "README.md").is_file()
 

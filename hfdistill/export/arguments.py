@@ -46,7 +46,7 @@ class ExportArguments:
 
 
 def failed_exports(exported: dict | None) -> list[str]:
-    """The exported forms whose parity check failed (see `export_student`)."""
+    """The exported forms whose parity check failed, or whose export itself did (see `export_student`)."""
     return [form for form, row in (exported or {}).items() if not row.get("parity", {}).get("passed", True)]
 
 
@@ -55,7 +55,7 @@ def check_export_strict(args: ExportArguments, exported: dict | None) -> None:
     run's report is written, so that nothing is lost."""
     failed = failed_exports(exported)
     if args.export_strict and failed:
-        raise SystemExit(f"--export_strict: {', '.join(failed)} did not match PyTorch (see results.json, "
+        raise SystemExit(f"--export_strict: {', '.join(failed)} failed or did not match PyTorch (see results.json, "
                          "'exported'); the student and the report are written.")
 
 
@@ -71,6 +71,43 @@ def _form_row(classifier, texts, labels, compute_metrics, num_parameters: int) -
             "file": classifier.path}  # the caller makes it relative to output_dir
 
 
+def _export_form(args, prefix, student, trainer, train_texts, eval_texts, eval_labels, max_length) -> dict:
+    """One exported form of the student (``prefix`` "pruned ": its vocabulary pruned to ``train_texts``' tokens
+    first), fp32 and int8 as ``args`` asks, each parity-checked and measured (see `export_student`)."""
+    from ..evaluation.metrics import task_metrics
+    from ..problem_types import problem_type_of
+    from ..utils import count_parameters
+    from .onnx import export_to_onnx
+    from .runtime import OnnxClassifier
+    from .vocabulary import prune_vocabulary
+
+    model, tokenizer, output_dir = student, trainer.processing_class, trainer.args.output_dir
+    folder, save = output_dir, False
+    if prefix:
+        model, tokenizer = prune_vocabulary(student, tokenizer, list(train_texts))
+        folder, save = os.path.join(output_dir, PRUNED_SUBFOLDER), True
+    compute_metrics = task_metrics(problem_type_of(student.config), student.config.num_labels)
+    result = export_to_onnx(model, tokenizer, folder, quantize=args.quantize,
+                            texts=list(eval_texts[:PARITY_SAMPLE_SIZE]), save_pretrained=save, max_length=max_length,
+                            raise_on_failure=False)
+    rows = {}
+    for precision, report in result.parity.items():
+        if not report.passed:  # training output is never lost to a post-training check: reported, not raised
+            logger.warning(
+                f"The {prefix}onnx {precision} export does not match PyTorch ({report.criterion}): agreement "
+                f"{report.label_agreement}, max |onnx - torch| {report.max_abs_diff:.3g}, disagreeing rows (row, "
+                f"PyTorch's margin) {report.disagreements}. The file was not kept."
+            )
+            rows[f"{prefix}onnx {precision}"] = {"file": None, "parity": report.to_dict()}
+    for precision, path in result.onnx_files.items():
+        classifier = OnnxClassifier.from_parts(path, tokenizer, model.config, max_length=max_length,
+                                               num_threads=torch.get_num_threads())
+        row = _form_row(classifier, list(eval_texts), list(eval_labels), compute_metrics, count_parameters(model))
+        row["file"] = os.path.relpath(path, output_dir)
+        rows[f"{prefix}onnx {precision}"] = {**row, "parity": result.parity[precision].to_dict()}
+    return rows
+
+
 def export_student(
     args: ExportArguments, trainer, train_texts, eval_texts, eval_labels, max_length: int = 128
 ) -> dict | None:
@@ -83,37 +120,21 @@ def export_student(
     """
     if args.export is None or not trainer.is_world_process_zero():
         return None
-    from ..evaluation.metrics import task_metrics
-    from ..problem_types import problem_type_of
-    from ..utils import count_parameters
-    from .onnx import export_to_onnx
-    from .runtime import OnnxClassifier
-    from .vocabulary import prune_vocabulary
+    from ..precision import without_autocast_wrapper
 
     student = trainer.accelerator.unwrap_model(trainer.model).cpu().eval()
-    tokenizer, output_dir = trainer.processing_class, trainer.args.output_dir
-    compute_metrics = task_metrics(problem_type_of(student.config), student.config.num_labels)
-    sample = list(eval_texts[:PARITY_SAMPLE_SIZE])
-    plans = [("", student, tokenizer, output_dir, False)]
-    if args.prune_vocabulary:
-        pruned, pruned_tokenizer = prune_vocabulary(student, tokenizer, list(train_texts))
-        plans.append(("pruned ", pruned, pruned_tokenizer, os.path.join(output_dir, PRUNED_SUBFOLDER), True))
     rows = {}
-    for prefix, model, model_tokenizer, folder, save in plans:
-        result = export_to_onnx(model, model_tokenizer, folder, quantize=args.quantize, texts=sample,
-                                save_pretrained=save, max_length=max_length, raise_on_failure=False)
-        for precision, report in result.parity.items():
-            if not report.passed:  # training output is never lost to a post-training check: reported, not raised
-                logger.warning(
-                    f"The {prefix}onnx {precision} export does not match PyTorch ({report.criterion}): agreement "
-                    f"{report.label_agreement}, max |onnx - torch| {report.max_abs_diff:.3g}, disagreeing rows (row, "
-                    f"PyTorch's margin) {report.disagreements}. The file was not kept."
-                )
-                rows[f"{prefix}onnx {precision}"] = {"file": None, "parity": report.to_dict()}
-        for precision, path in result.onnx_files.items():
-            classifier = OnnxClassifier.from_parts(path, model_tokenizer, model.config, max_length=max_length,
-                                                   num_threads=torch.get_num_threads())
-            row = _form_row(classifier, list(eval_texts), list(eval_labels), compute_metrics, count_parameters(model))
-            row["file"] = os.path.relpath(path, output_dir)
-            rows[f"{prefix}onnx {precision}"] = {**row, "parity": result.parity[precision].to_dict()}
+    # The student exports in its own precision: under mixed precision accelerate leaves an autocast wrapper on its
+    # forward, which would trace bf16 ops that ONNX Runtime's CPU provider does not implement.
+    with without_autocast_wrapper(student):
+        for prefix in ("", "pruned ") if args.prune_vocabulary else ("",):
+            try:
+                rows.update(_export_form(args, prefix, student, trainer, train_texts, eval_texts, eval_labels,
+                                         max_length))
+            except Exception as error:  # after training: reported, never the end of the run's report
+                folder = trainer.args.output_dir
+                logger.exception(f"The {prefix}onnx export failed; the trained student is saved in {folder}: export "
+                                 "it from there with hfdistill.export.export_to_onnx(model, tokenizer, folder).")
+                rows[f"{prefix}onnx"] = {"file": None, "error": f"{type(error).__name__}: {error}"[:500],
+                                         "parity": {"passed": False, "criterion": "the export itself failed"}}
     return rows
