@@ -50,7 +50,8 @@ def run(root: str, name: str, flags: list[str], cache_from: str | None = None) -
         with open(results_path) as f:
             results, wall_s = json.load(f), None
     else:
-        if cache_from and os.path.isdir(os.path.join(cache_from, "_cache")):
+        if cache_from and os.path.realpath(cache_from) != os.path.realpath(output_dir) and os.path.isdir(
+                os.path.join(cache_from, "_cache")):
             shutil.copytree(os.path.join(cache_from, "_cache"), os.path.join(output_dir, "_cache"), dirs_exist_ok=True)
         results, wall_s = run_recipe(flags, output_dir, output_dir + ".log")
     row = {"run": name, "student": results["student"]["accuracy"], "teacher": results["teacher"]["accuracy"],
