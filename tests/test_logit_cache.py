@@ -226,3 +226,18 @@ def test_each_teacher_of_an_ensemble_is_cached_on_its_own(tokenized, tokenizer, 
     assert stacked.shape == (len(tokenized), 3, 2)
     assert torch.equal(stacked[:, :2], torch.tensor(with_two["teacher_logits"]))
     assert torch.equal(stacked[:, 2], torch.tensor(alone["teacher_logits"]))
+
+
+def test_a_teacher_reloaded_from_its_folder_keys_the_cache_it_built_when_fine_tuned(tokenized, tokenizer, teacher,
+                                                                                    tmp_path):
+    """What saving and reloading change (the path; use_cache, which Trainer turns off on the model it trains and an
+    MPNet's saved config drops) is not what the teacher computes: the rerun loads the cache the fine-tuning run
+    built."""
+    import copy
+
+    teacher.config.use_cache = False  # as Trainer leaves it
+    _, built = add_teacher_logits(tokenized, teacher, tokenizer, str(tmp_path / "cache"), show_progress=False)
+    reloaded = copy.deepcopy(teacher)
+    reloaded.config.use_cache, reloaded.config._name_or_path = True, str(tmp_path / "teacher")  # as a reload
+    _, again = add_teacher_logits(tokenized, reloaded, tokenizer, str(tmp_path / "cache"), show_progress=False)
+    assert (built["source"], again["source"]) == ("built", "loaded")

@@ -21,8 +21,10 @@ def _hash_tensor(digest, tensor: torch.Tensor) -> None:
     digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
 
 
-# Bookkeeping that changes when a model is saved and reloaded, not what it computes.
-_CONFIG_BOOKKEEPING = ("_name_or_path", "architectures", "transformers_version", "_commit_hash")
+# Bookkeeping that changes when a model is saved and reloaded, not what it computes. `Trainer` sets use_cache=False on
+# the model it trains (MPNet's config has the field) and the saved config drops it: the fine-tuned teacher in memory
+# and the one reloaded from its folder must key the same cache.
+_CONFIG_BOOKKEEPING = ("_name_or_path", "architectures", "transformers_version", "_commit_hash", "use_cache")
 
 
 def teacher_fingerprint(teacher: nn.Module) -> str:
