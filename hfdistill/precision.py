@@ -106,6 +106,22 @@ def resolve_teacher_inference_dtype(choice: str, precision: dict) -> str:
     return "bfloat16" if precision.get("training_precision") == "bf16 autocast" else "float32"
 
 
+def remove_autocast_wrapper(model: nn.Module) -> nn.Module:
+    """Take accelerate's mixed-precision wrapper off ``model.forward`` for good: the forward it replaced (kept as
+    ``_original_forward``) comes back as it was. accelerate's own ``unwrap_model(keep_fp32_wrapper=False)`` unwinds
+    every ``functools.wraps`` layer instead, transformers' ``can_return_tuple`` decorator included, which leaves a
+    forward that fails on ``return_dict=True`` ("got multiple values for keyword argument 'return_dict'")."""
+    inner = getattr(model, "module", None)
+    target = inner if isinstance(inner, nn.Module) else model
+    original = target.__dict__.pop("_original_forward", None)
+    if original is not None:
+        if getattr(original, "__func__", None) is getattr(type(target), "forward", None):
+            target.__dict__.pop("forward", None)  # the class's own (decorated) forward again
+        else:
+            target.forward = original
+    return model
+
+
 @contextmanager
 def without_autocast_wrapper(model: nn.Module):
     """Run ``model`` in its own precision (fp32) inside the block, undoing accelerate's mixed-precision wrapper.
@@ -158,5 +174,5 @@ class Fp32CpuEvaluationMixin:
     def train(self, *args, **kwargs):
         output = super().train(*args, **kwargs)
         if self._cpu_bf16():  # what is used after training (logits, profiling, saving) runs in fp32
-            self.accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)
+            remove_autocast_wrapper(self.accelerator.unwrap_model(self.model))
         return output

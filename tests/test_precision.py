@@ -75,6 +75,10 @@ def test_trainer_autocasts_training_on_the_cpu_and_evaluates_in_fp32(use_bf16, t
         student.eval()(**{k: torch.tensor(v) for k, v in random_token_dataset(4)[:].items() if k != "labels"})
     assert seen == [(False, torch.float32)]  # after train(): no autocast wrapper left on the model
     assert all(p.dtype == torch.float32 for p in student.parameters())
+    inputs = {k: torch.tensor(v) for k, v in random_token_dataset(2)[:].items() if k != "labels"}
+    with torch.no_grad():  # transformers' own forward again, decorators included (the export asks for return_dict)
+        assert student(**inputs, return_dict=True).logits.shape == (2, 2)
+        assert isinstance(student(**inputs, return_dict=False), tuple)
 
 
 def test_bf16_on_a_cpu_only_machine_without_use_cpu_gives_valid_training_arguments(tmp_path, monkeypatch):
@@ -114,6 +118,9 @@ def test_a_teacher_evaluated_under_bf16_comes_back_without_the_autocast_wrapper(
     with torch.no_grad():
         teacher(**{k: torch.tensor(v) for k, v in random_token_dataset(2)[:].items() if k != "labels"})
     assert seen == [torch.float32]
+    with torch.no_grad():
+        inputs = {k: torch.tensor(v) for k, v in random_token_dataset(2)[:].items() if k != "labels"}
+        assert teacher(**inputs, return_dict=True).logits.shape == (2, 2)
 
 
 def test_speed_is_measured_in_the_models_own_precision_even_under_an_autocast_wrapper(tokenizer):

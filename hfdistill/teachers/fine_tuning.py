@@ -17,6 +17,7 @@ from transformers.utils import logging
 
 from ..data import LabelMap
 from ..losses import resolve_class_weights
+from ..precision import remove_autocast_wrapper
 from ..problem_types import IGNORE_INDEX, SINGLE_LABEL
 from ..samplers import TRAIN_SAMPLING_STRATEGIES
 from ..training import ClassifierTrainer
@@ -213,7 +214,7 @@ def evaluate_model(model: PreTrainedModel, dataset, tokenizer, args: TrainingArg
             return trainer.predict(dataset, **prefix) if predict else trainer.evaluate(dataset, **prefix)
         finally:
             if not wrapped_before:
-                trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+                remove_autocast_wrapper(trainer.accelerator.unwrap_model(model))
                 vars(model).pop("_is_accelerate_prepared", None)  # or a later prepare_model would skip it, autocast too
 
 
