@@ -1,6 +1,6 @@
 """Issue 35's SST-2 figures: a big teacher of one family (MPNet-base) into pretrained MiniLM-L6 of another.
 
-Every run is the recipe (`recipes/sst2.py`, SST-2's labeled rows only, no unlabeled text, so that "fine-tuned alone"
+Every run is the recipe (`recipes/sst2.py`, SST-2's labeled rows only but in `unlabeled`, so that "fine-tuned alone"
 sees the same data) into ``--output_root``; a run whose results.json is there is read, not rerun, so the script
 resumes. The teacher is fine-tuned once (by the first run) and reused as is by the others, with a copy of its
 logit cache (the recipe finds it by fingerprint), so the later runs pay only for distillation.
@@ -9,6 +9,8 @@ Parts (``--parts``, in this order by default):
 - ``mpnet``: MPNet-base (``--mpnet``, made by ../shared/models/get_mpnet_base.sh) fine-tuned by the recipe
   (``--teacher_learning_rate 3e-5``, ``--teacher_num_train_epochs`` 1), MiniLM-L6 (all six layers, its own
   tokenizer) distilled from it at the pretrained kind's defaults (3 epochs, 1e-4), exported to ONNX and int8.
+- ``unlabeled``: that MiniLM-L6 student again, its transfer set the labeled rows plus the 64,076 unlabeled
+  movie-review sentences of ../shared/data/unlabeled (``--unlabeled_file``), the teacher's soft labels on both.
 - ``cut3``: a 3-layer cut of MiniLM-L6 (``--student_num_layers 3``) distilled from that teacher.
 - ``alone``: MiniLM-L6 fine-tuned alone with the same data, epochs, learning rate, warmup, batch order and seed: the
   recipe's fine-tuning of its default (MiniLM-L6) teacher, which then distils the compact student on logits alone.
@@ -33,7 +35,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import run_recipe  # noqa: E402
 
-PARTS = ("mpnet", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both")
+PARTS = ("mpnet", "unlabeled", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both")
+
+
+UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "unlabeled",
+                         "movie_review_sentences.txt")
 
 
 def minilm_path() -> str:
@@ -84,6 +90,9 @@ def main():
                             "--teacher_num_train_epochs", args.teacher_num_train_epochs] if name == first else
                            ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never"])
                 flags = [*teacher, "--student_model_name_or_path", minilm, "--export", "onnx", "--quantize", "int8"]
+            elif part == "unlabeled":
+                flags = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never",
+                         "--student_model_name_or_path", minilm, "--unlabeled_file", UNLABELED]
             elif part == "cut3":
                 flags = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never",
                          "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
@@ -95,7 +104,7 @@ def main():
                         "compact_both": ["--hidden_state_weight", "1", "--attention_relation_weight", "1"]}[part]
                 flags = ["--teacher_model_name_or_path", minilm_teacher, "--teacher_fine_tuning", "never",
                          "--student", "compact", *term]
-            cache_from = {"mpnet": os.path.join(root, first), "cut3": os.path.join(root, first)}.get(
+            cache_from = {p: os.path.join(root, first) for p in ("mpnet", "unlabeled", "cut3")}.get(
                 part, os.path.join(root, minilm_run))
             rows[name] = run(root, name, [*flags, *seed_flag], cache_from)
 
@@ -115,6 +124,8 @@ def main():
         if "alone" in args.parts:  # the "alone" run's teacher is MiniLM-L6 fine-tuned alone
             gain = 100 * (mean("mpnet", "student") - mean("alone", "teacher"))
             floors.append(("distilled - fine-tuned alone >= +1.0 point", gain, 1.0))
+    if "unlabeled" in args.parts:
+        floors.append(("MiniLM-L6 from MPNet, + unlabeled >= 91.5%", 100 * mean("unlabeled", "student"), 91.5))
     if "cut3" in args.parts:
         floors.append(("3-layer cut from MPNet >= 88.5%", 100 * mean("cut3", "student"), 88.5))
     for part in ("compact_hidden", "compact_relation", "compact_both"):

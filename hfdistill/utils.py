@@ -1,5 +1,5 @@
 """Small helpers shared across hfdistill, none of which imports `transformers.Trainer`: model signatures, Arrow
-lengths, position limits, vocabulary fingerprints, checkpoints."""
+lengths, position limits, vocabulary fingerprints, checkpoints, one value per model."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ def vocabulary_fingerprint(tokenizer) -> str:
     equal ids for every token. Two tokenizers of the same size can still map tokens to other ids."""
     vocabulary = tokenizer.get_vocab()
     return hashlib.sha256(json.dumps(sorted(vocabulary.items(), key=lambda item: item[1])).encode()).hexdigest()
+
+
+def one_per(value, count: int, what: str, whose: str = "teachers") -> list:
+    """``value`` once for each of ``count`` models: a list or tuple is one per model (a list of one is shared, like a
+    single value). Raises ``ValueError`` naming ``what`` for a list of another length."""
+    if not isinstance(value, (list, tuple)):
+        return [value] * count
+    if len(value) == 1:
+        return list(value) * count
+    if len(value) != count:
+        raise ValueError(f"{len(value)} values of {what} for {count} {whose}: give one for each, in the order of the "
+                         f"{whose}, or a single one that all share.")
+    return list(value)
 
 
 def position_limit(model: nn.Module) -> int | None:

@@ -12,11 +12,10 @@ import os
 import shlex
 import sys
 
-from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
+from transformers import DataCollatorWithPadding, set_seed
 
 from hfdistill import DistillationTrainer, model_stats
 from hfdistill.arguments import parse_arguments
-from hfdistill.checks import check_shared_tokenizer, check_teacher_tokenizers
 from hfdistill.data import (build_transfer_set, load_task, resolve_max_length, tokenize_views, unlabeled_value,
                             with_teacher_view)
 from hfdistill.evaluation.metrics import class_coverage, report_metric, task_metrics
@@ -25,7 +24,7 @@ from hfdistill.evaluation.report import build_results, write_report
 from hfdistill.export import check_export_strict, export_student
 from hfdistill.precision import apply_cpu_bf16, resolve_teacher_inference_dtype
 from hfdistill.search import search_and_apply
-from hfdistill.teachers import check_classifier_pooling, inspect_teacher
+from hfdistill.teachers import check_classifier_pooling, inspect_teacher, load_tokenizers
 from hfdistill.teachers.fine_tuning import evaluate_teachers, prepare_teachers
 from hfdistill.teachers.logit_cache import add_teacher_logits
 from hfdistill.utils import StepTimes
@@ -51,12 +50,9 @@ def main():
     # ---- data: the task, the transfer set, tokenized ------------------------------------------------------------
     task = load_task(data_args, checkpoints[0], teacher_as_is)
     label_map, text_column, text_pair_column = task.label_map, task.text_column, task.text_pair_column
-    tokenizers = [AutoTokenizer.from_pretrained(c.name_or_path) for c in checkpoints]  # each teacher reads its own
-    tokenizer, student_tokenizer = tokenizers[0], student_spec.tokenizer() or tokenizers[0]  # a pretrained: its own
-    mixed = check_teacher_tokenizers(tokenizers, configs, model_args.cache_teacher_logits)
-    check_shared_tokenizer(training_args, tokenizer, student_tokenizer)
-    readers = {f"teacher {i + 1}": each for i, each in enumerate(tokenizers) if i and mixed}
-    readers.update({"student": student_tokenizer} if student_tokenizer is not tokenizer else {})
+    tokenizers, student_tokenizer, readers = load_tokenizers(  # each teacher reads its own, a pretrained student too
+        checkpoints, student_spec.tokenizer(), model_args.cache_teacher_logits, training_args)
+    tokenizer = tokenizers[0]
     data_args.max_seq_length, truncation = resolve_max_length(  # measured on every split, chosen, reported
         task.data, tokenizer, text_column, text_pair_column, data_args.max_seq_length, configs,
         data_args.truncation_side, readers)
@@ -107,8 +103,8 @@ def main():
     with times.step("evaluation_s"):
         student_metrics = trainer.evaluate()
         _, teacher_metrics, each_teacher = evaluate_teachers(teachers, model_args.teacher_weights,
-                                                                   teacher_views["validation"], tokenizers,
-                                                                   training_args, compute_metrics)
+                                                             teacher_views["validation"], tokenizers, training_args,
+                                                             compute_metrics)
     trainer.save_model()
     transfer_texts = list(transfer[text_column]) + (list(transfer[text_pair_column]) if text_pair_column else [])
     exported = export_student(export_args, trainer, transfer_texts, task.texts("validation"),

@@ -226,9 +226,26 @@ def test_an_ensemble_of_two_tokenizers_caches_each_teachers_logits_from_its_own_
     student.train()
     assert_close(trainer.compute_loss(student, dict(batch)), expected, atol=1e-5, rtol=1e-4)
     trainer.train()
-    with pytest.raises(ValueError, match="one per teacher"):
+    with pytest.raises(ValueError, match="3 values of tokenizer for 2 teachers: give one for each"):
         add_teacher_logits(views, teachers, [tokenizer, student_tokenizer, tokenizer], str(tmp_path / "c2"),
                            show_progress=False)
+
+
+def test_one_value_per_teacher_or_one_for_all_else_the_count_is_named(tokenizer, student_tokenizer, tmp_path):
+    from hfdistill.evaluation.profiling import model_stats
+    from hfdistill.teachers.fine_tuning import evaluate_teachers
+
+    teachers = [tiny_bert(seed=0).eval(), other_family_teacher(student_tokenizer).eval()]
+    texts, labels = sentiment_sentences(4)
+    views = [Dataset.from_dict({**each(texts), "labels": labels}) for each in (tokenizer, student_tokenizer)]
+    with pytest.raises(ValueError, match="3 values of dataset for 2 teachers"):
+        evaluate_teachers(teachers, None, [*views, views[0]], [tokenizer, student_tokenizer], make_args(tmp_path),
+                          None)
+    with pytest.raises(ValueError, match="3 values of tokenizer for 2 models"):
+        model_stats(teachers, [tokenizer] * 3, texts)
+    # A list of one is shared like a single value: both members read the same tokenizer.
+    shared = model_stats(teachers[:1] * 2, [tokenizer], texts, num_latency_examples=2, warmup=0)
+    assert shared.num_parameters == 2 * teachers[0].num_parameters()
 
 
 def test_an_online_ensemble_of_two_vocabularies_is_refused_naming_the_stored_logits_route(

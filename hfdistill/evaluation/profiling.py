@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..precision import without_autocast_wrappers
-from ..utils import count_parameters, forward_arg_names
+from ..utils import count_parameters, forward_arg_names, one_per
 
 
 @dataclass
@@ -106,10 +106,7 @@ def model_stats(model: nn.Module | list[nn.Module], tokenizer, texts: list[str],
     read the text through their own tokenizers and run one after another, so parameters, sizes and latencies add
     up and the throughput is ``1 / sum(1 / throughput_k)``."""
     if isinstance(model, (list, tuple)):
-        tokenizers = list(tokenizer) if isinstance(tokenizer, (list, tuple)) else [tokenizer]
-        tokenizers = tokenizers * len(model) if len(tokenizers) == 1 else tokenizers
-        if len(tokenizers) != len(model):
-            raise ValueError(f"{len(tokenizers)} tokenizers for {len(model)} models: give one per model.")
+        tokenizers = one_per(tokenizer, len(model), "tokenizer", whose="models")
         each = [model_stats(one, one_tokenizer, texts, max_length, **speed_kwargs)
                 for one, one_tokenizer in zip(model, tokenizers, strict=True)]
         return ModelStats(num_parameters=sum(s.num_parameters for s in each),

@@ -7,11 +7,12 @@ from .base import (TEACHER_SOURCES, EnsembleTeacher, OnlineTeacher, StoredLogits
                    register_teacher_source)
 from .ensemble import TeacherEnsemble, combine_teacher_logits, normalized_weights
 from .loading import (TEACHER_SUBFOLDER, TeacherCheckpoint, check_classifier_pooling, default_teacher, inspect_teacher,
-                      load_teacher, load_tokenizer_if_saved, new_classifier)
+                      load_teacher, load_tokenizer_if_saved, load_tokenizers, new_classifier)
 
 __all__ = [
     "EnsembleTeacher", "OnlineTeacher", "StoredLogitsTeacher", "TEACHER_SOURCES", "TEACHER_SUBFOLDER", "Teacher",
     "TeacherCheckpoint", "TeacherEnsemble", "build_teacher", "check_classifier_pooling", "combine_teacher_logits",
-    "default_teacher", "inspect_teacher", "load_teacher", "load_tokenizer_if_saved", "new_classifier",
+    "default_teacher", "inspect_teacher", "load_teacher", "load_tokenizer_if_saved", "load_tokenizers",
+    "new_classifier",
     "normalized_weights", "register_teacher_source",
 ]

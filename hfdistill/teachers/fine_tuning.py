@@ -21,6 +21,7 @@ from ..precision import remove_autocast_wrapper
 from ..problem_types import IGNORE_INDEX, SINGLE_LABEL
 from ..samplers import TRAIN_SAMPLING_STRATEGIES
 from ..training import ClassifierTrainer
+from ..utils import one_per
 from .loading import (TEACHER_SUBFOLDER, TeacherCheckpoint, check_classifier_pooling, inspect_teacher, load_teacher,
                       new_classifier)
 
@@ -243,7 +244,7 @@ def prepare_teachers(
     else:
         plans = [(checkpoint, None, TEACHER_SUBFOLDER if index == 0 else f"{TEACHER_SUBFOLDER}-{index}")
                  for index, checkpoint in enumerate(checkpoints)]
-    datasets, tokenizers = (_per_checkpoint(value, len(checkpoints), what)
+    datasets, tokenizers = (one_per(value, len(checkpoints), what)
                             for value, what in ((train_dataset, "train_dataset"), (tokenizer, "tokenizer")))
     teachers, infos = [], []
     for index, (checkpoint, seed, subfolder) in enumerate(plans):
@@ -253,17 +254,6 @@ def prepare_teachers(
         teachers.append(teacher)
         infos.append({**info, "seed": seed if seed is not None else args.seed})
     return teachers, infos
-
-
-def _per_checkpoint(value, count: int, what: str) -> list:
-    """``value`` for each of ``count`` checkpoints: a list is one per checkpoint (``ValueError`` for another count)."""
-    if not isinstance(value, (list, tuple)):
-        return [value] * count
-    if len(value) == 1:
-        return list(value) * count
-    if len(value) != count:
-        raise ValueError(f"{len(value)} values of {what} for {count} teachers: give one per teacher, or one for all.")
-    return list(value)
 
 
 def evaluate_teachers(teachers: list[PreTrainedModel], weights, dataset, tokenizer, args: TrainingArguments,
@@ -276,7 +266,7 @@ def evaluate_teachers(teachers: list[PreTrainedModel], weights, dataset, tokeniz
     `TeacherEnsemble.forward` combines them (`combine_teacher_logits` at T = 1) and scored by ``compute_metrics``
     with the task's evaluation loss. ``predict``: `PredictionOutput` s (logits in row order, metrics prefixed
     ``test_``) instead of metrics."""
-    datasets, tokenizers = (_per_checkpoint(value, len(teachers), what)
+    datasets, tokenizers = (one_per(value, len(teachers), what)
                             for value, what in ((dataset, "dataset"), (tokenizer, "tokenizer")))
     if len(teachers) == 1:
         result = evaluate_model(teachers[0], datasets[0], tokenizers[0], args, compute_metrics, predict)

