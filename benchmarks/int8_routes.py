@@ -1,0 +1,148 @@
+"""Routes to a faster int8 ONNX file for a BERT-family student (issue 35's 15x floor): today's export against three
+graph optimisations before ``quantize_dynamic``, each timed on SST-2 validation sentences in one process, interleaved.
+
+Variants (files under ``--output_dir``):
+- ``int8``: the student folder's own ``onnx/model_quantized.onnx`` (hfdistill's export: dynamo exporter, per-channel
+  dynamic quantization).
+- ``onnxscript``: its ``onnx/model.onnx`` through onnxscript's ``optimize_for_ort`` (fuses Attention, SkipLayerNorm,
+  BiasGelu), constants folded, then quantized.
+- ``ort_optimizer``: its ``onnx/model.onnx`` through ONNX Runtime's ``transformers.optimizer`` (``model_type="bert"``),
+  then quantized.
+- ``torchscript``: the PyTorch student exported again with the TorchScript exporter (``dynamo=False``, deprecated
+  since PyTorch 2.9) and eager attention, ONNX Runtime's optimizer (which fuses Attention and the embeddings there),
+  then quantized (QAttention, QEmbedLayerNormalization).
+
+Prints, per variant, the fused operators, examples per second (best round), accuracy on the texts and label agreement
+with the fp32 file.
+
+    python benchmarks/int8_routes.py --student bench-out/any_teacher/mpnet-seed0 --output_dir bench-out/int8_routes
+"""
+
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _sst2 import SST2  # noqa: E402
+
+
+def quantize(source: str, target: str) -> str:
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return target
+
+
+def onnxscript_route(fp32: str, folder: str) -> str:
+    import onnx_ir as ir
+    import onnxscript.optimizer
+    from onnxscript.rewriter.ort_fusions import optimize_for_ort
+
+    model, _ = optimize_for_ort(ir.load(fp32))
+    onnxscript.optimizer.optimize(model, input_size_limit=1 << 30, output_size_limit=1 << 30)
+    ir.save(model, os.path.join(folder, "onnxscript.onnx"))
+    return quantize(os.path.join(folder, "onnxscript.onnx"), os.path.join(folder, "onnxscript_int8.onnx"))
+
+
+def ort_optimizer_route(fp32: str, folder: str, config) -> str:
+    from onnxruntime.transformers import optimizer
+
+    optimized = optimizer.optimize_model(fp32, model_type="bert", num_heads=config.num_attention_heads,
+                                         hidden_size=config.hidden_size, opt_level=1)
+    optimized.save_model_to_file(os.path.join(folder, "ort_optimizer.onnx"))
+    return quantize(os.path.join(folder, "ort_optimizer.onnx"), os.path.join(folder, "ort_optimizer_int8.onnx"))
+
+
+def torchscript_route(student: str, tokenizer, folder: str) -> str:
+    from onnxruntime.transformers import optimizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(student, attn_implementation="eager").eval()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    sample = tokenizer(["a fine film", "long, dull and yet fine"], padding=True, return_tensors="pt")
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).logits
+
+    path = os.path.join(folder, "torchscript.onnx")
+    axes = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(Logits(model), tuple(sample[n] for n in names), path, dynamo=False, opset_version=17,
+                          input_names=names, output_names=["logits"],
+                          dynamic_axes={**{n: axes for n in names}, "logits": {0: "batch"}})
+    optimized = optimizer.optimize_model(path, model_type="bert", num_heads=model.config.num_attention_heads,
+                                         hidden_size=model.config.hidden_size, opt_level=1)
+    optimized.save_model_to_file(os.path.join(folder, "torchscript_opt.onnx"))
+    return quantize(os.path.join(folder, "torchscript_opt.onnx"), os.path.join(folder, "torchscript_int8.onnx"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--student", required=True, help="a recipe output folder with onnx/ (BERT family)")
+    parser.add_argument("--output_dir", default="bench-out/int8_routes")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--num_timed_texts", type=int, default=256)
+    parser.add_argument("--max_length", type=int, default=64)
+    args = parser.parse_args()
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(args.student)
+    config = AutoModelForSequenceClassification.from_pretrained(args.student).config
+    fp32 = os.path.join(args.student, "onnx", "model.onnx")
+    files = {"fp32": fp32, "int8": os.path.join(args.student, "onnx", "model_quantized.onnx"),
+             "onnxscript": onnxscript_route(fp32, args.output_dir),
+             "ort_optimizer": ort_optimizer_route(fp32, args.output_dir, config),
+             "torchscript": torchscript_route(args.student, tokenizer, args.output_dir)}
+
+    rows = [line.split("\t") for line in open(os.path.join(SST2, "validation.tsv"), encoding="utf-8-sig")][1:]
+    texts, labels = [r[0] for r in rows], np.array([int(r[1]) for r in rows])
+    batches = [dict(tokenizer(texts[i:i + 32], padding=True, truncation=True, max_length=args.max_length,
+                              return_tensors="np")) for i in range(0, len(texts), 32)]
+    timed = batches[: args.num_timed_texts // 32]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
+    sessions = {name: ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+                for name, path in files.items()}
+
+    def run(name, batch_list):
+        session = sessions[name]
+        inputs = [i.name for i in session.get_inputs()]
+        return [session.run(["logits"], {n: b[n] for n in inputs})[0] for b in batch_list]
+
+    best = dict.fromkeys(files, float("inf"))
+    for _ in range(args.rounds):
+        for name in files:
+            start = time.perf_counter()
+            run(name, timed)
+            best[name] = min(best[name], time.perf_counter() - start)
+    predictions = {name: np.concatenate(run(name, batches)).argmax(-1) for name in files}
+    for name, path in files.items():
+        ops = collections.Counter(node.op_type for node in onnx.load(path).graph.node)
+        fused = {op: n for op, n in ops.items() if op in ("Attention", "QAttention", "SkipLayerNormalization",
+                                                           "BiasGelu", "EmbedLayerNormalization",
+                                                           "QEmbedLayerNormalization", "MatMulInteger")}
+        print(json.dumps({"variant": name, "examples_per_second": round(len(timed) * 32 / best[name], 1),
+                          "accuracy": round(100 * float((predictions[name] == labels).mean()), 2),
+                          "labels_as_fp32": round(100 * float((predictions[name] == predictions["fp32"]).mean()), 2),
+                          "operators": fused, "threads": args.threads}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
