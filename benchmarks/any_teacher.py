@@ -16,7 +16,7 @@ Parts (``--parts``, in this order by default):
   recipe's fine-tuning of its default (MiniLM-L6) teacher, which then distils the compact student on logits alone.
 - ``compact_hidden`` / ``compact_relation`` / ``compact_both``: the compact student (2 x 128, narrower than its
   teacher) from that MiniLM teacher with the projected hidden-state term (TinyBERT's W_h), MiniLMv2's attention
-  relation term, or both.
+  relation term, or both; ``compact_hidden_unlabeled``: the hidden-state one with the unlabeled sentences too.
 
 Prints one JSON line per run, then a table and issue 35's floors. Speed is measured apart, alone on the machine:
 ``python benchmarks/export_speed.py --teacher ROOT/mpnet-seed0/teacher --students ROOT/mpnet-seed0 --pytorch_floor 5
@@ -35,7 +35,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import run_recipe  # noqa: E402
 
-PARTS = ("mpnet", "unlabeled", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both")
+PARTS = ("mpnet", "unlabeled", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both",
+         "compact_hidden_unlabeled")
 
 
 UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "unlabeled",
@@ -101,7 +102,8 @@ def main():
             else:
                 term = {"compact_hidden": ["--hidden_state_weight", "1"],
                         "compact_relation": ["--attention_relation_weight", "1"],
-                        "compact_both": ["--hidden_state_weight", "1", "--attention_relation_weight", "1"]}[part]
+                        "compact_both": ["--hidden_state_weight", "1", "--attention_relation_weight", "1"],
+                        "compact_hidden_unlabeled": ["--hidden_state_weight", "1", "--unlabeled_file", UNLABELED]}[part]
                 flags = ["--teacher_model_name_or_path", minilm_teacher, "--teacher_fine_tuning", "never",
                          "--student", "compact", *term]
             cache_from = {p: os.path.join(root, first) for p in ("mpnet", "unlabeled", "cut3")}.get(
@@ -128,7 +130,7 @@ def main():
         floors.append(("MiniLM-L6 from MPNet, + unlabeled >= 91.5%", 100 * mean("unlabeled", "student"), 91.5))
     if "cut3" in args.parts:
         floors.append(("3-layer cut from MPNet >= 88.5%", 100 * mean("cut3", "student"), 88.5))
-    for part in ("compact_hidden", "compact_relation", "compact_both"):
+    for part in ("compact_hidden", "compact_relation", "compact_both", "compact_hidden_unlabeled"):
         if part in args.parts:
             floors.append((f"{part} from MiniLM >= 84.0%", 100 * mean(part, "student"), 84.0))
     print("\n| floor | measured | met |\n| --- | --- | --- |")
