@@ -106,13 +106,18 @@ def resolve_teacher_inference_dtype(choice: str, precision: dict) -> str:
     return "bfloat16" if precision.get("training_precision") == "bf16 autocast" else "float32"
 
 
+def _forward_owner(model: nn.Module) -> nn.Module:
+    """The module whose ``forward`` accelerate wrapped: DDP and the like hold the model as ``.module``."""
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
 def remove_autocast_wrapper(model: nn.Module) -> nn.Module:
     """Take accelerate's mixed-precision wrapper off ``model.forward`` for good: the forward it replaced (kept as
     ``_original_forward``) comes back as it was. accelerate's own ``unwrap_model(keep_fp32_wrapper=False)`` unwinds
     every ``functools.wraps`` layer instead, transformers' ``can_return_tuple`` decorator included, which leaves a
     forward that fails on ``return_dict=True`` ("got multiple values for keyword argument 'return_dict'")."""
-    inner = getattr(model, "module", None)
-    target = inner if isinstance(inner, nn.Module) else model
+    target = _forward_owner(model)
     original = target.__dict__.pop("_original_forward", None)
     if original is not None:
         if getattr(original, "__func__", None) is getattr(type(target), "forward", None):
@@ -130,8 +135,7 @@ def without_autocast_wrapper(model: nn.Module):
     the original as ``model._original_forward``; an inner ``torch.autocast(enabled=False)`` cannot undo it, since the
     wrapper enters autocast again inside. The wrapper is put back on leaving the block.
     """
-    inner = getattr(model, "module", None)  # DDP and the like hold the model as .module
-    model = inner if isinstance(inner, nn.Module) else model
+    model = _forward_owner(model)
     original = model.__dict__.get("_original_forward")
     if original is None:
         yield

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
+from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig,
+                          PreTrainedModel)
 from transformers.utils import CONFIG_NAME, logging
 
 from ..models import MeanPoolingBertConfig, MeanPoolingBertForSequenceClassification
@@ -47,8 +48,6 @@ def load_tokenizer_if_saved(name_or_path: str | None):
     names = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
     if not any(os.path.isfile(os.path.join(name_or_path, name)) for name in names):
         return None
-    from transformers import AutoTokenizer
-
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError):
@@ -63,8 +62,6 @@ def load_tokenizers(checkpoints: list, student_tokenizer=None, cache_teacher_log
     "student": ...}``). Checked before any training: each tokenizer against its config and teachers of different
     tokenizers without the logit cache (`checks.check_teacher_tokenizers`), and the token-by-token terms of ``args``
     across two tokenizers (`checks.check_shared_tokenizer`); ``ValueError`` naming the fix."""
-    from transformers import AutoTokenizer
-
     from ..checks import check_shared_tokenizer, check_teacher_tokenizers
 
     tokenizers = [AutoTokenizer.from_pretrained(checkpoint.name_or_path) for checkpoint in checkpoints]
