@@ -1,9 +1,9 @@
 """Issue 35's SST-2 figures: a big teacher of one family (MPNet-base) into pretrained MiniLM-L6 of another.
 
-Every run is the recipe (`recipes/sst2.py`, SST-2's labeled rows only but in `unlabeled`, so that "fine-tuned alone"
-sees the same data) into ``--output_root``; a run whose results.json is there is read, not rerun, so the script
-resumes. The teacher is fine-tuned once (by the first run) and reused as is by the others, with a copy of its
-logit cache (the recipe finds it by fingerprint), so the later runs pay only for distillation.
+Every run is the recipe (`recipes/sst2.py`, SST-2's labeled rows only except in the parts named `*unlabeled`, so that
+"fine-tuned alone" sees the same data) into ``--output_root``; a run whose results.json is there is read, not rerun,
+so the script resumes. The teacher is fine-tuned once (by the first run) and reused as is by the others, with a copy
+of its logit cache (the recipe finds it by fingerprint), so the later runs pay only for distillation.
 
 Parts (``--parts``, in this order by default):
 - ``mpnet``: MPNet-base (``--mpnet``, made by ../shared/models/get_mpnet_base.sh) fine-tuned by the recipe
@@ -82,6 +82,7 @@ def main():
     mpnet_teacher = os.path.join(root, first, "teacher")
     minilm_run = f"alone-seed{args.seeds[0]}"
     minilm_teacher = os.path.join(root, minilm_run, "teacher")
+    reuse_mpnet = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never"]
     rows = {}
     for part in args.parts:
         for seed in args.seeds:
@@ -89,14 +90,12 @@ def main():
             if part == "mpnet":
                 teacher = (["--teacher_model_name_or_path", args.mpnet, "--teacher_learning_rate", "3e-5",
                             "--teacher_num_train_epochs", args.teacher_num_train_epochs] if name == first else
-                           ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never"])
+                           reuse_mpnet)
                 flags = [*teacher, "--student_model_name_or_path", minilm, "--export", "onnx", "--quantize", "int8"]
             elif part == "unlabeled":
-                flags = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never",
-                         "--student_model_name_or_path", minilm, "--unlabeled_file", UNLABELED]
+                flags = [*reuse_mpnet, "--student_model_name_or_path", minilm, "--unlabeled_file", UNLABELED]
             elif part == "cut3":
-                flags = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never",
-                         "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
+                flags = [*reuse_mpnet, "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
             elif part == "alone":
                 flags = ["--student", "compact"]  # the default teacher, MiniLM-L6, fine-tuned at its defaults
             else:
