@@ -75,6 +75,9 @@ def main():
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--teacher_num_train_epochs", default="1")
+    parser.add_argument("--num_train_epochs", default=None,
+                        help="The student's epochs (default: the kind's, 3); runs are then named PART-eN-seedS and "
+                             "reuse the teacher logits of PART-seedS.")
     args = parser.parse_args()
 
     root, minilm = args.output_root, minilm_path()
@@ -86,7 +89,10 @@ def main():
     rows = {}
     for part in args.parts:
         for seed in args.seeds:
-            name, seed_flag = f"{part}-seed{seed}", ["--seed", str(seed)]
+            epochs = f"-e{args.num_train_epochs}" if args.num_train_epochs else ""
+            name, seed_flag = f"{part}{epochs}-seed{seed}", ["--seed", str(seed)]
+            if args.num_train_epochs:
+                seed_flag += ["--num_train_epochs", args.num_train_epochs]
             if part == "mpnet":
                 teacher = (["--teacher_model_name_or_path", args.mpnet, "--teacher_learning_rate", "3e-5",
                             "--teacher_num_train_epochs", args.teacher_num_train_epochs] if name == first else
@@ -107,20 +113,22 @@ def main():
                          "--student", "compact", *term]
             cache_from = {p: os.path.join(root, first) for p in ("mpnet", "unlabeled", "cut3")}.get(
                 part, os.path.join(root, minilm_run))
-            rows[name] = run(root, name, [*flags, *seed_flag], cache_from)
+            if epochs and os.path.isdir(os.path.join(root, f"{part}-seed{seed}", "_cache")):
+                cache_from = os.path.join(root, f"{part}-seed{seed}")  # the same transfer set's logits
+            rows[part, seed] = run(root, name, [*flags, *seed_flag], cache_from)
 
     def mean(part: str, key: str) -> float | None:
-        values = [rows[f"{part}-seed{s}"][key] for s in args.seeds if f"{part}-seed{s}" in rows]
+        values = [rows[part, s][key] for s in args.seeds if (part, s) in rows]
         return statistics.mean(values) if values else None
 
     print("\n| run | seeds | student acc. | teacher acc. | kept |\n| --- | --- | --- | --- | --- |")
     for part in args.parts:
-        each = " / ".join(f"{100 * rows[f'{part}-seed{s}']['student']:.2f}" for s in args.seeds)
+        each = " / ".join(f"{100 * rows[part, s]['student']:.2f}" for s in args.seeds)
         print(f"| {part} | {each} | {100 * mean(part, 'student'):.2f} | {100 * mean(part, 'teacher'):.2f} | "
               f"{100 * mean(part, 'kept'):.1f}% |")
     floors = []
     if "mpnet" in args.parts:
-        floors.append(("MPNet teacher >= 92.5%", 100 * rows[f"{first}"]["teacher"], 92.5))
+        floors.append(("MPNet teacher >= 92.5%", 100 * rows["mpnet", args.seeds[0]]["teacher"], 92.5))
         floors.append(("MiniLM-L6 from MPNet >= 91.5%", 100 * mean("mpnet", "student"), 91.5))
         if "alone" in args.parts:  # the "alone" run's teacher is MiniLM-L6 fine-tuned alone
             gain = 100 * (mean("mpnet", "student") - mean("alone", "teacher"))
