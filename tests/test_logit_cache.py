@@ -241,3 +241,42 @@ def test_a_teacher_reloaded_from_its_folder_keys_the_cache_it_built_when_fine_tu
     reloaded.config.use_cache, reloaded.config._name_or_path = True, str(tmp_path / "teacher")  # as a reload
     _, again = add_teacher_logits(tokenized, reloaded, tokenizer, str(tmp_path / "cache"), show_progress=False)
     assert (built["source"], again["source"]) == ("built", "loaded")
+
+
+def test_a_transfer_set_that_adds_rows_computes_only_the_new_ones(tokenized, tokenizer, teacher, tmp_path,
+                                                                  monkeypatch):
+    """The labeled rows first, then the same rows plus unlabeled text: the second cache reads the first's rows and
+    runs the teacher on the new ones alone; the logits are those of a pass over everything."""
+    labeled = tokenized.select(range(24))
+    _build(labeled, teacher, tokenizer, tmp_path, extra_fingerprint={"transfer_set": {"unlabeled": 0}})
+    seen = []
+    original = logit_cache.compute_teacher_logits
+    monkeypatch.setattr(logit_cache, "compute_teacher_logits",
+                        lambda teacher, dataset, *a, **k: seen.append(len(dataset)) or original(teacher, dataset, *a,
+                                                                                                  **k))
+    grown, info = _build(tokenized, teacher, tokenizer, tmp_path, extra_fingerprint={"transfer_set": {"unlabeled": 16}})
+    assert seen == [16] and info["source"] == "built" and info["reused_rows"] == 24
+    everything = original(teacher, tokenized, tokenizer, batch_size=8, show_progress=False)
+    assert_close(torch.tensor(grown["teacher_logits"]), everything, atol=1e-5, rtol=1e-5)
+    # A shuffled subset of the grown set is all there: nothing runs.
+    _, again = _build(tokenized.select([39, 3, 20, 7]), teacher, tokenizer, tmp_path)
+    assert seen == [16] and again["reused_rows"] == 4
+
+
+@pytest.mark.parametrize("change", ["another_teacher", "another_precision", "damaged_cache"])
+def test_rows_are_reused_only_from_a_sound_cache_of_the_same_teacher_and_precision(change, tokenized, tokenizer,
+                                                                                    teacher, tmp_path):
+    _, first = _build(tokenized.select(range(24)), teacher, tokenizer, tmp_path)
+    kwargs = {}
+    if change == "another_teacher":
+        teacher = tiny_bert(seed=5)
+    elif change == "another_precision":
+        kwargs["dtype"] = "bfloat16"
+    else:
+        with open(first["path"], "r+b") as f:
+            f.seek(-4, os.SEEK_END)
+            byte = f.read(1)
+            f.seek(-4, os.SEEK_END)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    _, info = _build(tokenized, teacher, tokenizer, tmp_path, **kwargs)
+    assert info["source"] == "built" and info["reused_rows"] == 0

@@ -80,6 +80,9 @@ LOGITS_SCRIPT = textwrap.dedent('''
     rng = random.Random(0)
     rows = [[2] + [rng.randrange(5, 40) for _ in range(rng.randrange(1, 20))] + [3] for _ in range(53)]
     dataset = Dataset.from_dict({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]})
+    if len(sys.argv) > 3:  # a first run over the first rows only: the second reuses their logits
+        add_teacher_logits(dataset.select(range(int(sys.argv[3]))), teacher, tokenizer, sys.argv[1], batch_size=4,
+                           show_progress=False)
     with_logits, info = add_teacher_logits(dataset, teacher, tokenizer, sys.argv[1], batch_size=4, show_progress=False)
     json.dump({"info": info, "logits": list(with_logits["teacher_logits"])},
               open(f"{sys.argv[2]}.{state.process_index}", "w"))
@@ -87,20 +90,25 @@ LOGITS_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_teacher_logits_sharded_over_two_processes_equal_the_one_process_cache(tmp_path):
-    """Each process computes half the batches; the assembled cache is the one a single process writes, bit for bit."""
+def _logits_in_one_and_two_processes(tmp_path, *first_rows: str) -> tuple[list[dict], dict]:
     script, result = tmp_path / "logits.py", tmp_path / "result"
     script.write_text(LOGITS_SCRIPT)
     env = subprocess_env()
     two = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
-           "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path / "two"), str(result)]
+           "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path / "two"), str(result),
+           *first_rows]
     run = subprocess.run(two, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
     ranks = [json.loads((tmp_path / f"result.{rank}").read_text()) for rank in (0, 1)]
-    run = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), str(tmp_path / "single")],
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), str(tmp_path / "single"), *first_rows],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
-    single = json.loads((tmp_path / "single.0").read_text())
+    return ranks, json.loads((tmp_path / "single.0").read_text())
+
+
+def test_teacher_logits_sharded_over_two_processes_equal_the_one_process_cache(tmp_path):
+    """Each process computes half the batches; the assembled cache is the one a single process writes, bit for bit."""
+    ranks, single = _logits_in_one_and_two_processes(tmp_path)
     assert [r["info"]["source"] for r in ranks] == ["built", "built"] and ranks[0]["info"]["processes"] == 2
     assert single["info"]["processes"] == 1
     assert ranks[0]["logits"] == ranks[1]["logits"] == single["logits"]
@@ -108,3 +116,12 @@ def test_teacher_logits_sharded_over_two_processes_equal_the_one_process_cache(t
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     (cache,) = (tmp_path / "one").glob("*.safetensors")
     assert (tmp_path / "two" / cache.name).read_bytes() == cache.read_bytes()
+
+
+def test_two_processes_reuse_an_earlier_caches_rows_and_compute_the_others_between_them(tmp_path):
+    """A cache over the first 30 rows, then one over all 53: both processes get the 30 reused and shard the other 23,
+    and the result is the one-process result bit for bit."""
+    ranks, single = _logits_in_one_and_two_processes(tmp_path, "30")
+    assert [r["info"]["reused_rows"] for r in ranks] == [30, 30] and single["info"]["reused_rows"] == 30
+    assert ranks[0]["logits"] == ranks[1]["logits"] == single["logits"]
+    assert not list((tmp_path / "two").glob("*shard*"))

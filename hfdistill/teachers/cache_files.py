@@ -52,6 +52,11 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256((state + special + type(tokenizer).__name__).encode()).hexdigest()
 
 
+def input_columns(dataset: Dataset) -> list[str]:
+    """The columns a row's logits depend on (those of them the dataset has)."""
+    return [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
+
+
 def inputs_fingerprint(dataset: Dataset, columns: list[str]) -> str:
     """Hash of the model-input columns, row by row in the dataset's order (selections and shuffles included)."""
     digest = hashlib.sha256()
@@ -61,6 +66,55 @@ def inputs_fingerprint(dataset: Dataset, columns: list[str]) -> str:
         for chunk in table.column(column).chunks:
             digest.update(json.dumps(chunk.to_pylist()).encode())
     return digest.hexdigest()
+
+
+def row_keys(dataset: Dataset, columns: list[str]) -> torch.Tensor:
+    """(N,) int64: a 64-bit BLAKE2b hash of each row's model-input columns, so that the logits of a row can be found
+    again in another cache built over other rows (a transfer set grown by unlabeled text)."""
+    table = dataset.select_columns(columns).with_format("arrow")[:]
+    values = [table.column(column).to_pylist() for column in columns]
+    keys = [int.from_bytes(hashlib.blake2b(json.dumps(row).encode(), digest_size=8).digest(), "little", signed=True)
+            for row in zip(*values)]
+    return torch.tensor(keys, dtype=torch.int64)
+
+
+def reusable_rows(cache_dir: str, key: dict, keys: torch.Tensor) -> tuple[list[int], torch.Tensor | None]:
+    """``(positions, logits)``: the rows of ``keys`` whose logits an earlier, verified cache in ``cache_dir`` holds
+    for the same teacher, tokenizer and pass precision (the parts of ``key`` other than the inputs), and those
+    (len(positions), C) logits. A row's logits depend only on the model and the row's ids (up to float rounding from
+    its batch's padding, ~1e-7), so a transfer set that adds rows computes only the new ones."""
+    model = {k: v for k, v in key.items() if k not in ("inputs", "extra")}
+    found: dict[int, torch.Tensor] = {}
+    key_list = keys.tolist()
+    wanted = set(key_list)
+    for name in sorted(os.listdir(cache_dir)) if os.path.isdir(cache_dir) else []:
+        if not name.startswith("teacher_logits-") or not name.endswith(".safetensors.json") or ".shard" in name:
+            continue
+        try:
+            with open(os.path.join(cache_dir, name)) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            continue
+        stored = record.get("key", {})
+        if not record.get("row_keys") or {k: v for k, v in stored.items() if k not in ("inputs", "extra")} != model:
+            continue
+        path = os.path.join(cache_dir, name.removesuffix(".json"))
+        loaded = load_verified(path, path + ".json", record.get("fingerprint"))
+        try:
+            stored_keys = load_file(path)["row_keys"] if loaded is not None else None
+        except (OSError, KeyError, SafetensorError):
+            stored_keys = None
+        if stored_keys is None or len(stored_keys) != len(loaded[0]):
+            continue
+        for row_key, row_logits in zip(stored_keys.tolist(), loaded[0], strict=True):
+            if row_key in wanted and row_key not in found:
+                found[row_key] = row_logits
+        if len(found) == len(wanted):
+            break
+    positions = [i for i, row_key in enumerate(key_list) if row_key in found]
+    if not positions:
+        return [], None
+    return positions, torch.stack([found[key_list[i]] for i in positions])
 
 
 def load_verified(path: str, record_path: str, fingerprint: str) -> tuple[torch.Tensor, dict] | None:
@@ -83,11 +137,10 @@ def cache_key(dataset: Dataset, teacher: nn.Module, tokenizer, extra_fingerprint
               dtype: str = "float32") -> tuple[str, dict]:
     """``(fingerprint, key)``: SHA-256 of everything that changes the logits, and what went into it (``dtype``, the
     pass's precision, included: bf16 logits are not the fp32 ones)."""
-    input_columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
     key = {
         "teacher": teacher_fingerprint(teacher),
         "tokenizer": tokenizer_fingerprint(tokenizer),
-        "inputs": inputs_fingerprint(dataset, input_columns),
+        "inputs": inputs_fingerprint(dataset, input_columns(dataset)),
         "extra": extra_fingerprint or {},
     }
     if dtype != "float32":  # fp32 keys stay as they were, so existing fp32 caches remain valid

@@ -7,6 +7,8 @@ costs about one teacher inference pass; `DistillationTrainer` then reads the col
 The cache file is keyed by a fingerprint of everything that changes the logits (teacher weights and config,
 tokenizer, tokenized inputs, and the caller's extras such as `max_seq_length` or augmentation settings), stored as
 safetensors (no pickle) beside a JSON record with its checksum: a truncated or corrupted file is rebuilt, never used.
+It also stores a hash of each row's inputs, so that a cache for a grown transfer set (the labeled rows plus unlabeled
+text) reads the rows an earlier cache of the same teacher holds and computes only the new ones.
 
 With several processes the pass is sharded: each computes a contiguous run of the length-sorted batches and writes it
 as a shard (safetensors plus checksum record), then the main process assembles the cache. The cuts fall on the
@@ -31,7 +33,8 @@ from transformers.utils import logging
 from ..checks import check_finite_logits, check_input_lengths
 from ..data.collator import TEACHER_LOGITS_COLUMN
 from ..utils import arrow_lengths, forward_arg_names, one_per
-from .cache_files import (load_shard, load_verified, save_verified, cache_key, cache_path, shard_path)
+from .cache_files import (cache_key, cache_path, input_columns, load_shard, load_verified, reusable_rows, row_keys,
+                          save_verified, shard_path)
 
 logger = logging.get_logger(__name__)
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -218,7 +221,9 @@ def add_teacher_logits(
     show_progress: bool = True,
 ) -> tuple[Dataset, dict]:
     """``dataset`` with a `teacher_logits` column, loaded from ``cache_dir`` when a cache with the same fingerprint
-    exists and computed (then cached) otherwise. Returns ``(dataset, info)``; ``info`` says which and how long.
+    exists and computed (then cached) otherwise. Returns ``(dataset, info)``; ``info`` says which and how long, and
+    for a built cache how many rows were read from earlier caches of the same teacher in ``cache_dir``
+    (``info["reused_rows"]``, see :func:`hfdistill.teachers.cache_files.reusable_rows`) rather than computed.
 
     Several teachers (a list): each has its own cache, keyed by its own fingerprint, so adding or reweighting a
     teacher computes nothing for the others; the column then holds each row's (K, C) logits, K teachers in the
@@ -274,20 +279,34 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
         rank == 0 and os.path.exists(path) and load_verified(path, record_path, fingerprint) is not None
     )
     if not cached:
-        if world_size > 1:
-            build_logit_shard(dataset, teacher, tokenizer, path, fingerprint, rank, world_size, batch_size, device,
+        # Rows an earlier cache of the same teacher already holds (the labeled rows, when unlabeled text is added) are
+        # read from it; only the others are computed.
+        keys = row_keys(dataset, input_columns(dataset))
+        positions, reused = reusable_rows(cache_dir, key, keys) if rank == 0 else ([], None)
+        positions = _main_decides(positions)
+        done = set(positions)
+        missing = [i for i in range(len(dataset)) if i not in done]
+        todo = dataset.select(missing) if positions else dataset
+        computed = None
+        if len(todo) and world_size > 1:
+            build_logit_shard(todo, teacher, tokenizer, path, fingerprint, rank, world_size, batch_size, device,
                               dtype, show_progress and rank == 0)
             torch.distributed.barrier()
         if rank == 0:
-            if world_size > 1:
-                logits = assemble_logit_shards(dataset, teacher, tokenizer, path, fingerprint, world_size, batch_size,
-                                               device, dtype, show_progress)
-            else:
-                logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size, device, dtype, show_progress)
+            if len(todo):
+                computed = (assemble_logit_shards(todo, teacher, tokenizer, path, fingerprint, world_size, batch_size,
+                                                  device, dtype, show_progress) if world_size > 1 else
+                            compute_teacher_logits(teacher, todo, tokenizer, batch_size, device, dtype, show_progress))
+            logits = computed
+            if positions:
+                logits = torch.empty(len(dataset), *reused.shape[1:])
+                logits[positions] = reused
+                if computed is not None:
+                    logits[missing] = computed
             elapsed = time.perf_counter() - start
-            save_verified(path, {"teacher_logits": logits}, {"fingerprint": fingerprint, "build_seconds": elapsed,
-                                                                  "examples": len(dataset), "key": key,
-                                                                  "processes": world_size})
+            save_verified(path, {"teacher_logits": logits, "row_keys": keys},
+                          {"fingerprint": fingerprint, "build_seconds": elapsed, "examples": len(dataset), "key": key,
+                           "processes": world_size, "row_keys": True, "reused_rows": len(positions)})
             for shard in range(world_size if world_size > 1 else 0):  # assembled: the shards are spent
                 shard_file = shard_path(path, shard, world_size, batch_size)
                 for name in (shard_file, shard_file + ".json"):
@@ -309,8 +328,12 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
                     f"(building took {record['build_seconds']:.1f}s).")
     else:
         seconds = record["build_seconds"]  # the main process's wall time, the same figure on every process
-        info = {"source": "built", "path": path, "seconds": seconds, "examples_per_second": len(dataset) / seconds,
-                "processes": world_size}
+        reused_rows = record.get("reused_rows", 0)
+        if reused_rows:
+            logger.info(f"Read the teacher logits of {reused_rows} of {len(dataset)} rows from earlier caches in "
+                        f"{cache_dir}; computed the others in {seconds:.1f}s.")
+        info = {"source": "built", "path": path, "seconds": seconds, "processes": world_size,
+                "examples_per_second": (len(dataset) - reused_rows) / seconds, "reused_rows": reused_rows}
     if len(logits) != len(dataset):
         raise ValueError(f"Cached logits have {len(logits)} rows for a dataset of {len(dataset)}; delete {path}.")
     return logits, info
