@@ -2,8 +2,9 @@
 
 Every run is the recipe (`recipes/sst2.py`, SST-2's labeled rows only except in the parts named `*unlabeled`, so that
 "fine-tuned alone" sees the same data) into ``--output_root``; a run whose results.json is there is read, not rerun,
-so the script resumes. The teacher is fine-tuned once (by the first run) and reused as is by the others, with a copy
-of its logit cache (the recipe finds it by fingerprint), so the later runs pay only for distillation.
+and one cut short goes on from its last checkpoint, so the script resumes. The teacher is fine-tuned once (by the
+first run) and reused as is by the others, with a copy of its logit cache (the recipe finds it by fingerprint, or
+reads the rows it shares with it), so the later runs pay only for distillation.
 
 Parts (``--parts``, in this order by default):
 - ``mpnet``: MPNet-base (``--mpnet``, made by ../shared/models/get_mpnet_base.sh) fine-tuned by the recipe
@@ -34,6 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import run_recipe  # noqa: E402
+from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 
 PARTS = ("mpnet", "unlabeled", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both",
          "compact_hidden_unlabeled")
@@ -60,7 +62,14 @@ def run(root: str, name: str, flags: list[str], cache_from: str | None = None) -
         if cache_from and os.path.realpath(cache_from) != os.path.realpath(output_dir) and os.path.isdir(
                 os.path.join(cache_from, "_cache")):
             shutil.copytree(os.path.join(cache_from, "_cache"), os.path.join(output_dir, "_cache"), dirs_exist_ok=True)
-        results, wall_s = run_recipe(flags, output_dir, output_dir + ".log")
+        checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        log = output_dir + ".log"
+        if checkpoint:  # a run cut short: go on from its last checkpoint, its first log kept
+            flags, log = [*flags, "--resume_from_checkpoint", checkpoint], output_dir + ".resume.log"
+        elif os.path.isfile(os.path.join(output_dir, "model.safetensors")):
+            sys.exit(f"{output_dir} holds a trained student but no results.json and no checkpoint to resume from: "
+                     "score it, or move it away to run it again.")
+        results, wall_s = run_recipe(flags, output_dir, log)
     row = {"run": name, "student": results["student"]["accuracy"], "teacher": results["teacher"]["accuracy"],
            "kept": results["ratios"]["accuracy_kept"], "timings": results["timings"], "wall_s": wall_s,
            "flags": flags}
