@@ -124,6 +124,9 @@ def main():
                 part, os.path.join(root, minilm_run))
             if epochs and os.path.isdir(os.path.join(root, f"{part}-seed{seed}", "_cache")):
                 cache_from = os.path.join(root, f"{part}-seed{seed}")  # the same transfer set's logits
+            reused = "--teacher_fine_tuning" in flags and flags[flags.index("--teacher_model_name_or_path") + 1]
+            if reused and not os.path.isdir(reused):
+                sys.exit(f"{name} reuses the teacher {reused}, which is not there: run its part first.")
             rows[part, seed] = run(root, name, [*flags, *seed_flag], cache_from)
 
     def mean(part: str, key: str) -> float | None:

@@ -245,25 +245,41 @@ def test_a_teacher_reloaded_from_its_folder_keys_the_cache_it_built_when_fine_tu
 
 def test_a_transfer_set_that_adds_rows_computes_only_the_new_ones(tokenized, tokenizer, teacher, tmp_path,
                                                                   monkeypatch):
-    """The labeled rows first, then the same rows plus unlabeled text: the second cache reads the first's rows and
-    runs the teacher on the new ones alone; the logits are those of a pass over everything."""
-    labeled = tokenized.select(range(24))
+    """The labeled rows first, then the same rows mixed with new text: the second cache reads the first's rows and
+    runs the teacher on the new ones alone; each row's logits are those of a pass over everything."""
+    labeled = tokenized.select(range(0, 40, 2))
     _build(labeled, teacher, tokenizer, tmp_path, extra_fingerprint={"transfer_set": {"unlabeled": 0}})
     seen = []
     original = logit_cache.compute_teacher_logits
     monkeypatch.setattr(logit_cache, "compute_teacher_logits",
                         lambda teacher, dataset, *a, **k: seen.append(len(dataset)) or original(teacher, dataset, *a,
                                                                                                   **k))
-    grown, info = _build(tokenized, teacher, tokenizer, tmp_path, extra_fingerprint={"transfer_set": {"unlabeled": 16}})
-    assert seen == [16] and info["source"] == "built" and info["reused_rows"] == 24
-    everything = original(teacher, tokenized, tokenizer, batch_size=8, show_progress=False)
+    grown_rows = tokenized.shuffle(seed=1)  # old and new rows interleaved
+    grown, info = _build(grown_rows, teacher, tokenizer, tmp_path,
+                         extra_fingerprint={"transfer_set": {"unlabeled": 20}})
+    assert seen == [20] and info["source"] == "built" and info["reused_rows"] == 20
+    everything = original(teacher, grown_rows, tokenizer, batch_size=8, show_progress=False)
     assert_close(torch.tensor(grown["teacher_logits"]), everything, atol=1e-5, rtol=1e-5)
-    # A shuffled subset of the grown set is all there: nothing runs.
-    _, again = _build(tokenized.select([39, 3, 20, 7]), teacher, tokenizer, tmp_path)
-    assert seen == [16] and again["reused_rows"] == 4
+    # A reordered subset of the grown set is all there: nothing runs, and each row gets its own logits.
+    subset = tokenized.select([39, 3, 20, 7])
+    picked, again = _build(subset, teacher, tokenizer, tmp_path)
+    assert seen == [20] and again["reused_rows"] == 4 and again["examples_per_second"] is None
+    assert_close(torch.tensor(picked["teacher_logits"]), original(teacher, subset, tokenizer, show_progress=False),
+                 atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("change", ["another_teacher", "another_precision", "damaged_cache"])
+def test_each_teacher_of_an_ensemble_reuses_its_own_rows(tokenized, tokenizer, tmp_path):
+    first, second = tiny_bert(seed=0), tiny_bert(seed=3)
+    _build(tokenized.select(range(10)), [first, second], tokenizer, tmp_path)
+    with_both, info = _build(tokenized, [first, second], tokenizer, tmp_path)
+    assert [each["reused_rows"] for each in info["teachers"]] == [10, 10]
+    for k, one in enumerate((first, second)):
+        assert_close(torch.tensor(with_both["teacher_logits"])[:, k],
+                     compute_teacher_logits(one, tokenized, tokenizer, show_progress=False), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("change", ["another_teacher", "another_precision", "damaged_cache", "cache_without_row_keys",
+                                    "reuse_rows_false"])
 def test_rows_are_reused_only_from_a_sound_cache_of_the_same_teacher_and_precision(change, tokenized, tokenizer,
                                                                                     teacher, tmp_path):
     _, first = _build(tokenized.select(range(24)), teacher, tokenizer, tmp_path)
@@ -272,11 +288,28 @@ def test_rows_are_reused_only_from_a_sound_cache_of_the_same_teacher_and_precisi
         teacher = tiny_bert(seed=5)
     elif change == "another_precision":
         kwargs["dtype"] = "bfloat16"
-    else:
+    elif change == "damaged_cache":
         with open(first["path"], "r+b") as f:
             f.seek(-4, os.SEEK_END)
             byte = f.read(1)
             f.seek(-4, os.SEEK_END)
             f.write(bytes([byte[0] ^ 0xFF]))
+    elif change == "cache_without_row_keys":  # as written before the caches held them
+        with open(first["path"] + ".json") as f:
+            record = json.load(f)
+        del record["row_keys_sha256"]
+        with open(first["path"] + ".json", "w") as f:
+            json.dump(record, f)
+    else:
+        kwargs["reuse_rows"] = False
     _, info = _build(tokenized, teacher, tokenizer, tmp_path, **kwargs)
     assert info["source"] == "built" and info["reused_rows"] == 0
+
+
+def test_foreign_files_in_the_cache_folder_are_passed_over(tokenized, tokenizer, teacher, tmp_path):
+    _build(tokenized.select(range(24)), teacher, tokenizer, tmp_path)
+    (tmp_path / "teacher_logits-list.safetensors.json").write_text("[1, 2]")
+    (tmp_path / "teacher_logits-key.safetensors.json").write_text('{"key": [1], "row_keys_sha256": "x"}')
+    (tmp_path / "teacher_logits-none.safetensors.json").write_text("not json")
+    _, info = _build(tokenized, teacher, tokenizer, tmp_path)
+    assert info["reused_rows"] == 24

@@ -69,8 +69,11 @@ LOGITS_SCRIPT = textwrap.dedent('''
     from accelerate import PartialState
     from datasets import Dataset
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from hfdistill.teachers import logit_cache
     from hfdistill.teachers.logit_cache import add_teacher_logits
 
+    computed_rows, run_batches = [], logit_cache._run_batches  # rows this process ran through the teacher
+    logit_cache._run_batches = lambda *a, **k: computed_rows.append(sum(map(len, a[3]))) or run_batches(*a, **k)
     state = PartialState(cpu=True)  # what TrainingArguments sets up in a recipe: the gloo group of both processes
     torch.manual_seed(0)
     teacher = BertForSequenceClassification(BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=2,
@@ -84,7 +87,7 @@ LOGITS_SCRIPT = textwrap.dedent('''
         add_teacher_logits(dataset.select(range(int(sys.argv[3]))), teacher, tokenizer, sys.argv[1], batch_size=4,
                            show_progress=False)
     with_logits, info = add_teacher_logits(dataset, teacher, tokenizer, sys.argv[1], batch_size=4, show_progress=False)
-    json.dump({"info": info, "logits": list(with_logits["teacher_logits"])},
+    json.dump({"info": info, "logits": list(with_logits["teacher_logits"]), "computed_rows": computed_rows},
               open(f"{sys.argv[2]}.{state.process_index}", "w"))
     state.destroy_process_group()
 ''')
@@ -111,6 +114,7 @@ def test_teacher_logits_sharded_over_two_processes_equal_the_one_process_cache(t
     ranks, single = _logits_in_one_and_two_processes(tmp_path)
     assert [r["info"]["source"] for r in ranks] == ["built", "built"] and ranks[0]["info"]["processes"] == 2
     assert single["info"]["processes"] == 1
+    assert min(r["computed_rows"][0] for r in ranks) > 0 and sum(r["computed_rows"][0] for r in ranks) == 53
     assert ranks[0]["logits"] == ranks[1]["logits"] == single["logits"]
     # The same cache file, byte for byte, and no shard left beside it.
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
@@ -123,5 +127,7 @@ def test_two_processes_reuse_an_earlier_caches_rows_and_compute_the_others_betwe
     and the result is the one-process result bit for bit."""
     ranks, single = _logits_in_one_and_two_processes(tmp_path, "30")
     assert [r["info"]["reused_rows"] for r in ranks] == [30, 30] and single["info"]["reused_rows"] == 30
+    second_pass = [r["computed_rows"][-1] for r in ranks]  # each process's share of the 23 new rows
+    assert min(second_pass) > 0 and sum(second_pass) == 23 and single["computed_rows"] == [30, 23]
     assert ranks[0]["logits"] == ranks[1]["logits"] == single["logits"]
     assert not list((tmp_path / "two").glob("*shard*"))

@@ -69,44 +69,60 @@ def inputs_fingerprint(dataset: Dataset, columns: list[str]) -> str:
 
 
 def row_keys(dataset: Dataset, columns: list[str]) -> torch.Tensor:
-    """(N,) int64: a 64-bit BLAKE2b hash of each row's model-input columns, so that the logits of a row can be found
-    again in another cache built over other rows (a transfer set grown by unlabeled text)."""
-    table = dataset.select_columns(columns).with_format("arrow")[:]
-    values = [table.column(column).to_pylist() for column in columns]
-    keys = [int.from_bytes(hashlib.blake2b(json.dumps(row).encode(), digest_size=8).digest(), "little", signed=True)
-            for row in zip(*values)]
+    """(N,) int64: a 64-bit BLAKE2b hash of each row's model-input columns (names and values), so that the logits of a
+    row can be found again in another cache built over other rows (a transfer set grown by unlabeled text). Read one
+    Arrow record batch at a time."""
+    keys = []
+    for batch in dataset.select_columns(columns).with_format("arrow").iter(batch_size=10_000):
+        values = [batch.column(column).to_pylist() for column in columns]
+        keys.extend(int.from_bytes(hashlib.blake2b(json.dumps(dict(zip(columns, row))).encode(),
+                                                   digest_size=8).digest(), "little", signed=True)
+                     for row in zip(*values))
     return torch.tensor(keys, dtype=torch.int64)
 
 
+def _model_part(key: dict) -> dict:
+    """What a row's logits depend on besides its ids: the teacher, the tokenizer and the pass's precision."""
+    return {k: v for k, v in key.items() if k not in ("inputs", "extra")}
+
+
+def _earlier_cache(path: str, record_path: str, model: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(row_keys, logits)`` of the cache ``path`` if it is sound, keyed per row and of the same model; else None."""
+    try:
+        with open(record_path) as f:
+            record = json.load(f)
+        if not (isinstance(record, dict) and record.get("row_keys_sha256") and isinstance(record.get("key"), dict)
+                and _model_part(record["key"]) == model):
+            return None
+        tensors = load_file(path)
+        logits, keys = tensors["teacher_logits"], tensors["row_keys"]
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError):
+        return None
+    if (_sha256(logits) != record.get("sha256") or _sha256(keys) != record["row_keys_sha256"]
+            or len(keys) != len(logits)):
+        logger.info(f"Teacher-logit cache {path} does not match its record: its rows are not reused.")
+        return None
+    return keys, logits
+
+
 def reusable_rows(cache_dir: str, key: dict, keys: torch.Tensor) -> tuple[list[int], torch.Tensor | None]:
-    """``(positions, logits)``: the rows of ``keys`` whose logits an earlier, verified cache in ``cache_dir`` holds
-    for the same teacher, tokenizer and pass precision (the parts of ``key`` other than the inputs), and those
-    (len(positions), C) logits. A row's logits depend only on the model and the row's ids (up to float rounding from
-    its batch's padding, ~1e-7), so a transfer set that adds rows computes only the new ones."""
-    model = {k: v for k, v in key.items() if k not in ("inputs", "extra")}
+    """``(positions, logits)``: the rows of ``keys`` (:func:`row_keys`) whose logits an earlier, sound cache in
+    ``cache_dir`` holds for the same teacher, tokenizer and pass precision (``key`` without its inputs and extras),
+    and those (len(positions), C) logits. A row's logits depend only on the model and the row's ids (up to float
+    rounding from its batch's padding), so a transfer set that adds rows computes only the new ones. Caches written
+    without row keys (before hfdistill stored them), damaged ones and other files are passed over."""
+    model = _model_part(key)
     found: dict[int, torch.Tensor] = {}
     key_list = keys.tolist()
     wanted = set(key_list)
     for name in sorted(os.listdir(cache_dir)) if os.path.isdir(cache_dir) else []:
         if not name.startswith("teacher_logits-") or not name.endswith(".safetensors.json") or ".shard" in name:
             continue
-        try:
-            with open(os.path.join(cache_dir, name)) as f:
-                record = json.load(f)
-        except (OSError, ValueError):
-            continue
-        stored = record.get("key", {})
-        if not record.get("row_keys") or {k: v for k, v in stored.items() if k not in ("inputs", "extra")} != model:
-            continue
         path = os.path.join(cache_dir, name.removesuffix(".json"))
-        loaded = load_verified(path, path + ".json", record.get("fingerprint"))
-        try:
-            stored_keys = load_file(path)["row_keys"] if loaded is not None else None
-        except (OSError, KeyError, SafetensorError):
-            stored_keys = None
-        if stored_keys is None or len(stored_keys) != len(loaded[0]):
+        earlier = _earlier_cache(path, path + ".json", model)
+        if earlier is None:
             continue
-        for row_key, row_logits in zip(stored_keys.tolist(), loaded[0], strict=True):
+        for row_key, row_logits in zip(earlier[0].tolist(), earlier[1], strict=True):
             if row_key in wanted and row_key not in found:
                 found[row_key] = row_logits
         if len(found) == len(wanted):
@@ -117,6 +133,12 @@ def reusable_rows(cache_dir: str, key: dict, keys: torch.Tensor) -> tuple[list[i
     return positions, torch.stack([found[key_list[i]] for i in positions])
 
 
+def _sha256(tensor: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    _hash_tensor(digest, tensor)
+    return digest.hexdigest()
+
+
 def load_verified(path: str, record_path: str, fingerprint: str) -> tuple[torch.Tensor, dict] | None:
     try:
         with open(record_path) as f:
@@ -125,9 +147,7 @@ def load_verified(path: str, record_path: str, fingerprint: str) -> tuple[torch.
     except (OSError, ValueError, KeyError, SafetensorError) as error:
         logger.warning(f"Teacher-logit cache {path} is unreadable ({error}): rebuilding it.")
         return None
-    digest = hashlib.sha256()
-    _hash_tensor(digest, logits)
-    if record.get("fingerprint") != fingerprint or record.get("sha256") != digest.hexdigest():
+    if record.get("fingerprint") != fingerprint or record.get("sha256") != _sha256(logits):
         logger.warning(f"Teacher-logit cache {path} does not match its record (corrupted?): rebuilding it.")
         return None
     return logits, record
@@ -158,13 +178,14 @@ def shard_path(path: str, shard: int, num_shards: int, batch_size: int) -> str:
 
 
 def save_verified(path: str, tensors: dict[str, torch.Tensor], record: dict) -> None:
-    """Write ``tensors`` to ``path`` and ``record`` plus the logits' checksum to ``path.json``, under temporary names
-    then renamed: an interrupted write never leaves a file that looks valid."""
-    digest = hashlib.sha256()
-    _hash_tensor(digest, tensors["teacher_logits"])
+    """Write ``tensors`` to ``path`` and ``record`` plus the checksums of the logits (and of the row keys, if given) to
+    ``path.json``, under temporary names then renamed: an interrupted write never leaves a file that looks valid."""
+    record = {**record, "sha256": _sha256(tensors["teacher_logits"])}
+    if "row_keys" in tensors:
+        record["row_keys_sha256"] = _sha256(tensors["row_keys"])
     save_file({k: v.contiguous() for k, v in tensors.items()}, path + ".tmp")
     with open(path + ".json.tmp", "w") as f:
-        json.dump({**record, "sha256": digest.hexdigest()}, f, indent=2)
+        json.dump(record, f, indent=2)
     os.replace(path + ".tmp", path)
     os.replace(path + ".json.tmp", path + ".json")
 

@@ -19,6 +19,7 @@ for bit.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from contextlib import nullcontext
@@ -219,11 +220,14 @@ def add_teacher_logits(
     device: torch.device | str | None = None,
     dtype: str = "float32",
     show_progress: bool = True,
+    reuse_rows: bool = True,
 ) -> tuple[Dataset, dict]:
     """``dataset`` with a `teacher_logits` column, loaded from ``cache_dir`` when a cache with the same fingerprint
     exists and computed (then cached) otherwise. Returns ``(dataset, info)``; ``info`` says which and how long, and
     for a built cache how many rows were read from earlier caches of the same teacher in ``cache_dir``
-    (``info["reused_rows"]``, see :func:`hfdistill.teachers.cache_files.reusable_rows`) rather than computed.
+    (``info["reused_rows"]``, see :func:`hfdistill.teachers.cache_files.reusable_rows`) rather than computed. Rows
+    are matched by their input ids alone, whatever ``extra_fingerprint`` holds: pass ``reuse_rows=False`` when an
+    extra changes the logits without changing the ids.
 
     Several teachers (a list): each has its own cache, keyed by its own fingerprint, so adding or reweighting a
     teacher computes nothing for the others; the column then holds each row's (K, C) logits, K teachers in the
@@ -249,9 +253,9 @@ def add_teacher_logits(
     if isinstance(teacher, (list, tuple)):
         if len(teacher) == 1:
             return add_teacher_logits(dataset, teacher[0], tokenizers[0], cache_dir, extra_fingerprint, batch_size,
-                                      device, dtype, show_progress)
+                                      device, dtype, show_progress, reuse_rows)
         each = [_teacher_logits_cached(view, one, one_tokenizer, cache_dir, extra_fingerprint, batch_size, device,
-                                       dtype, show_progress)
+                                       dtype, show_progress, reuse_rows)
                 for view, one, one_tokenizer in zip(datasets, teachers, tokenizers, strict=True)]
         logits = torch.stack([logits for logits, _ in each], dim=1)
         info = {"source": "+".join(sorted({i["source"] for _, i in each})),
@@ -259,14 +263,14 @@ def add_teacher_logits(
                 "teachers": [i for _, i in each]}
     else:
         logits, info = _teacher_logits_cached(dataset, teacher, tokenizers[0], cache_dir, extra_fingerprint,
-                                              batch_size, device, dtype, show_progress)
+                                              batch_size, device, dtype, show_progress, reuse_rows)
     if TEACHER_LOGITS_COLUMN in dataset.column_names:
         dataset = dataset.remove_columns(TEACHER_LOGITS_COLUMN)
     return dataset.add_column(TEACHER_LOGITS_COLUMN, logits.tolist()), info
 
 
 def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerprint, batch_size, device, dtype,
-                           show_progress) -> tuple[torch.Tensor, dict]:
+                           show_progress, reuse_rows=True) -> tuple[torch.Tensor, dict]:
     """One teacher's (N, C) logits over ``dataset`` and the cache info (see :func:`add_teacher_logits`)."""
     fingerprint, key = cache_key(dataset, teacher, tokenizer, extra_fingerprint, dtype)
     os.makedirs(cache_dir, exist_ok=True)
@@ -282,20 +286,23 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
         # Rows an earlier cache of the same teacher already holds (the labeled rows, when unlabeled text is added) are
         # read from it; only the others are computed.
         keys = row_keys(dataset, input_columns(dataset))
-        positions, reused = reusable_rows(cache_dir, key, keys) if rank == 0 else ([], None)
+        positions, reused = reusable_rows(cache_dir, key, keys) if rank == 0 and reuse_rows else ([], None)
         positions = _main_decides(positions)
         done = set(positions)
         missing = [i for i in range(len(dataset)) if i not in done]
-        todo = dataset.select(missing) if positions else dataset
+        todo, todo_fingerprint = dataset, fingerprint
+        if positions:  # the shards then hold these rows alone: a shard left by another subset must not match
+            todo = dataset.select(missing)
+            todo_fingerprint = hashlib.sha256(fingerprint.encode() + keys[missing].numpy().tobytes()).hexdigest()
         computed = None
         if len(todo) and world_size > 1:
-            build_logit_shard(todo, teacher, tokenizer, path, fingerprint, rank, world_size, batch_size, device,
+            build_logit_shard(todo, teacher, tokenizer, path, todo_fingerprint, rank, world_size, batch_size, device,
                               dtype, show_progress and rank == 0)
             torch.distributed.barrier()
         if rank == 0:
             if len(todo):
-                computed = (assemble_logit_shards(todo, teacher, tokenizer, path, fingerprint, world_size, batch_size,
-                                                  device, dtype, show_progress) if world_size > 1 else
+                computed = (assemble_logit_shards(todo, teacher, tokenizer, path, todo_fingerprint, world_size,
+                                                  batch_size, device, dtype, show_progress) if world_size > 1 else
                             compute_teacher_logits(teacher, todo, tokenizer, batch_size, device, dtype, show_progress))
             logits = computed
             if positions:
@@ -306,7 +313,7 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
             elapsed = time.perf_counter() - start
             save_verified(path, {"teacher_logits": logits, "row_keys": keys},
                           {"fingerprint": fingerprint, "build_seconds": elapsed, "examples": len(dataset), "key": key,
-                           "processes": world_size, "row_keys": True, "reused_rows": len(positions)})
+                           "processes": world_size, "reused_rows": len(positions)})
             for shard in range(world_size if world_size > 1 else 0):  # assembled: the shards are spent
                 shard_file = shard_path(path, shard, world_size, batch_size)
                 for name in (shard_file, shard_file + ".json"):
@@ -333,7 +340,8 @@ def _teacher_logits_cached(dataset, teacher, tokenizer, cache_dir, extra_fingerp
             logger.info(f"Read the teacher logits of {reused_rows} of {len(dataset)} rows from earlier caches in "
                         f"{cache_dir}; computed the others in {seconds:.1f}s.")
         info = {"source": "built", "path": path, "seconds": seconds, "processes": world_size,
-                "examples_per_second": (len(dataset) - reused_rows) / seconds, "reused_rows": reused_rows}
+                "examples_per_second": (len(dataset) - reused_rows) / seconds if len(dataset) > reused_rows else None,
+                "reused_rows": reused_rows}
     if len(logits) != len(dataset):
         raise ValueError(f"Cached logits have {len(logits)} rows for a dataset of {len(dataset)}; delete {path}.")
     return logits, info
