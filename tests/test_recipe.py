@@ -189,10 +189,12 @@ def test_transfer_set_with_unlabeled_text_and_augmentation(tiny_teacher, sst2_fi
     assert "augmentation_s" in results["timings"]
     assert results["teacher_source"]["train_examples"] == 300  # the teacher learns from the labeled rows alone
 
-    # Another augmentation seed: other texts, so new teacher logits; the teacher itself is reused.
+    # Another augmentation seed: other texts, so new teacher logits; the teacher itself is reused, and so are the
+    # logits of the rows both transfer sets hold (the labeled and unlabeled ones at least): only the others are run.
     run_in_process([*common, "--augment_seed", "2"], monkeypatch)
     again = json.loads((output_dir / "results.json").read_text())
     assert again["teacher_logits"]["source"] == "built" and again["teacher_source"]["source"] == "reused"
+    assert 303 <= again["teacher_logits"]["reused_rows"] < 903
     assert again["teacher_logits"]["path"] != results["teacher_logits"]["path"]  # files are named by fingerprint
 
 
