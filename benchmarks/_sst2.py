@@ -15,6 +15,9 @@ from hfdistill.data.task_data import TaskData, TaskDataArguments, load_task
 
 SST2 = os.environ.get("SST2_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
                                                   "data", "sst2")
+# The movie-review sentences without labels (../shared/data/README.md) that unlabeled-text runs add.
+UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "unlabeled",
+                         "movie_review_sentences.txt")
 
 
 def load_sst2(tokenizer, max_seq_length: int = 64, max_train_samples: int | None = None) -> DatasetDict:

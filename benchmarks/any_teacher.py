@@ -34,15 +34,11 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _sst2 import run_recipe  # noqa: E402
+from _sst2 import UNLABELED, run_recipe  # noqa: E402
 from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 
 PARTS = ("mpnet", "unlabeled", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both",
          "compact_hidden_unlabeled")
-
-
-UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "unlabeled",
-                         "movie_review_sentences.txt")
 
 
 def minilm_path() -> str:
@@ -94,7 +90,6 @@ def main():
     mpnet_teacher = os.path.join(root, first, "teacher")
     minilm_run = f"alone-seed{args.seeds[0]}"
     minilm_teacher = os.path.join(root, minilm_run, "teacher")
-    reuse_mpnet = ["--teacher_model_name_or_path", mpnet_teacher, "--teacher_fine_tuning", "never"]
     rows = {}
     for part in args.parts:
         for seed in args.seeds:
@@ -102,15 +97,20 @@ def main():
             name, seed_flag = f"{part}{epochs}-seed{seed}", ["--seed", str(seed)]
             if args.num_train_epochs:
                 seed_flag += ["--num_train_epochs", args.num_train_epochs]
+            # the teacher folder this run reads as is (None: the run fine-tunes its teacher)
+            reused = {"mpnet": None if name == first else mpnet_teacher, "unlabeled": mpnet_teacher,
+                      "cut3": mpnet_teacher, "alone": None}.get(part, minilm_teacher)
+            if reused and not os.path.isdir(reused):
+                sys.exit(f"{name} reuses the teacher {reused}, which is not there: run its part first.")
+            reuse = ["--teacher_model_name_or_path", reused, "--teacher_fine_tuning", "never"] if reused else []
             if part == "mpnet":
-                teacher = (["--teacher_model_name_or_path", args.mpnet, "--teacher_learning_rate", "3e-5",
-                            "--teacher_num_train_epochs", args.teacher_num_train_epochs] if name == first else
-                           reuse_mpnet)
+                teacher = reuse or ["--teacher_model_name_or_path", args.mpnet, "--teacher_learning_rate", "3e-5",
+                                    "--teacher_num_train_epochs", args.teacher_num_train_epochs]
                 flags = [*teacher, "--student_model_name_or_path", minilm, "--export", "onnx", "--quantize", "int8"]
             elif part == "unlabeled":
-                flags = [*reuse_mpnet, "--student_model_name_or_path", minilm, "--unlabeled_file", UNLABELED]
+                flags = [*reuse, "--student_model_name_or_path", minilm, "--unlabeled_file", UNLABELED]
             elif part == "cut3":
-                flags = [*reuse_mpnet, "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
+                flags = [*reuse, "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
             elif part == "alone":
                 flags = ["--student", "compact"]  # the default teacher, MiniLM-L6, fine-tuned at its defaults
             else:
@@ -118,15 +118,11 @@ def main():
                         "compact_relation": ["--attention_relation_weight", "1"],
                         "compact_both": ["--hidden_state_weight", "1", "--attention_relation_weight", "1"],
                         "compact_hidden_unlabeled": ["--hidden_state_weight", "1", "--unlabeled_file", UNLABELED]}[part]
-                flags = ["--teacher_model_name_or_path", minilm_teacher, "--teacher_fine_tuning", "never",
-                         "--student", "compact", *term]
+                flags = [*reuse, "--student", "compact", *term]
             cache_from = {p: os.path.join(root, first) for p in ("mpnet", "unlabeled", "cut3")}.get(
                 part, os.path.join(root, minilm_run))
             if epochs and os.path.isdir(os.path.join(root, f"{part}-seed{seed}", "_cache")):
                 cache_from = os.path.join(root, f"{part}-seed{seed}")  # the same transfer set's logits
-            reused = "--teacher_fine_tuning" in flags and flags[flags.index("--teacher_model_name_or_path") + 1]
-            if reused and not os.path.isdir(reused):
-                sys.exit(f"{name} reuses the teacher {reused}, which is not there: run its part first.")
             rows[part, seed] = run(root, name, [*flags, *seed_flag], cache_from)
 
     def mean(part: str, key: str) -> float | None:

@@ -20,10 +20,8 @@ import json
 import os
 import statistics
 
-from _sst2 import run_recipe
+from _sst2 import UNLABELED, run_recipe
 
-UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "unlabeled",
-                         "movie_review_sentences.txt")
 ARMS = {  # name: (teachers "all" or "first", flags)
     "layers_ensemble": ("all", ["--student", "layers", "--augment_factor", "0"]),
     "layers_single": ("first", ["--student", "layers", "--augment_factor", "0"]),

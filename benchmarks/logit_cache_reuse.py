@@ -20,13 +20,10 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _sst2 import SST2  # noqa: E402
+from _sst2 import SST2, UNLABELED  # noqa: E402
 
 from hfdistill.data import build_transfer_set, load_files, tokenize  # noqa: E402
 from hfdistill.teachers.logit_cache import add_teacher_logits, compute_teacher_logits  # noqa: E402
-
-UNLABELED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "unlabeled",
-                         "movie_review_sentences.txt")
 
 
 def main():
