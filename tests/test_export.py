@@ -1,5 +1,6 @@
 """ONNX export, int8 quantization, the ONNX Runtime classifier and vocabulary pruning, on tiny in-process models."""
 
+import collections
 import json
 import os
 import subprocess
@@ -155,7 +156,7 @@ def test_parity_failure_is_an_error_and_removes_the_file(tokenizer, tmp_path, mo
 
     # A quantizer that writes a wrong model: export_to_onnx raises and leaves no int8 file behind.
     monkeypatch.setattr(onnx_export, "quantize_onnx_file",
-                        lambda source, target, per_channel=False: __import__("shutil").copy(path, target))
+                        lambda source, target, **kwargs: __import__("shutil").copy(path, target))
     with pytest.raises(OnnxParityError, match="model_quantized.onnx"):
         export_to_onnx(student, tokenizer, str(tmp_path / "out"), texts=SENTENCES)
     assert (tmp_path / "out" / "onnx" / "model.onnx").is_file()
@@ -301,6 +302,66 @@ def test_recipe_exports_quantizes_prunes_and_reports(tiny_teacher, sst2_files, t
     assert "pruned onnx int8" in (output_dir / "results.json").read_text()
     pruned = OnnxClassifier(str(output_dir / "pruned"))
     assert pruned("a gripping, beautifully acted film")[0]["label"] in ("negative", "positive")
+
+
+def _operators(path):
+    import onnx
+
+    return collections.Counter((node.domain or "ai.onnx", node.op_type) for node in onnx.load(path).graph.node)
+
+
+@pytest.mark.parametrize("inputs", [SENTENCES, PAIRS], ids=["texts", "pairs"])
+def test_int8_file_is_fused_for_onnx_runtime_unless_asked_not_to(inputs, tokenizer, tmp_path):
+    student = _student("layers", _teacher(num_hidden_layers=4), tokenizer)
+    layers = student.config.num_hidden_layers
+    expected = _torch_logits(student, tokenizer, inputs)
+    result = export_to_onnx(student, tokenizer, str(tmp_path / "fused"), texts=inputs)
+    # per layer: attention with its mask and Q/K/V biases, two residual+LayerNorm, the FFN's bias+GELU
+    assert result.fusions == {"MultiHeadAttention": layers, "SkipLayerNormalization": 2 * layers, "BiasGelu": layers}
+    operators = _operators(result.onnx_files["int8"])
+    assert operators["com.microsoft", "MultiHeadAttention"] == layers
+    # the Q/K/V projections stay MatMuls outside the attention node, so they are quantized: Q, K, V, the output
+    # projection and the FFN's two per layer
+    assert operators["ai.onnx", "MatMulInteger"] >= 6 * layers
+    assert not any(domain == "com.microsoft" for domain, _ in _operators(result.onnx_files["fp32"]))
+    int8 = OnnxClassifier(str(tmp_path / "fused")).logits(inputs, batch_size=5)  # padded batches: the mask is fused
+    assert (int8.argmax(-1) == expected.argmax(-1)).all()
+    assert result.to_dict()["fusions"] == result.fusions
+
+    plain = export_to_onnx(student, tokenizer, str(tmp_path / "plain"), texts=inputs, fuse=False)
+    assert plain.fusions == {}
+    assert all(domain == "ai.onnx" for domain, _ in _operators(plain.onnx_files["int8"]))
+    assert plain.parity["int8"].label_agreement == 1.0
+
+
+def test_a_fusion_that_raises_leaves_a_correct_unfused_int8_file(tokenizer, tmp_path, monkeypatch):
+    def broken(source, target):
+        raise KeyError("a pattern onnxscript did not expect")
+
+    monkeypatch.setattr(onnx_export, "fuse_for_onnx_runtime", broken)
+    student = _student("layers", _teacher(), tokenizer)
+    with pytest.warns(UserWarning, match="quantized unfused"):
+        result = export_to_onnx(student, tokenizer, str(tmp_path), texts=SENTENCES)
+    assert result.fusions == {"error": "KeyError: 'a pattern onnxscript did not expect'"}
+    assert result.parity["int8"].passed and os.path.isfile(result.onnx_files["int8"])
+    assert all(domain == "ai.onnx" for domain, _ in _operators(result.onnx_files["int8"]))
+    assert sorted(os.listdir(tmp_path / "onnx")) == ["model.onnx", "model_quantized.onnx"]  # no scratch file left
+
+
+def test_recipe_export_records_the_fusions_and_can_turn_them_off(tokenizer, tmp_path):
+    from hfdistill.export import export_student
+    from hfdistill.parser import DistillationArgumentParser
+
+    texts, labels = sentiment_sentences(16)
+    rows = export_student(ExportArguments(export="onnx", quantize="int8"), _trained_under_bf16(tokenizer, tmp_path),
+                          texts, texts, labels, 16)
+    assert rows["onnx int8"]["fusions"]["MultiHeadAttention"] == 2 and "fusions" not in rows["onnx fp32"]
+    plain = ExportArguments(export="onnx", quantize="int8", onnx_fusions=False)
+    rows = export_student(plain, _trained_under_bf16(tokenizer, tmp_path / "plain"), texts, texts, labels, 16)
+    assert rows["onnx int8"]["fusions"] == {}
+    (parsed,) = DistillationArgumentParser(ExportArguments).parse_args_and_config(
+        ["--export", "onnx", "--quantize", "int8", "--no_onnx_fusions"])
+    assert parsed.onnx_fusions is False
 
 
 def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
