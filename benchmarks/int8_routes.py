@@ -1,13 +1,15 @@
-"""Routes to a faster int8 ONNX file for a BERT-family student (issue 35's 15x floor): today's export against three
-graph optimisations before ``quantize_dynamic``, each timed on SST-2 validation sentences in one process, interleaved.
+"""Routes to a faster int8 ONNX file for a BERT-family student (issue 35's 15x floor): hfdistill's export, fused and
+unfused, against other graph optimisations before ``quantize_dynamic``, each timed on SST-2 validation sentences in
+one process, interleaved.
 
-Variants (files under ``--output_dir``):
-- ``int8``: the student folder's own ``onnx/model_quantized.onnx`` (hfdistill's export: dynamo exporter, per-channel
-  dynamic quantization).
-- ``onnxscript``: its ``onnx/model.onnx`` through onnxscript's ``optimize_for_ort`` (fuses Attention, SkipLayerNorm,
-  BiasGelu), constants folded, then quantized.
-- ``ort_optimizer``: its ``onnx/model.onnx`` through ONNX Runtime's ``transformers.optimizer`` (``model_type="bert"``),
-  then quantized.
+Variants (files under ``--output_dir``), all from the student folder's ``onnx/model.onnx`` (dynamo exporter):
+- ``unfused``: ``quantize_onnx_file(..., fuse=False)``, standard ONNX operators only (hfdistill's int8 file before
+  the fusions).
+- ``fused``: ``quantize_onnx_file`` at its default, hfdistill's int8 file: onnxscript's ONNX Runtime fusions up to
+  MultiHeadAttention (SkipLayerNormalization, MultiHeadAttention, BiasGelu), then quantized.
+- ``onnxscript_packed``: onnxscript's whole ``optimize_for_ort``, which goes on to pack Q/K/V into one Attention node,
+  then quantized (the quantizer leaves that node in fp32).
+- ``ort_optimizer``: ONNX Runtime's ``transformers.optimizer`` (``model_type="bert"``), then quantized.
 - ``torchscript``: the PyTorch student exported again with the TorchScript exporter (``dynamo=False``, deprecated
   since PyTorch 2.9) and eager attention, ONNX Runtime's optimizer (which fuses Attention and the embeddings there),
   then quantized (QAttention, QEmbedLayerNormalization).
@@ -15,7 +17,7 @@ Variants (files under ``--output_dir``):
 Prints, per variant, the fused operators, examples per second (best round), accuracy on the texts and label agreement
 with the fp32 file.
 
-    python benchmarks/int8_routes.py --student bench-out/any_teacher/mpnet-seed0 --output_dir bench-out/int8_routes
+    python benchmarks/int8_routes.py --student bench-out/int8/export_speed/student --output_dir bench-out/int8_routes
 """
 
 import argparse
@@ -37,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import SST2  # noqa: E402
 from export_speed import read_tsv  # noqa: E402
 
-from hfdistill.export.onnx import _LogitsOnly, onnx_input_names  # noqa: E402
+from hfdistill.export.onnx import _LogitsOnly, onnx_input_names, quantize_onnx_file  # noqa: E402
 
 
 def quantize(source: str, target: str) -> str:
@@ -91,7 +93,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--student", required=True, help="a recipe output folder with onnx/ (BERT family)")
     parser.add_argument("--output_dir", default="bench-out/int8_routes")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--num_timed_texts", type=int, default=256)
     parser.add_argument("--max_length", type=int, default=64)
@@ -101,8 +103,11 @@ def main():
     tokenizer = AutoTokenizer.from_pretrained(args.student)
     config = AutoModelForSequenceClassification.from_pretrained(args.student).config
     fp32 = os.path.join(args.student, "onnx", "model.onnx")
-    files = {"fp32": fp32, "int8": os.path.join(args.student, "onnx", "model_quantized.onnx"),
-             "onnxscript": onnxscript_route(fp32, args.output_dir),
+    unfused_file, fused_file = (os.path.join(args.output_dir, f"{name}_int8.onnx") for name in ("unfused", "fused"))
+    quantize_onnx_file(fp32, unfused_file, fuse=False)
+    quantize_onnx_file(fp32, fused_file)
+    files = {"fp32": fp32, "unfused": unfused_file, "fused": fused_file,
+             "onnxscript_packed": onnxscript_route(fp32, args.output_dir),
              "ort_optimizer": ort_optimizer_route(fp32, args.output_dir, config),
              "torchscript": torchscript_route(args.student, tokenizer, args.output_dir)}
 
@@ -130,10 +135,12 @@ def main():
     predictions = {name: np.concatenate(run(name, batches)).argmax(-1) for name in files}
     for name, path in files.items():
         ops = collections.Counter(node.op_type for node in onnx.load(path).graph.node)
-        fused = {op: n for op, n in ops.items() if op in ("Attention", "QAttention", "SkipLayerNormalization",
-                                                           "BiasGelu", "EmbedLayerNormalization",
-                                                           "QEmbedLayerNormalization", "MatMulInteger")}
+        fused = {op: n for op, n in ops.items() if op in ("Attention", "QAttention", "MultiHeadAttention",
+                                                           "SkipLayerNormalization", "BiasGelu",
+                                                           "EmbedLayerNormalization", "QEmbedLayerNormalization",
+                                                           "MatMulInteger")}
         print(json.dumps({"variant": name, "examples_per_second": round(len(timed) * 32 / best[name], 1),
+                          "x_unfused": round(best["unfused"] / best[name], 3),
                           "accuracy": round(100 * float((predictions[name] == labels).mean()), 2),
                           "labels_as_fp32": round(100 * float((predictions[name] == predictions["fp32"]).mean()), 2),
                           "operators": fused, "threads": args.threads}), flush=True)
