@@ -5,6 +5,7 @@ with N CPU threads (default 2, PyTorch and ONNX Runtime alike): accuracy, size o
 or .onnx), the shipped folder's size (weights + config + tokenizer), median latency at batch 1 and throughput at
 batch 32 (best of --repeats interleaved rounds), with `hfdistill.evaluation.profiling`'s conventions (real tokenized
 texts truncated at --max_seq_length, batches padded to their longest text, tokenization excluded, 3 warm-up calls).
+The int8 file is hfdistill's default, fused for ONNX Runtime; --unfused adds one quantized without the fusions.
 Pruning keeps the tokens of the SST-2 training texts. Prints a markdown table and the issue's floors (met or not), and
 writes JSON.
 
@@ -24,7 +25,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 import hfdistill  # noqa: F401  (registers the linear student with the Auto classes)
 from hfdistill import disk_size_bytes, measure_cpu_speed
 from hfdistill.export import OnnxClassifier, export_to_onnx, measure_onnx_speed, prune_vocabulary
-from hfdistill.export.onnx import torch_logits
+from hfdistill.export.onnx import quantize_onnx_file, torch_logits
 
 SST2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
 SHIPPED = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -137,6 +138,8 @@ def main():
     parser.add_argument("--num_threads", type=int, default=2)
     parser.add_argument("--max_seq_length", type=int, default=64, help="The recipe's default truncation.")
     parser.add_argument("--no_prune", action="store_true", help="Skip the vocabulary-pruned export.")
+    parser.add_argument("--unfused", action="store_true",
+                        help="Also time the int8 file quantized without ONNX Runtime's fusions (fuse=False).")
     parser.add_argument("--reuse", action="store_true",
                         help="Time the files a previous run exported (and checked) into --output_dir.")
     parser.add_argument("--int8_floor", type=float, default=6.0,
@@ -171,6 +174,11 @@ def main():
             rows[f"{name} {label}"] = onnx_row(f"{name} {label}", files[precision], tokenizer, model.config, texts,
                                                labels, args.max_seq_length, args.num_threads, target)
         rows[f"{name} ONNX fp32"]["folder_mb"] = folder_mb(target, [files["fp32"]])
+        if args.unfused:
+            unfused = os.path.join(target, "onnx", "model_quantized_unfused.onnx")
+            quantize_onnx_file(files["fp32"], unfused, fuse=False)
+            rows[f"{name} ONNX int8 unfused"] = onnx_row(f"{name} ONNX int8 unfused", unfused, tokenizer, model.config,
+                                                         texts, labels, args.max_seq_length, args.num_threads, target)
         if not args.no_prune:
             pruned_target = os.path.join(args.output_dir, name + "-pruned")
             if args.reuse and os.path.isfile(os.path.join(pruned_target, "onnx", "model_quantized.onnx")):
