@@ -199,9 +199,9 @@ def fuse_for_onnx_runtime(source: str, target: str) -> dict[str, int]:
     Runtime's CPU provider (checked: Python, and onnxruntime-node under transformers.js). Its last attention step, the
     packed ``Attention`` operator, is left out on purpose: it moves the Q/K/V projections inside the node, where
     ``quantize_dynamic`` leaves them in fp32 (it skips ``Attention`` nodes with ``qkv_hidden_sizes``), whereas
-    ``MultiHeadAttention`` keeps them as three ``MatMul`` nodes it quantizes. On MiniLM-L6 (2 threads, SST-2 at
-    batch 32) the int8 file fused this way ran 1.28x faster than unfused, the packed form 1.01x
-    (benchmarks/README.md, "Any teacher, any student").
+    ``MultiHeadAttention`` keeps them as three ``MatMul`` nodes it quantizes. On a MiniLM-L6 SST-2 student (2
+    threads, batch 32; benchmarks/int8_routes.py) the int8 file fused this way ran 1.13x as fast as unfused, the
+    packed form 0.88x (benchmarks/README.md, "Any teacher, any student").
     """
     import onnx_ir as ir
     import onnx_ir.passes.common as common_passes
