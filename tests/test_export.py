@@ -334,6 +334,51 @@ def test_int8_file_is_fused_for_onnx_runtime_unless_asked_not_to(inputs, tokeniz
     assert plain.parity["int8"].label_agreement == 1.0
 
 
+def _family(name: str, tokenizer):
+    from transformers import (DistilBertConfig, DistilBertForSequenceClassification, MPNetConfig,
+                              MPNetForSequenceClassification, RobertaConfig, RobertaForSequenceClassification)
+
+    torch.manual_seed(0)
+    size = dict(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=32, max_position_embeddings=40, num_labels=3, initializer_range=0.5)
+    if name == "bert":
+        return tiny_bert(seed=0, **size).eval()
+    if name == "roberta":
+        return RobertaForSequenceClassification(RobertaConfig(**size, pad_token_id=0)).eval()
+    if name == "mpnet":
+        return MPNetForSequenceClassification(MPNetConfig(**size, pad_token_id=0)).eval()
+    return DistilBertForSequenceClassification(DistilBertConfig(
+        vocab_size=len(tokenizer), dim=16, n_layers=2, n_heads=2, hidden_dim=32, max_position_embeddings=40,
+        num_labels=3, pad_token_id=0, initializer_range=0.5)).eval()
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "mpnet"])
+def test_fused_graph_computes_what_the_exported_one_does(family, tokenizer, tmp_path):
+    """The fusions alone, in fp32, must not move a logit: a rewrite that matched part of a pattern wrongly (the
+    padding mask, a bias, MPNet's relative position bias) shows here, where int8 rounding cannot hide it."""
+    import onnxruntime
+
+    model = _family(family, tokenizer)
+    plain = onnx_export.export_onnx_file(model, tokenizer, str(tmp_path / "model.onnx"))
+    fusions = onnx_export.fuse_for_onnx_runtime(plain, str(tmp_path / "fused.onnx"))
+    names = onnx_export.onnx_input_names(model)
+    arrays = onnx_export.encode(tokenizer, onnx_export.DEFAULT_SAMPLE, names, max_length=None)
+    assert (arrays["attention_mask"] == 0).any()  # padded rows: the fused attention must apply the mask
+    plain_logits, fused_logits = (onnxruntime.InferenceSession(path).run(["logits"], arrays)[0]
+                                  for path in (plain, str(tmp_path / "fused.onnx")))
+    assert np.abs(plain_logits).max() > 0.1  # large enough that a wrong rewrite cannot hide under the tolerance
+    np.testing.assert_allclose(fused_logits, plain_logits, rtol=1e-4, atol=1e-5)
+    unmasked = onnxruntime.InferenceSession(plain).run(["logits"], {**arrays, "attention_mask": 1 + 0 * arrays[
+        "attention_mask"]})[0]
+    assert np.abs(unmasked - plain_logits).max() > 1e-3  # the mask does matter to these models
+
+    layers = model.config.num_hidden_layers if family != "distilbert" else model.config.n_layers
+    assert fusions.get("SkipLayerNormalization", 0) >= 2 * layers and fusions.get("BiasGelu") == layers
+    # MPNet's attention adds a relative position bias that onnxscript's attention patterns do not match: its
+    # attention stays as plain operators (correct, only not fused)
+    assert fusions.get("MultiHeadAttention", 0) == (0 if family == "mpnet" else layers)
+
+
 def test_a_fusion_that_raises_leaves_a_correct_unfused_int8_file(tokenizer, tmp_path, monkeypatch):
     def broken(source, target):
         raise KeyError("a pattern onnxscript did not expect")
