@@ -175,8 +175,8 @@ def main():
                                                labels, args.max_seq_length, args.num_threads, target)
         rows[f"{name} ONNX fp32"]["folder_mb"] = folder_mb(target, [files["fp32"]])
         if args.unfused:
-            unfused = os.path.join(target, "onnx", "model_quantized_unfused.onnx")
-            quantize_onnx_file(files["fp32"], unfused, fuse=False)
+            unfused = os.path.join(args.output_dir, f"{name}-unfused_int8.onnx")  # beside, not in, the shipped folder
+            quantize_onnx_file(files["fp32"], unfused)  # as export_to_onnx(..., fuse=False) writes it
             rows[f"{name} ONNX int8 unfused"] = onnx_row(f"{name} ONNX int8 unfused", unfused, tokenizer, model.config,
                                                          texts, labels, args.max_seq_length, args.num_threads, target)
         if not args.no_prune:

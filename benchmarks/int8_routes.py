@@ -3,10 +3,10 @@ unfused, against other graph optimisations before ``quantize_dynamic``, each tim
 one process, interleaved.
 
 Variants (files under ``--output_dir``), all from the student folder's ``onnx/model.onnx`` (dynamo exporter):
-- ``unfused``: ``quantize_onnx_file(..., fuse=False)``, standard ONNX operators only (hfdistill's int8 file before
-  the fusions).
-- ``fused``: ``quantize_onnx_file`` at its default, hfdistill's int8 file: onnxscript's ONNX Runtime fusions up to
-  MultiHeadAttention (SkipLayerNormalization, MultiHeadAttention, BiasGelu), then quantized.
+- ``unfused``: ``quantize_onnx_file`` of it as it is, standard ONNX operators only (``export_to_onnx(...,
+  fuse=False)``, and hfdistill's int8 file before the fusions).
+- ``fused``: ``fuse_for_onnx_runtime`` (onnxscript's ONNX Runtime fusions up to MultiHeadAttention:
+  SkipLayerNormalization, MultiHeadAttention, BiasGelu), then quantized: ``export_to_onnx``'s default int8 file.
 - ``onnxscript_packed``: onnxscript's whole ``optimize_for_ort``, which goes on to pack Q/K/V into one Attention node,
   then quantized (the quantizer leaves that node in fp32).
 - ``ort_optimizer``: ONNX Runtime's ``transformers.optimizer`` (``model_type="bert"``), then quantized.
@@ -17,7 +17,9 @@ Variants (files under ``--output_dir``), all from the student folder's ``onnx/mo
 Prints, per variant, the fused operators, examples per second (best round), accuracy on the texts and label agreement
 with the fp32 file.
 
-    python benchmarks/int8_routes.py --student bench-out/int8/export_speed/student --output_dir bench-out/int8_routes
+    python benchmarks/int8_routes.py --student bench-out/int8_student --output_dir bench-out/int8/routes
+
+``--student`` is a recipe output folder (PyTorch weights, for the TorchScript route) with ``onnx/model.onnx``.
 """
 
 import argparse
@@ -32,22 +34,18 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import SST2  # noqa: E402
 from export_speed import read_tsv  # noqa: E402
 
-from hfdistill.export.onnx import _LogitsOnly, onnx_input_names, quantize_onnx_file  # noqa: E402
+from hfdistill.export.onnx import (_LogitsOnly, fuse_for_onnx_runtime, onnx_input_names,  # noqa: E402
+                                   quantize_onnx_file)
 
 
 def quantize(source: str, target: str) -> str:
-    # hfdistill.export.onnx.quantize_onnx_file's settings, plus a default tensor type: shape inference cannot type
-    # the outputs of the fused contrib ops (SkipLayerNormalization, BiasGelu), and the quantizer stops without it.
-    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    return target
+    return quantize_onnx_file(source, target)  # hfdistill's settings (per-channel int8), whatever the graph
 
 
 def onnxscript_route(fp32: str, folder: str) -> str:
@@ -104,8 +102,9 @@ def main():
     config = AutoModelForSequenceClassification.from_pretrained(args.student).config
     fp32 = os.path.join(args.student, "onnx", "model.onnx")
     unfused_file, fused_file = (os.path.join(args.output_dir, f"{name}_int8.onnx") for name in ("unfused", "fused"))
-    quantize_onnx_file(fp32, unfused_file, fuse=False)
-    quantize_onnx_file(fp32, fused_file)
+    quantize_onnx_file(fp32, unfused_file)
+    fuse_for_onnx_runtime(fp32, os.path.join(args.output_dir, "fused.onnx"))
+    quantize_onnx_file(os.path.join(args.output_dir, "fused.onnx"), fused_file)
     files = {"fp32": fp32, "unfused": unfused_file, "fused": fused_file,
              "onnxscript_packed": onnxscript_route(fp32, args.output_dir),
              "ort_optimizer": ort_optimizer_route(fp32, args.output_dir, config),

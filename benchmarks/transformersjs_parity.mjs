@@ -1,6 +1,7 @@
 // Loads an exported hfdistill folder (config.json, tokenizer files, onnx/model[_quantized].onnx) with transformers.js
-// and prints one JSON line per SST-2 validation sentence: {"text", "label", "score"}. Compared with hfdistill's
-// OnnxClassifier by benchmarks/transformersjs_parity.py.
+// and prints one JSON line per SST-2 validation sentence: {"text", "label", "score"}, all classified in one padded
+// batch. Compared with hfdistill's OnnxClassifier (the same sentences in one batch) by
+// benchmarks/transformersjs_parity.py.
 //
 //   cd benchmarks/js && ONNXRUNTIME_NODE_INSTALL=skip npm install   # the CPU binaries ship in the npm package
 //   node benchmarks/transformersjs_parity.mjs /work/bench-out/export_speed/export_layers q8 20
@@ -29,7 +30,9 @@ const sentences = readFileSync(tsv, "utf8").split("\n").slice(1).filter((l) => l
   .map((l) => l.split("\t")[0]).slice(0, Number(countArg));
 
 const classifier = await pipeline("text-classification", basename(folder), { dtype });
-for (const text of sentences) {
-  const [best] = await classifier(text);
+// One call for all: a padded batch, so the attention mask is exercised as in OnnxClassifier's batches.
+const outputs = await classifier(sentences);
+sentences.forEach((text, i) => {
+  const best = Array.isArray(outputs[i]) ? outputs[i][0] : outputs[i];
   console.log(JSON.stringify({ text, label: best.label, score: best.score }));
-}
+});

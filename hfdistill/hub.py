@@ -290,6 +290,12 @@ def _onnx_usage(exported: dict | None, model_id: str, own_architecture: str | No
         return []
     file = "model_quantized.onnx" if "model_quantized.onnx" in files else files[0]
     dtype = "q8" if file == "model_quantized.onnx" else "fp32"
+    fused = (exported.get("onnx int8") or {}).get("fusions") if file == "model_quantized.onnx" else None
+    runtime = [  # the fused operators are ONNX Runtime's own, and its CPU kernel got their mask right in 1.22
+        f"`onnx/{file}` holds ONNX Runtime's fused operators ({', '.join(sorted(fused))}): run it with ONNX Runtime "
+        ">= 1.22 (in JavaScript, onnxruntime-node; the browser's onnxruntime-web was not checked), or use "
+        "`onnx/model.onnx`, standard ONNX.", "",
+    ] if fused else []
     return [
         "## Use with ONNX Runtime", "",
         f"`onnx/{file}` runs without PyTorch (`pip install \"hfdistill[export]\"`, "
@@ -298,11 +304,12 @@ def _onnx_usage(exported: dict | None, model_id: str, own_architecture: str | No
         f"classifier = OnnxClassifier(\"{model_id}\", file=\"{file}\")",
         "classifier(\"a gripping, beautifully acted film\")  # [{'label': ..., 'score': ...}], as pipeline returns",
         "```", "",
-    ] + ([
+    ] + runtime + ([
         f"transformers.js does not know the `{own_architecture}` architecture: in JavaScript, run the ONNX file with "
         "onnxruntime-web or onnxruntime-node and the tokenizer of `@huggingface/transformers`.", "",
     ] if own_architecture else [
-        "In the browser or Node.js with [transformers.js](https://huggingface.co/docs/transformers.js):", "",
+        ("In Node.js" if fused else "In the browser or Node.js")
+        + " with [transformers.js](https://huggingface.co/docs/transformers.js):", "",
         "```js", "import { pipeline } from \"@huggingface/transformers\";",
         f"const classifier = await pipeline(\"text-classification\", \"{model_id}\", {{ dtype: \"{dtype}\" }});",
         "console.log(await classifier(\"a gripping, beautifully acted film\"));", "```", "",

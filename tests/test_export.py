@@ -268,6 +268,11 @@ def test_card_table_and_plot_show_the_exported_forms(tmp_path):
     assert 'pipeline("text-classification", "path/to/this/folder", { dtype: "q8" })' in card
     assert "## Use with ONNX Runtime" not in render_model_card({"student_kind": "layers",
                                                                 "results": {**results, "exported": None}})
+    assert "fused operators" not in card and "In the browser or Node.js with" in card
+    results["exported"]["onnx int8"]["fusions"] = {"MultiHeadAttention": 2, "SkipLayerNormalization": 4}
+    fused = render_model_card({"student_kind": "layers", "results": results})
+    assert "fused operators (MultiHeadAttention, SkipLayerNormalization): run it with ONNX Runtime >= 1.22" in fused
+    assert "In Node.js with [transformers.js]" in fused
 
     from hfdistill.evaluation.report import format_table, plot_accuracy_vs_latency
 
@@ -279,6 +284,8 @@ def test_card_table_and_plot_show_the_exported_forms(tmp_path):
 def test_export_arguments_need_export_onnx():
     with pytest.raises(ValueError, match="add --export onnx"):
         ExportArguments(quantize="int8")
+    with pytest.raises(ValueError, match="--no_onnx_fusions applies to the int8 file"):
+        ExportArguments(export="onnx", onnx_fusions=False)
 
 
 @pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/data/sst2 beside the checkout")
@@ -329,7 +336,7 @@ def test_int8_file_is_fused_for_onnx_runtime_unless_asked_not_to(inputs, tokeniz
     assert result.to_dict()["fusions"] == result.fusions
 
     plain = export_to_onnx(student, tokenizer, str(tmp_path / "plain"), texts=inputs, fuse=False)
-    assert plain.fusions == {}
+    assert plain.fusions is None and plain.fusion_error is None
     assert all(domain == "ai.onnx" for domain, _ in _operators(plain.onnx_files["int8"]))
     assert plain.parity["int8"].label_agreement == 1.0
 
@@ -379,18 +386,54 @@ def test_fused_graph_computes_what_the_exported_one_does(family, tokenizer, tmp_
     assert fusions.get("MultiHeadAttention", 0) == (0 if family == "mpnet" else layers)
 
 
-def test_a_fusion_that_raises_leaves_a_correct_unfused_int8_file(tokenizer, tmp_path, monkeypatch):
-    def broken(source, target):
-        raise KeyError("a pattern onnxscript did not expect")
+def _failure(kind: str, monkeypatch, tokenizer, tmp_path) -> str:
+    """Break one step of the fused route; return what fusion_error must say."""
+    import shutil
 
-    monkeypatch.setattr(onnx_export, "fuse_for_onnx_runtime", broken)
+    other = onnx_export.export_onnx_file(_student("layers", tiny_bert(seed=5, hidden_size=32, intermediate_size=64)),
+                                         tokenizer, str(tmp_path / "other.onnx"))
+    quantize = onnx_export.quantize_onnx_file
+    if kind == "fusion raises":
+        def broken(source, target):
+            raise KeyError("a pattern onnxscript did not expect")
+        monkeypatch.setattr(onnx_export, "fuse_for_onnx_runtime", broken)
+        return "KeyError: 'a pattern onnxscript did not expect'"
+    if kind == "fusion computes something else":
+        def wrong(source, target):
+            shutil.copy(other, target)
+            return {}
+        monkeypatch.setattr(onnx_export, "fuse_for_onnx_runtime", wrong)
+        return "the fused graph's logits differ from model.onnx's"
+    if kind == "quantizer raises on the fused graph":
+        def strict(source, target, per_channel=True):
+            if source.endswith("fused.onnx"):
+                raise RuntimeError("Unable to find data type for weight_name")
+            return quantize(source, target, per_channel)
+        monkeypatch.setattr(onnx_export, "quantize_onnx_file", strict)
+        return "RuntimeError: Unable to find data type"
+    def off(source, target, per_channel=True):  # the fused int8 file computes another model
+        return quantize(other if source.endswith("fused.onnx") else source, target, per_channel)
+    monkeypatch.setattr(onnx_export, "quantize_onnx_file", off)
+    return "the fused int8 file failed its parity check"
+
+
+@pytest.mark.parametrize("kind", ["fusion raises", "fusion computes something else",
+                                  "quantizer raises on the fused graph", "fused int8 file fails parity"])
+def test_a_fused_route_that_fails_falls_back_to_a_correct_unfused_int8_file(kind, tokenizer, tmp_path, monkeypatch):
+    expected = _failure(kind, monkeypatch, tokenizer, tmp_path)
     student = _student("layers", _teacher(), tokenizer)
-    with pytest.warns(UserWarning, match="quantized unfused"):
-        result = export_to_onnx(student, tokenizer, str(tmp_path), texts=SENTENCES)
-    assert result.fusions == {"error": "KeyError: 'a pattern onnxscript did not expect'"}
-    assert result.parity["int8"].passed and os.path.isfile(result.onnx_files["int8"])
+    with pytest.warns(UserWarning, match="quantized unfused instead"):
+        result = export_to_onnx(student, tokenizer, str(tmp_path / "out"), texts=SENTENCES)
+    assert result.fusions is None and expected in result.fusion_error
+    assert result.parity["int8"].passed and result.parity["int8"].label_agreement == 1.0
     assert all(domain == "ai.onnx" for domain, _ in _operators(result.onnx_files["int8"]))
-    assert sorted(os.listdir(tmp_path / "onnx")) == ["model.onnx", "model_quantized.onnx"]  # no scratch file left
+    assert sorted(os.listdir(tmp_path / "out" / "onnx")) == ["model.onnx", "model_quantized.onnx"]
+
+
+def test_a_student_without_attention_exports_without_a_fusion_warning(tokenizer, tmp_path, recwarn):
+    result = export_to_onnx(_student("linear", _teacher(), tokenizer), tokenizer, str(tmp_path), texts=SENTENCES)
+    assert result.fusions == {} and result.fusion_error is None  # fused route taken, nothing to fuse
+    assert not [w for w in recwarn if "fusions" in str(w.message)]
 
 
 def test_recipe_export_records_the_fusions_and_can_turn_them_off(tokenizer, tmp_path):
@@ -403,7 +446,7 @@ def test_recipe_export_records_the_fusions_and_can_turn_them_off(tokenizer, tmp_
     assert rows["onnx int8"]["fusions"]["MultiHeadAttention"] == 2 and "fusions" not in rows["onnx fp32"]
     plain = ExportArguments(export="onnx", quantize="int8", onnx_fusions=False)
     rows = export_student(plain, _trained_under_bf16(tokenizer, tmp_path / "plain"), texts, texts, labels, 16)
-    assert rows["onnx int8"]["fusions"] == {}
+    assert rows["onnx int8"]["fusions"] is None
     (parsed,) = DistillationArgumentParser(ExportArguments).parse_args_and_config(
         ["--export", "onnx", "--quantize", "int8", "--no_onnx_fusions"])
     assert parsed.onnx_fusions is False

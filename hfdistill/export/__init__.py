@@ -13,6 +13,7 @@ from .onnx import (
     check_parity,
     export_onnx_file,
     export_to_onnx,
+    fuse_for_onnx_runtime,
     quantize_onnx_file,
 )
 from .runtime import OnnxClassifier, measure_onnx_speed
@@ -31,6 +32,7 @@ __all__ = [
     "export_onnx_file",
     "export_student",
     "export_to_onnx",
+    "fuse_for_onnx_runtime",
     "measure_onnx_speed",
     "prune_vocabulary",
     "quantize_onnx_file",

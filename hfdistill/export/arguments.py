@@ -49,6 +49,9 @@ class ExportArguments:
     def __post_init__(self):
         if self.export is None and (self.quantize or self.prune_vocabulary):
             raise ValueError("--quantize and --prune_vocabulary apply to an exported model: add --export onnx.")
+        if not self.onnx_fusions and self.quantize is None:
+            raise ValueError("--no_onnx_fusions applies to the int8 file: add --export onnx --quantize int8, or drop "
+                             "it (the fp32 file is never fused).")
 
 
 def failed_exports(exported: dict | None) -> list[str]:
@@ -111,8 +114,8 @@ def _export_form(args, prefix, student, trainer, train_texts, eval_texts, eval_l
         row = _form_row(classifier, list(eval_texts), list(eval_labels), compute_metrics, count_parameters(model))
         row["file"] = os.path.relpath(path, output_dir)
         rows[f"{prefix}onnx {precision}"] = {**row, "parity": result.parity[precision].to_dict()}
-        if precision == "int8":
-            rows[f"{prefix}onnx {precision}"]["fusions"] = result.fusions
+    if f"{prefix}onnx int8" in rows:  # kept or not: what was fused, or why it was not, explains the file
+        rows[f"{prefix}onnx int8"].update(fusions=result.fusions, fusion_error=result.fusion_error)
     return rows
 
 

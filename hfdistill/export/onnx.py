@@ -22,7 +22,7 @@ import re
 import traceback
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -84,14 +84,15 @@ class ExportResult:
     folder: str
     onnx_files: dict[str, str]  # "fp32" / "int8" -> path
     parity: dict[str, ParityReport]
-    # The int8 file's fused operators (op type -> count, see fuse_for_onnx_runtime); {} when fusing was off, and
-    # {"error": "..."} when it raised and the file was quantized unfused.
-    fusions: dict = field(default_factory=dict)
+    # The int8 file's fused operators (op type -> count, see fuse_for_onnx_runtime; {} when no pattern matched),
+    # None when it is unfused: fusing was off, or failed (fusion_error says how, and the file was quantized unfused).
+    fusions: dict[str, int] | None = None
+    fusion_error: str | None = None
 
     def to_dict(self) -> dict:
         return {"folder": self.folder, "onnx_files": dict(self.onnx_files),
                 "parity": {name: report.to_dict() for name, report in self.parity.items()},
-                "fusions": dict(self.fusions)}
+                "fusions": self.fusions, "fusion_error": self.fusion_error}
 
 
 def onnx_input_names(model: nn.Module) -> list[str]:
@@ -196,19 +197,27 @@ def fuse_for_onnx_runtime(source: str, target: str) -> dict[str, int]:
     The fusions are onnxscript's (``onnxscript.rewriter.ort_fusions``, the ones ``optimize_for_ort`` applies), in
     its order: ``SkipLayerNormalization`` (residual add + LayerNorm), ``MultiHeadAttention`` (scaled dot-product
     attention, its padding mask and the Q/K/V biases) and ``BiasGelu``: ``com.microsoft`` operators of ONNX
-    Runtime's CPU provider (checked: Python, and onnxruntime-node under transformers.js). Its last attention step, the
-    packed ``Attention`` operator, is left out on purpose: it moves the Q/K/V projections inside the node, where
+    Runtime's CPU provider, plus onnxscript's ``FusedMatMul`` and Softmax clean-ups. ``MultiHeadAttention`` takes the
+    padding mask as a ``(batch, 1, sequence, sequence)`` bias, which ONNX Runtime computes right on the CPU from
+    1.22 (added in microsoft/onnxruntime#21710, its batch > 1 offset fixed in #24017); checked here with ONNX Runtime
+    1.32 (Python) and onnxruntime-node 1.30 (transformers.js). Its last attention step, the packed ``Attention``
+    operator, is left out on purpose: it moves the Q/K/V projections inside the node, where
     ``quantize_dynamic`` leaves them in fp32 (it skips ``Attention`` nodes with ``qkv_hidden_sizes``), whereas
     ``MultiHeadAttention`` keeps them as three ``MatMul`` nodes it quantizes. On a MiniLM-L6 SST-2 student (2
     threads, batch 32; benchmarks/int8_routes.py) the int8 file fused this way ran 1.13x as fast as unfused, the
-    packed form 0.88x (benchmarks/README.md, "Any teacher, any student").
+    packed form 0.88x (benchmarks/README.md, "Any teacher, any student"). MPNet's attention, which adds a relative
+    position bias, matches no pattern and stays as it is.
+
+    Raises ValueError when the rewrite leaves an operator outside the standard and ``com.microsoft`` domains (an
+    intermediate one of onnxscript's); onnxscript's rewriters raise their own errors on graphs they do not expect.
     """
     import onnx_ir as ir
     import onnx_ir.passes.common as common_passes
     from onnxscript import optimizer
     from onnxscript.rewriter import rewrite
     from onnxscript.rewriter.ort_fusions import (ORT_PATTERN_REWRITE_RULES, bias_gelu, erfgelu, gelu, mha, mha_bias,
-                                                 mha_scale, sdpa, shape_optimization, skip_normalization)
+                                                 mha_scale, sdpa, sdpa_via_mha, shape_optimization,
+                                                 skip_normalization)
 
     model = ir.load(source)
     common_passes.ShapeInferencePass()(model)  # the fusions below match on shapes
@@ -218,49 +227,62 @@ def fuse_for_onnx_runtime(source: str, target: str) -> dict[str, int]:
     for fuse, kwargs in ((erfgelu.fuse_erfgelu, {}), (skip_normalization.fuse_skip_layer_normalization, {}),
                          (sdpa.fuse_sdpa, {"apply_shape_inference": True}), (mha.fuse_mha2, {}),
                          (mha_scale.fuse_mha_scale, {}), (mha_bias.fuse_mha_bias, {}), (gelu.fuse_gelu, {}),
-                         (bias_gelu.fuse_bias_gelu, {})):
-        fuse(model, **kwargs)
+                         (bias_gelu.fuse_bias_gelu, {}), (sdpa_via_mha.replace_sdpa_by_mha, {})):
+        fuse(model, **kwargs)  # the last one turns an SDPA that no MultiHeadAttention pattern took into one
+    # Folds what the fusions left constant (e.g. a transposed weight) into initializers: the quantizer only makes
+    # MatMuls with a constant weight int8, and the FusedMatMul rewrite below would otherwise swallow them.
     optimizer.optimize(model, input_size_limit=1 << 30, output_size_limit=1 << 30)
-    rewrite(model, ORT_PATTERN_REWRITE_RULES)
+    rewrite(model, ORT_PATTERN_REWRITE_RULES)  # FusedMatMul, Softmax clean-ups
     common_passes.ShapeInferencePass()(model)
-    ir.save(model, target)
-    fused = {}
+    fused, foreign = {}, set()
     for node in model.graph:
         if node.domain == "com.microsoft":
             fused[node.op_type] = fused.get(node.op_type, 0) + 1
+        elif node.domain not in ("", "ai.onnx"):
+            foreign.add(f"{node.domain}.{node.op_type}")
+    if foreign:  # an intermediate operator of onnxscript's that no runtime implements
+        raise ValueError(f"the fusions left operators no runtime runs: {sorted(foreign)}")
+    ir.save(model, target)
     return fused
 
 
-def quantize_onnx_file(source: str, target: str, per_channel: bool = True, fuse: bool = True) -> dict:
+def quantize_onnx_file(source: str, target: str, per_channel: bool = True) -> str:
     """Dynamic int8 quantization (weights int8, activations quantized on the fly) of ``source`` into ``target``;
-    returns the fused operators (see below).
+    returns ``target``.
 
     ``onnxruntime.quantization.quantize_dynamic`` with signed int8 weights: MatMul / Gemm weights and embedding
     tables (Gather) become int8, which is most of a student's bytes. ``per_channel`` (default) gives each output
     column its own scale: on the quick-mode 2-layer SST-2 student, one scale per tensor changed 2.5% of the
     validation labels (max logit error 0.74) against PyTorch, one per channel 0.6% (0.29), for the same file size.
-
-    ``fuse`` (default) first applies :func:`fuse_for_onnx_runtime` and returns its ``{op_type: count}``; the file
-    then holds ``com.microsoft`` operators, which only ONNX Runtime runs. ``fuse=False`` keeps standard ONNX
-    operators (returns ``{}``). A fusion that raises is warned about and the file quantized unfused (returns
-    ``{"error": message}``): fusing only makes the file faster, never changes what it computes.
+    ``source`` may be a graph :func:`fuse_for_onnx_runtime` wrote.
     """
+    import onnx
+
     quantization = require("onnxruntime.quantization")
-    fusions = {}
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(target))) as scratch:
-        if fuse:
-            fused = os.path.join(scratch, "fused.onnx")
-            try:
-                fusions = fuse_for_onnx_runtime(source, fused)
-                source = fused
-            except Exception as error:  # onnxscript's rewriters raise many types on a graph they do not expect
-                fusions = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
-                warnings.warn(f"ONNX Runtime's fusions failed on {source} ({fusions['error']}); the int8 file is "
-                              "quantized unfused: correct, only slower. Pass fuse=False to skip them.", stacklevel=2)
-        # Shape inference cannot type the fused com.microsoft operators' outputs; the quantizer needs a type.
-        quantization.quantize_dynamic(source, target, weight_type=quantization.QuantType.QInt8,
-                                      per_channel=per_channel,
-                                      extra_options={"DefaultTensorType": 1})  # onnx.TensorProto.FLOAT
+    graph = onnx.load(source, load_external_data=False).graph
+    # Shape inference cannot type the outputs of ONNX Runtime's fused operators, and the quantizer stops on an
+    # untyped tensor; for a standard graph an untyped tensor is a real error, so the default is not given there.
+    fused = any(node.domain == "com.microsoft" for node in graph.node)
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
+    quantization.quantize_dynamic(source, target, weight_type=quantization.QuantType.QInt8, per_channel=per_channel,
+                                  extra_options=extra)
+    return target
+
+
+def _checked_fusion(model: nn.Module, tokenizer, fp32: str, target: str, texts, max_length: int | None) -> dict:
+    """:func:`fuse_for_onnx_runtime` of ``fp32`` into ``target``, whose logits must then match ``fp32``'s on
+    ``texts`` (padded batches) within 1e-4 of their scale: the int8 parity check compares labels only, and so could
+    not tell a wrong rewrite from int8 rounding. Raises ValueError when they do not."""
+    import onnxruntime
+
+    fusions = fuse_for_onnx_runtime(fp32, target)
+    arrays = encode(tokenizer, list(texts) if texts is not None else DEFAULT_SAMPLE, onnx_input_names(model),
+                    max_length)
+    plain, fused = (onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["logits"], arrays)[0]
+                    for path in (fp32, target))
+    difference = float(np.abs(fused - plain).max())
+    if difference > 1e-4 * max(1.0, float(np.abs(plain).max())):
+        raise ValueError(f"the fused graph's logits differ from model.onnx's by up to {difference:.3g}")
     return fusions
 
 
@@ -408,22 +430,45 @@ def export_to_onnx(
     else:
         model.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    files, parity, fusions = {}, {}, {}
+    files, parity, fusions, fusion_error = {}, {}, None, None
     fp32 = export_onnx_file(model, tokenizer, os.path.join(folder, ONNX_SUBFOLDER, FP32_FILE), opset)
-    for name, path, quantized in (
-        ("fp32", fp32, False), ("int8", os.path.join(folder, ONNX_SUBFOLDER, INT8_FILE), True)
-    ):
-        if quantized:
-            if quantize is None:
-                break
-            fusions = quantize_onnx_file(fp32, path, per_channel=per_channel, fuse=fuse)
+
+    def checked(name: str, path: str, quantized: bool, failed_fused: bool = False) -> ParityReport:
         try:
-            parity[name] = check_parity(model, tokenizer, path, texts, quantized=quantized, **parity_kwargs)
+            report = check_parity(model, tokenizer, path, texts, quantized=quantized, **parity_kwargs)
         except OnnxParityError:
             os.remove(path)
+            if failed_fused:  # retried unfused below
+                return None
             raise
-        if not parity[name].passed:  # raise_on_failure=False: reported, and the file that failed removed
+        if report.passed:
+            files[name] = path
+        else:  # raise_on_failure=False: reported, and the file that failed removed
             os.remove(path)
-            continue
-        files[name] = path
-    return ExportResult(folder=folder, onnx_files=files, parity=parity, fusions=fusions)
+        return report
+
+    parity["fp32"] = checked("fp32", fp32, False)
+    if quantize == "int8" and "fp32" in files:
+        path = os.path.join(folder, ONNX_SUBFOLDER, INT8_FILE)
+        if fuse:
+            with tempfile.TemporaryDirectory() as scratch:  # not in the folder: a killed run leaves nothing to ship
+                try:
+                    fusions = _checked_fusion(model, tokenizer, fp32, os.path.join(scratch, "fused.onnx"), texts,
+                                              parity_kwargs.get("max_length", 128))
+                    quantize_onnx_file(os.path.join(scratch, "fused.onnx"), path, per_channel=per_channel)
+                    report = checked("int8", path, True, failed_fused=True)
+                    if report is None or not report.passed:
+                        files.pop("int8", None)
+                        raise ValueError("the fused int8 file failed its parity check"
+                                         + (f" ({report.criterion})" if report else ""))
+                    parity["int8"] = report
+                except Exception as error:  # onnxscript's rewriters and the quantizer raise many types
+                    fusions, fusion_error = None, f"{type(error).__name__}: {str(error)[:300]}"
+                    warnings.warn(f"ONNX Runtime's fusions did not give a usable int8 file ({fusion_error}); it is "
+                                  "quantized unfused instead: only slower. fuse=False (--no_onnx_fusions) skips "
+                                  "them.", stacklevel=2)
+        if "int8" not in parity:
+            quantize_onnx_file(fp32, path, per_channel=per_channel)
+            parity["int8"] = checked("int8", path, True)
+    return ExportResult(folder=folder, onnx_files=files, parity=parity, fusions=fusions,
+                        fusion_error=fusion_error)
