@@ -460,6 +460,22 @@ def test_fp32_only_export_removes_an_earlier_int8_file(tokenizer, tmp_path):
     assert not (tmp_path / "onnx" / "model_quantized.onnx").exists()  # it belonged to the other model
 
 
+def test_an_fp32_file_that_fails_leaves_no_int8_file_of_an_earlier_export(tokenizer, tmp_path, monkeypatch):
+    export_to_onnx(_student("linear", _teacher(), tokenizer), tokenizer, str(tmp_path), texts=SENTENCES)
+    real = onnx_export.check_parity
+
+    def fp32_fails(*args, quantized=False, **kwargs):
+        report = real(*args, quantized=quantized, **kwargs)
+        report.passed = quantized
+        return report
+
+    monkeypatch.setattr(onnx_export, "check_parity", fp32_fails)
+    result = export_to_onnx(_student("linear", tiny_bert(seed=7, hidden_size=32, intermediate_size=64)), tokenizer,
+                            str(tmp_path), texts=SENTENCES, raise_on_failure=False)
+    assert result.onnx_files == {} and set(result.parity) == {"fp32"}
+    assert os.listdir(tmp_path / "onnx") == []  # neither this export's fp32 file nor the earlier int8 one
+
+
 def _trained_under_bf16(tokenizer, tmp_path):
     """What the recipe hands `export_student` after bf16 training on a CPU: a student whose forward still carries
     accelerate's autocast wrapper."""

@@ -423,7 +423,7 @@ def export_to_onnx(
         raise ValueError(f"quantize must be None (fp32 only) or 'int8' (also model_quantized.onnx), got {quantize!r}.")
     os.makedirs(os.path.join(folder, ONNX_SUBFOLDER), exist_ok=True)
     stale = os.path.join(folder, ONNX_SUBFOLDER, INT8_FILE)
-    if quantize is None and os.path.exists(stale):  # an earlier export's int8 file would not match this model
+    if os.path.exists(stale):  # an earlier export's int8 file would not match this model, even if none is written
         os.remove(stale)
     if save_pretrained:
         model.save_pretrained(folder)
@@ -433,7 +433,7 @@ def export_to_onnx(
     files, parity, fusions, fusion_error = {}, {}, None, None
     fp32 = export_onnx_file(model, tokenizer, os.path.join(folder, ONNX_SUBFOLDER, FP32_FILE), opset)
 
-    def checked(name: str, path: str, quantized: bool, failed_fused: bool = False) -> ParityReport:
+    def checked(name: str, path: str, quantized: bool, failed_fused: bool = False) -> ParityReport | None:
         try:
             report = check_parity(model, tokenizer, path, texts, quantized=quantized, **parity_kwargs)
         except OnnxParityError:
