@@ -40,12 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import SST2  # noqa: E402
 from export_speed import read_tsv  # noqa: E402
 
-from hfdistill.export.onnx import (_LogitsOnly, fuse_for_onnx_runtime, onnx_input_names,  # noqa: E402
-                                   quantize_onnx_file)
-
-
-def quantize(source: str, target: str) -> str:
-    return quantize_onnx_file(source, target)  # hfdistill's settings (per-channel int8), whatever the graph
+from hfdistill.export import fuse_for_onnx_runtime, quantize_onnx_file  # noqa: E402
+from hfdistill.export.onnx import _LogitsOnly, onnx_input_names  # noqa: E402
 
 
 def onnxscript_route(fp32: str, folder: str) -> str:
@@ -56,7 +52,7 @@ def onnxscript_route(fp32: str, folder: str) -> str:
     model, _ = optimize_for_ort(ir.load(fp32))
     onnxscript.optimizer.optimize(model, input_size_limit=1 << 30, output_size_limit=1 << 30)
     ir.save(model, os.path.join(folder, "onnxscript.onnx"))
-    return quantize(os.path.join(folder, "onnxscript.onnx"), os.path.join(folder, "onnxscript_int8.onnx"))
+    return quantize_onnx_file(os.path.join(folder, "onnxscript.onnx"), os.path.join(folder, "onnxscript_int8.onnx"))
 
 
 def ort_optimizer_route(fp32: str, folder: str, config) -> str:
@@ -65,7 +61,8 @@ def ort_optimizer_route(fp32: str, folder: str, config) -> str:
     optimized = optimizer.optimize_model(fp32, model_type="bert", num_heads=config.num_attention_heads,
                                          hidden_size=config.hidden_size, opt_level=1)
     optimized.save_model_to_file(os.path.join(folder, "ort_optimizer.onnx"))
-    return quantize(os.path.join(folder, "ort_optimizer.onnx"), os.path.join(folder, "ort_optimizer_int8.onnx"))
+    return quantize_onnx_file(os.path.join(folder, "ort_optimizer.onnx"),
+                              os.path.join(folder, "ort_optimizer_int8.onnx"))
 
 
 def torchscript_route(student: str, tokenizer, folder: str) -> str:
@@ -84,7 +81,8 @@ def torchscript_route(student: str, tokenizer, folder: str) -> str:
     optimized = optimizer.optimize_model(path, model_type="bert", num_heads=model.config.num_attention_heads,
                                          hidden_size=model.config.hidden_size, opt_level=1)
     optimized.save_model_to_file(os.path.join(folder, "torchscript_opt.onnx"))
-    return quantize(os.path.join(folder, "torchscript_opt.onnx"), os.path.join(folder, "torchscript_int8.onnx"))
+    return quantize_onnx_file(os.path.join(folder, "torchscript_opt.onnx"),
+                              os.path.join(folder, "torchscript_int8.onnx"))
 
 
 def main():

@@ -13,9 +13,9 @@ from .onnx import (
     check_parity,
     export_onnx_file,
     export_to_onnx,
-    fuse_for_onnx_runtime,
     quantize_onnx_file,
 )
+from .fusions import fuse_for_onnx_runtime
 from .runtime import OnnxClassifier, measure_onnx_speed
 from .vocabulary import prune_vocabulary
 
