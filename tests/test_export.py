@@ -430,6 +430,27 @@ def test_a_fused_route_that_fails_falls_back_to_a_correct_unfused_int8_file(kind
     assert sorted(os.listdir(tmp_path / "out" / "onnx")) == ["model.onnx", "model_quantized.onnx"]
 
 
+def test_an_export_runs_pytorch_once_and_each_onnx_file_once(tokenizer, tmp_path, monkeypatch):
+    """PyTorch's logits on the sample serve every file's check, and the fusion check reuses model.onnx's logits from
+    its parity check: a 512-text check of a real student costs one pass of each model, not three."""
+    passes, sessions = [], collections.Counter()
+    torch_logits, run = onnx_export.torch_logits, OnnxClassifier.run
+    monkeypatch.setattr(onnx_export, "torch_logits", lambda *args, **kwargs: passes.append(1) or torch_logits(
+        *args, **kwargs))
+
+    def counted(self, arrays):
+        sessions[os.path.basename(self.path)] += 1
+        return run(self, arrays)
+
+    monkeypatch.setattr(OnnxClassifier, "run", counted)
+    student = _student("layers", _teacher(), tokenizer)
+    result = export_to_onnx(student, tokenizer, str(tmp_path), texts=SENTENCES, max_length=64)
+    assert result.fusions and result.parity["int8"].passed and len(passes) == 1
+    batches = -(-len(SENTENCES) // 32)  # OnnxClassifier's default batch size
+    assert sessions == {"model.onnx": batches, "fused.onnx": batches, "model_quantized.onnx": batches}
+    assert "logits" not in result.to_dict()["parity"]["fp32"]
+
+
 def test_a_student_without_attention_exports_without_a_fusion_warning(tokenizer, tmp_path, recwarn):
     result = export_to_onnx(_student("linear", _teacher(), tokenizer), tokenizer, str(tmp_path), texts=SENTENCES)
     assert result.fusions == {} and result.fusion_error is None  # fused route taken, nothing to fuse

@@ -22,7 +22,7 @@ import re
 import traceback
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -75,9 +75,14 @@ class ParityReport:
     # smallest |sigmoid - 0.5| * 2 of a flipped label), and how many of them were near-ties the check tolerates.
     disagreements: list = None
     near_ties: int = 0
+    # The file's own logits (num_examples, num_labels), for the checks that follow it in the same export; not
+    # reported.
+    logits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        report = asdict(replace(self, logits=None))
+        del report["logits"]
+        return report
 
 
 @dataclass
@@ -214,17 +219,16 @@ def quantize_onnx_file(source: str, target: str, per_channel: bool = True) -> st
     return target
 
 
-def _checked_fusion(model: nn.Module, tokenizer, fp32: str, target: str, texts, max_length: int | None) -> dict:
-    """:func:`fuse_for_onnx_runtime` of ``fp32`` into ``target``, whose logits must then match ``fp32``'s on
-    ``texts`` (padded batches) within 1e-4 of their scale: the int8 parity check compares labels only, and so could
-    not tell a wrong rewrite from int8 rounding. Raises ValueError when they do not."""
-    import onnxruntime
+def _checked_fusion(model: nn.Module, tokenizer, fp32: str, target: str, texts, max_length: int | None,
+                    plain: np.ndarray) -> dict:
+    """:func:`fuse_for_onnx_runtime` of ``fp32`` into ``target``, whose logits must then match ``plain`` (``fp32``'s
+    own on ``texts``, from its parity check) within 1e-4 of their scale: the int8 parity check compares labels only,
+    and so could not tell a wrong rewrite from int8 rounding. Raises ValueError when they do not."""
+    from .runtime import OnnxClassifier
 
     fusions = fuse_for_onnx_runtime(fp32, target)
-    arrays = encode(tokenizer, list(texts) if texts is not None else DEFAULT_SAMPLE, onnx_input_names(model),
-                    max_length)
-    plain, fused = (onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["logits"], arrays)[0]
-                    for path in (fp32, target))
+    runtime = OnnxClassifier.from_parts(target, tokenizer, model.config, max_length=max_length)
+    fused = runtime.logits(list(texts) if texts is not None else DEFAULT_SAMPLE)
     difference = float(np.abs(fused - plain).max())
     if difference > 1e-4 * max(1.0, float(np.abs(plain).max())):
         raise ValueError(f"the fused graph's logits differ from model.onnx's by up to {difference:.3g}")
@@ -286,6 +290,7 @@ def check_parity(
     near_tie_margin: float = 0.1,
     min_overall_agreement: float = 0.9,
     raise_on_failure: bool = True,
+    reference: np.ndarray | None = None,
 ) -> ParityReport:
     """Compare the ONNX file's logits with the PyTorch model's on ``texts`` (default: a built-in sample).
 
@@ -297,11 +302,14 @@ def check_parity(
     the outputs are within ``regression_atol`` (in the label's units, default 0.1). The report (max and mean absolute
     differences, agreement, the disagreeing rows with their margins) is returned; a failure raises
     :class:`OnnxParityError` (with ``raise_on_failure=False`` the report says ``passed=False`` instead).
+    ``reference``: PyTorch's logits on ``texts`` when already computed (`torch_logits`), so that an export checking
+    several files runs the model once.
     """
     from .runtime import OnnxClassifier
 
     texts = DEFAULT_SAMPLE if texts is None else texts
-    reference = torch_logits(model, tokenizer, texts, max_length)
+    if reference is None:
+        reference = torch_logits(model, tokenizer, texts, max_length)
     runtime = OnnxClassifier.from_parts(onnx_path, tokenizer, model.config, max_length=max_length)
     candidate = runtime.logits(texts)
     difference = np.abs(candidate - reference)
@@ -327,7 +335,7 @@ def check_parity(
     report = ParityReport(
         file=onnx_path, num_examples=len(reference), max_abs_diff=float(difference.max()),
         mean_abs_diff=float(difference.mean()), label_agreement=agreement, criterion=criterion, passed=passed,
-        disagreements=disagreements[:20], near_ties=near_ties,
+        disagreements=disagreements[:20], near_ties=near_ties, logits=candidate,
     )
     if not passed and raise_on_failure:
         raise OnnxParityError(
@@ -377,10 +385,13 @@ def export_to_onnx(
     tokenizer.save_pretrained(folder)
     files, parity, fusions, fusion_error = {}, {}, None, None
     fp32 = export_onnx_file(model, tokenizer, os.path.join(folder, ONNX_SUBFOLDER, FP32_FILE), opset)
+    max_length = parity_kwargs.pop("max_length", 128)
+    reference = torch_logits(model, tokenizer, DEFAULT_SAMPLE if texts is None else texts, max_length)
 
     def checked(name: str, path: str, quantized: bool, failed_fused: bool = False) -> ParityReport | None:
         try:
-            report = check_parity(model, tokenizer, path, texts, quantized=quantized, **parity_kwargs)
+            report = check_parity(model, tokenizer, path, texts, quantized=quantized, max_length=max_length,
+                                  reference=reference, **parity_kwargs)
         except OnnxParityError:
             os.remove(path)
             if failed_fused:  # retried unfused below
@@ -399,7 +410,7 @@ def export_to_onnx(
             with tempfile.TemporaryDirectory() as scratch:  # not in the folder: a killed run leaves nothing to ship
                 try:
                     fusions = _checked_fusion(model, tokenizer, fp32, os.path.join(scratch, "fused.onnx"), texts,
-                                              parity_kwargs.get("max_length", 128))
+                                              max_length, parity["fp32"].logits)
                     quantize_onnx_file(os.path.join(scratch, "fused.onnx"), path, per_channel=per_channel)
                     report = checked("int8", path, True, failed_fused=True)
                     if report is None or not report.passed:  # checked() kept no file
