@@ -25,7 +25,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 import hfdistill  # noqa: F401  (registers the linear student with the Auto classes)
 from hfdistill import disk_size_bytes, measure_cpu_speed
 from hfdistill.export import OnnxClassifier, export_to_onnx, measure_onnx_speed, prune_vocabulary
-from hfdistill.export.onnx import quantize_onnx_file, torch_logits
+from hfdistill.export.onnx import quantize_onnx_file
+from hfdistill.export.parity import torch_logits
 
 SST2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2")
 SHIPPED = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")

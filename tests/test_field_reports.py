@@ -211,7 +211,7 @@ def test_a_failed_int8_parity_check_keeps_the_report_and_fails_only_when_strict(
 
 
 def test_int8_parity_tolerates_flips_of_near_ties_only():
-    from hfdistill.export.onnx import decision_margins
+    from hfdistill.export.parity import decision_margins
 
     reference = np.array([[2.0, -2.0], [0.01, 0.0], [3.0, 0.0], [-1.0, 1.0]])
     candidate = np.array([[2.0, -2.0], [0.0, 0.01], [0.0, 3.0], [-1.0, 1.0]])

@@ -5,16 +5,9 @@ a function needs them (``pip install "hfdistill[export]"``).
 """
 
 from .arguments import ExportArguments, check_export_strict, export_student, failed_exports
-from .onnx import (
-    ExportResult,
-    OnnxExportError,
-    OnnxParityError,
-    ParityReport,
-    check_parity,
-    export_onnx_file,
-    export_to_onnx,
-    quantize_onnx_file,
-)
+from ._inputs import OnnxExportError
+from .onnx import ExportResult, export_onnx_file, export_to_onnx, quantize_onnx_file
+from .parity import OnnxParityError, ParityReport, check_parity
 from .fusions import fuse_for_onnx_runtime
 from .runtime import OnnxClassifier, measure_onnx_speed
 from .vocabulary import prune_vocabulary

@@ -3,11 +3,32 @@ import the extras."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..utils import forward_arg_names
+
+if TYPE_CHECKING:
+    from torch import nn
+
 EXPORT_EXTRA_HINT = 'pip install "hfdistill[export]"'
+
+
+class OnnxExportError(RuntimeError):
+    """torch.onnx.export could not convert the model; the message names the submodule that failed."""
+
+
+def onnx_input_names(model: nn.Module) -> list[str]:
+    """``input_ids``, ``attention_mask``, and ``token_type_ids`` when ``model.forward`` takes it."""
+    accepted = forward_arg_names(model)
+    missing = [name for name in ("input_ids", "attention_mask") if name not in accepted]
+    if missing:
+        raise OnnxExportError(
+            f"{type(model).__name__}.forward does not take {' or '.join(missing)}; ONNX export needs a text classifier "
+            "whose forward takes input_ids and attention_mask (an AutoModelForSequenceClassification model)."
+        )
+    return ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in accepted else [])
 
 
 def require(module: str):
