@@ -131,8 +131,10 @@ def _transfer_set_rows(transfer_set: dict | None) -> list[str]:
     """What the student learned from beyond the labeled rows, which only the teacher labelled."""
     if not transfer_set or not (transfer_set.get("unlabeled") or transfer_set.get("augmented")):
         return []
-    rows = [f"| transfer set | {transfer_set['labeled']:,} labeled, {transfer_set.get('unlabeled', 0):,} unlabeled, "
-            f"{transfer_set.get('augmented', 0):,} augmented (labelled by the teacher alone) |"]
+    available = transfer_set.get("unlabeled_available")
+    drawn = f" (drawn from {available:,})" if available else ""
+    rows = [f"| transfer set | {transfer_set['labeled']:,} labeled, {transfer_set.get('unlabeled', 0):,} unlabeled"
+            f"{drawn}, {transfer_set.get('augmented', 0):,} augmented (labelled by the teacher alone) |"]
     augmentation = transfer_set.get("augmentation")
     if augmentation:
         rows.append("| augmentation | " + ", ".join(f"{key} {value}" for key, value in augmentation.items()) + " |")

@@ -59,7 +59,8 @@ def main():
     with times.step("augmentation_s"):
         transfer, transfer_info = build_transfer_set(
             task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
-            tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map))
+            tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map),
+            transfer_args.max_unlabeled_samples, transfer_args.unlabeled_seed)
     with training_args.main_process_first(desc="tokenizing"):  # each model's view, when their tokenizers differ
         views, teacher_views = tokenize_views(
             {"train": transfer, **{split: task.data[split] for split in ("validation", "test") if split in task.data}},

@@ -50,6 +50,31 @@ def test_unlabeled_text_files(tmp_path):
         load_unlabeled(_write(tmp_path / "blank.txt", "\n \n"), "sentence")
 
 
+def test_unlabeled_rows_from_several_files_and_a_seeded_draw(tmp_path):
+    from hfdistill.data import TransferSetArguments, build_transfer_set
+
+    labeled = Dataset.from_dict({"text": ["a fine film"], "labels": [1]})
+    first = _write(tmp_path / "a.txt", "".join(f"a{i}\n" for i in range(6)))
+    second = _write(tmp_path / "b.tsv", "text\n" + "".join(f"b{i}\n" for i in range(4)))
+    both, info = build_transfer_set(labeled, "text", [first, second])
+    assert both["text"] == ["a fine film", *(f"a{i}" for i in range(6)), *(f"b{i}" for i in range(4))]
+    assert info == {"labeled": 1, "unlabeled": 10, "augmented": 0}
+    drawn, info = build_transfer_set(labeled, "text", [first, second], max_unlabeled_samples=4, unlabeled_seed=3)
+    rows = drawn["text"][1:]
+    assert info == {"labeled": 1, "unlabeled": 4, "unlabeled_available": 10, "augmented": 0}
+    assert len(set(rows)) == 4 and rows == sorted(rows, key=both["text"].index)  # no repeats, in file order
+    assert set(drawn["labels"][1:]) == {-100} and drawn["text"][0] == "a fine film"  # labeled rows never drawn
+    assert build_transfer_set(labeled, "text", [first, second], max_unlabeled_samples=4, unlabeled_seed=3)[0][
+        "text"] == drawn["text"]  # the seed fixes the draw
+    assert build_transfer_set(labeled, "text", first, max_unlabeled_samples=99)[1] == {
+        "labeled": 1, "unlabeled": 6, "augmented": 0}  # asking for more than there are keeps them all
+    assert TransferSetArguments(unlabeled_file=first).unlabeled_file == [first]
+    with pytest.raises(ValueError, match="--max_unlabeled_samples must be at least 1, got 0"):
+        TransferSetArguments(unlabeled_file=first, max_unlabeled_samples=0)
+    with pytest.raises(ValueError, match="without --unlabeled_file"):
+        TransferSetArguments(max_unlabeled_samples=5)
+
+
 def test_masking_needs_a_mask_token():
     from hfdistill.data.augment import AugmentationConfig
     from hfdistill.data import build_transfer_set

@@ -32,6 +32,9 @@ def test_card_states_the_transfer_set_when_the_teacher_labelled_more_than_the_la
     card = render_model_card({"teacher": "t", "student_kind": "layers", "results": {"transfer_set": augmented}})
     assert "| transfer set | 67,349 labeled, 0 unlabeled, 269,396 augmented (labelled by the teacher alone) |" in card
     assert "| augmentation | factor 4, p_mask 0.1, seed 0 |" in card
+    drawn = render_model_card({"teacher": "t", "student_kind": "layers", "results": {"transfer_set": {
+        "labeled": 100, "unlabeled": 1000, "unlabeled_available": 564705, "augmented": 0}}})
+    assert "| transfer set | 100 labeled, 1,000 unlabeled (drawn from 564,705), 0 augmented" in drawn
     plain = render_model_card({"teacher": "t", "student_kind": "layers",
                                "results": {"transfer_set": {"labeled": 100, "unlabeled": 0, "augmented": 0}}})
     assert "transfer set" not in plain

@@ -172,6 +172,19 @@ def test_push_to_hub_uploads_the_student_and_its_card_never_the_teacher(tiny_tea
     assert classifier("a gripping film")[0]["label"] in {"negative", "positive"}
 
 
+def test_unlabeled_text_from_two_files_drawn_down_to_max_unlabeled_samples(tiny_teacher, sst2_files, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "a.txt").write_text("an utterly charming film\nthe plot never comes alive\n")
+    (tmp_path / "b.txt").write_text("a tedious , overlong mess\nwarm and funny\nnothing happens\n")
+    run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(tmp_path / "out"),
+                    "--unlabeled_file", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "--max_unlabeled_samples",
+                    "3", "--augment_factor", "0", *FAST], monkeypatch)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["transfer_set"] == {"labeled": 300, "unlabeled": 3, "unlabeled_available": 5, "augmented": 0}
+    assert results["train_examples"] == 303 and "drawn from 5" in (tmp_path / "out" / "README.md").read_text()
+
+
 def test_transfer_set_with_unlabeled_text_and_augmentation(tiny_teacher, sst2_files, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     unlabeled = tmp_path / "unlabeled.txt"

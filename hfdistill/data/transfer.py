@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from datasets import Dataset, concatenate_datasets
 
 from .augment import AugmentationConfig, augment_dataset
@@ -44,11 +45,19 @@ def load_unlabeled(path: str, text_column: str, encoding: str = "utf-8", text_pa
 class TransferSetArguments:
     """Command-line arguments of the transfer set (for `HfArgumentParser`): unlabeled text and augmentation."""
 
-    unlabeled_file: str | None = field(
+    unlabeled_file: list[str] | None = field(
         default=None,
         metadata={"help": "Unlabeled text (.txt, one per line, or CSV/TSV/JSON lines with the text column(s); gzip "
-                          "allowed) added to the transfer set; the teacher's soft labels are its only targets."},
+                          "allowed) added to the transfer set; the teacher's soft labels are its only targets. "
+                          "Several files: their rows in the order given."},
     )
+    max_unlabeled_samples: int | None = field(
+        default=None,
+        metadata={"help": "Keep at most N of the unlabeled rows (of all the files together), drawn at random with "
+                          "--unlabeled_seed, in file order: a subset of a large corpus, whose teacher logits cost "
+                          "one teacher pass per row. None: every row."},
+    )
+    unlabeled_seed: int = field(default=0, metadata={"help": "Seed of the --max_unlabeled_samples draw."})
     augment_factor: int | None = field(
         default=None,
         metadata={"help": "Augmented copies of each training text added to the transfer set (0: none). They carry no "
@@ -72,6 +81,16 @@ class TransferSetArguments:
         metadata={"help": "Augmentation seed (part of the teacher-logit cache key through the texts it makes)."},
     )
 
+    def __post_init__(self):
+        if isinstance(self.unlabeled_file, str):  # the Python API's one file
+            self.unlabeled_file = [self.unlabeled_file]
+        if self.max_unlabeled_samples is not None and self.max_unlabeled_samples < 1:
+            raise ValueError(f"--max_unlabeled_samples must be at least 1, got {self.max_unlabeled_samples}: leave "
+                             "it out to keep every unlabeled row, or leave out --unlabeled_file to use none.")
+        if self.max_unlabeled_samples is not None and not self.unlabeled_file:
+            raise ValueError(f"--max_unlabeled_samples {self.max_unlabeled_samples} was given without "
+                             "--unlabeled_file: name the unlabeled text to draw from, or leave it out.")
+
     def augmentation(self) -> AugmentationConfig:
         return AugmentationConfig(
             self.augment_factor or 0, self.augment_p_mask, self.augment_p_replace, self.augment_p_ngram,
@@ -82,27 +101,39 @@ class TransferSetArguments:
 def build_transfer_set(
     labeled: Dataset,
     text_column: str,
-    unlabeled_file: str | None = None,
+    unlabeled_file: str | list[str] | None = None,
     augmentation: AugmentationConfig | None = None,
     mask_token: str | None = None,
     encoding: str = "utf-8",
     text_pair_column: str | None = None,
     unlabeled=IGNORE_INDEX,
+    max_unlabeled_samples: int | None = None,
+    unlabeled_seed: int = 0,
 ) -> tuple[Dataset, dict]:
     """The student's training set: the labeled rows first, then unlabeled text, then augmented copies of the labeled
     texts (Tang et al., 2019; each text of a pair augmented on its own). Only the labeled rows have gold labels; the
     others carry ``unlabeled`` (see `hfdistill.data.unlabeled_value`) and are distilled from the teacher alone.
 
-    Returns ``(dataset, info)``; ``dataset`` has the text column(s) and ``labels``, ``info`` counts each part.
+    ``unlabeled_file``: one path or several (their rows in that order); ``max_unlabeled_samples``: keep that many of
+    their rows, drawn without replacement with ``unlabeled_seed`` (numpy's ``default_rng``) and kept in file order.
+
+    Returns ``(dataset, info)``; ``dataset`` has the text column(s) and ``labels``, ``info`` counts each part (and,
+    after a draw, ``unlabeled_available``: the rows it was drawn from).
     """
     text_columns = [text_column] if text_pair_column is None else [text_column, text_pair_column]
     parts = [labeled.select_columns([*text_columns, "labels"])]
     info = {"labeled": len(labeled), "unlabeled": 0, "augmented": 0}
     if unlabeled_file:
-        parts.append(
-            load_unlabeled(unlabeled_file, text_column, encoding, text_pair_column, unlabeled).cast(parts[0].features)
-        )
-        info["unlabeled"] = len(parts[-1])
+        paths = [unlabeled_file] if isinstance(unlabeled_file, str) else list(unlabeled_file)
+        texts = [load_unlabeled(path, text_column, encoding, text_pair_column, unlabeled).cast(parts[0].features)
+                 for path in paths]
+        texts = concatenate_datasets(texts) if len(texts) > 1 else texts[0]
+        if max_unlabeled_samples is not None and max_unlabeled_samples < len(texts):
+            info["unlabeled_available"] = len(texts)
+            drawn = np.random.default_rng(unlabeled_seed).choice(len(texts), max_unlabeled_samples, replace=False)
+            texts = texts.select(np.sort(drawn))
+        parts.append(texts)
+        info["unlabeled"] = len(texts)
     if augmentation is not None and augmentation.factor > 0:
         if mask_token is None and augmentation.p_mask > 0:
             raise ValueError("The tokenizer has no mask token, so masking cannot be used: set --augment_p_mask 0.")
