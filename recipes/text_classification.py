@@ -16,8 +16,8 @@ from transformers import DataCollatorWithPadding, set_seed
 
 from hfdistill import DistillationTrainer, model_stats
 from hfdistill.arguments import parse_arguments
-from hfdistill.data import (build_transfer_set, load_task, resolve_max_length, tokenize_views, unlabeled_value,
-                            with_teacher_view)
+from hfdistill.data import (build_transfer_set, load_task, report_transfer_lengths, resolve_max_length, tokenize_views,
+                            unlabeled_value, with_teacher_view)
 from hfdistill.evaluation.metrics import class_coverage, report_metric, task_metrics
 from hfdistill.evaluation.predictions import predict_test
 from hfdistill.evaluation.report import build_results, write_report
@@ -61,6 +61,8 @@ def main():
             task.data["train"], text_column, transfer_args.unlabeled_file, augmentation,
             tokenizer.mask_token, data_args.encoding, text_pair_column, unlabeled_value(label_map),
             transfer_args.max_unlabeled_samples, transfer_args.unlabeled_seed)
+    report_transfer_lengths(truncation, transfer, transfer_info, tokenizer, text_column, text_pair_column,
+                            data_args.truncation_side, readers)  # the rows the teacher alone labels, cut alike
     with training_args.main_process_first(desc="tokenizing"):  # each model's view, when their tokenizers differ
         views, teacher_views = tokenize_views(
             {"train": transfer, **{split: task.data[split] for split in ("validation", "test") if split in task.data}},

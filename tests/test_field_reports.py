@@ -50,6 +50,26 @@ def test_max_seq_length_follows_the_data_and_truncation_is_reported(tokenizer, c
         resolve_max_length({"train": short}, tokenizer, "sentence", None, 64)
 
 
+def test_the_transfer_sets_teacher_labelled_rows_get_a_truncation_report_of_their_own(tokenizer, caplog):
+    from hfdistill.data import report_transfer_lengths
+
+    labeled = Dataset.from_dict({"sentence": ["good", "bad film"] * 5})
+    length, report = resolve_max_length({"train": labeled}, tokenizer, "sentence", None, None,
+                                        other_tokenizers={"student": tokenizer})
+    transfer = Dataset.from_dict({"sentence": list(labeled["sentence"]) + ["good " * 100, "fine"]})
+    with caplog.at_level(logging.WARNING):
+        report_transfer_lengths(report, transfer, {"labeled": 10, "unlabeled": 2, "augmented": 0}, tokenizer,
+                                "sentence", None, other_tokenizers={"student": tokenizer})
+    for each in (report, report["student"]):  # through the teacher's tokenizer and the student's
+        assert (each["splits"]["unlabeled"]["rows"], each["splits"]["unlabeled"]["truncated"]) == (2, 1)
+        assert each["splits"]["train"]["rows"] == 10  # the task's own splits stay as measured
+    assert report["max_seq_length"] == length and "MANY INPUTS ARE TRUNCATED: 50.0% of unlabeled" in caplog.text
+    before = dict(report["splits"])
+    report_transfer_lengths(report, labeled, {"labeled": 10, "unlabeled": 0, "augmented": 0}, tokenizer, "sentence",
+                            None)
+    assert report["splits"] == before  # nothing but labeled rows: nothing added
+
+
 def test_middle_truncation_keeps_the_head_and_the_tail(tokenizer):
     words = "great " + "the " * 40 + "awful"
     row = tokenize(Dataset.from_dict({"sentence": [words]}), tokenizer, "sentence", 18, truncation_side="middle")[0]

@@ -176,13 +176,17 @@ def test_unlabeled_text_from_two_files_drawn_down_to_max_unlabeled_samples(tiny_
                                                                           monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "a.txt").write_text("an utterly charming film\nthe plot never comes alive\n")
-    (tmp_path / "b.txt").write_text("a tedious , overlong mess\nwarm and funny\nnothing happens\n")
+    long = " ".join(["a tedious , overlong mess"] * 60)  # two of them: any draw of 4 of the 5 rows keeps one
+    (tmp_path / "b.txt").write_text(f"{long}\nwarm and funny\n{long} !\n")
     run_in_process(["--teacher_model_name_or_path", tiny_teacher, *sst2_files, "--output_dir", str(tmp_path / "out"),
                     "--unlabeled_file", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), "--max_unlabeled_samples",
-                    "3", "--augment_factor", "0", *FAST], monkeypatch)
+                    "4", "--augment_factor", "0", "--max_seq_length", "64", *FAST], monkeypatch)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["transfer_set"] == {"labeled": 300, "unlabeled": 3, "unlabeled_available": 5, "augmented": 0}
-    assert results["train_examples"] == 303 and "drawn from 5" in (tmp_path / "out" / "README.md").read_text()
+    assert results["transfer_set"] == {"labeled": 300, "unlabeled": 4, "unlabeled_available": 5, "augmented": 0}
+    assert results["train_examples"] == 304 and "drawn from 5" in (tmp_path / "out" / "README.md").read_text()
+    # the rows only the teacher labels are truncated by the same rule as the task's, and the run counts them
+    unlabeled = results["truncation"]["splits"]["unlabeled"]
+    assert unlabeled["rows"] == 4 and 1 <= unlabeled["truncated"] <= 2 and unlabeled["max"] > 64
 
 
 def test_transfer_set_with_unlabeled_text_and_augmentation(tiny_teacher, sst2_files, tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .collator import TEACHER_INPUT_PREFIX
-from .lengths import TRUNCATION_SIDES, check_max_length, cut_middle, length_limit, resolve_max_length
+from .lengths import (TRUNCATION_SIDES, check_max_length, cut_middle, length_limit, report_transfer_lengths,
+                      resolve_max_length)
 from .files import check_required_fields, data_format, file_encoding, load_files, row_line_numbers
 from .tasks import (
     TEXT_COLUMN_DEFAULTS, TEXT_PAIR_COLUMN_DEFAULTS, LabelMap, build_label_map, encode_labels, infer_problem_type,
@@ -23,7 +24,8 @@ __all__ = [
     "build_transfer_set", "check_required_fields", "data_format", "encode_labels", "file_encoding",
     "infer_problem_type",
     "load_files", "load_task", "load_text_classification", "load_unlabeled", "read_class_names", "resolve_text_column",
-    "resolve_max_length", "resolve_text_columns", "row_line_numbers", "tokenize", "unlabeled_value",
+    "report_transfer_lengths", "resolve_max_length", "resolve_text_columns", "row_line_numbers", "tokenize",
+    "unlabeled_value",
 ]
 
 

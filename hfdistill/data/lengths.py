@@ -122,6 +122,23 @@ def resolve_max_length(splits: dict[str, Dataset], tokenizer, text_column: str, 
     return chosen, report
 
 
+def report_transfer_lengths(report: dict, transfer: Dataset, info: dict, tokenizer, text_column: str,
+                            text_pair_column: str | None, truncation_side: str = "right",
+                            other_tokenizers: dict | None = None) -> None:
+    """Add to ``report`` (from `resolve_max_length`) what its length truncates among the transfer set's rows past the
+    ``info["labeled"]`` labeled ones (unlabeled text, augmented copies), under the name of their parts (e.g.
+    ``"unlabeled"``), through each tokenizer, with the same warnings; the length itself stays as chosen from the
+    task's splits. Does nothing when there are no such rows."""
+    name = "+".join(part for part in ("unlabeled", "augmented") if info.get(part))
+    if not name or len(transfer) <= info["labeled"]:
+        return
+    rows = {name: transfer.select(range(info["labeled"], len(transfer)))}
+    more = resolve_max_length(rows, tokenizer, text_column, text_pair_column, report["max_seq_length"], (),
+                              truncation_side, other_tokenizers)[1]
+    for reader in ["", *(other_tokenizers or {})]:
+        (report[reader] if reader else report)["splits"].update((more[reader] if reader else more)["splits"])
+
+
 def _lost(truncation_side: str) -> str:
     return {"right": "end", "left": "start", "middle": "middle"}[truncation_side]
 
