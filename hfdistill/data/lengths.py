@@ -130,13 +130,14 @@ def report_transfer_lengths(report: dict, transfer: Dataset, info: dict, tokeniz
     ``"unlabeled"``), through each tokenizer, with the same warnings; the length itself stays as chosen from the
     task's splits. Does nothing when there are no such rows."""
     name = "+".join(part for part in ("unlabeled", "augmented") if info.get(part))
-    if not name or len(transfer) <= info["labeled"]:
+    if not name:  # the labeled rows alone, measured with the task's splits
         return
     rows = {name: transfer.select(range(info["labeled"], len(transfer)))}
     more = resolve_max_length(rows, tokenizer, text_column, text_pair_column, report["max_seq_length"], (),
                               truncation_side, other_tokenizers)[1]
-    for reader in ["", *(other_tokenizers or {})]:
-        (report[reader] if reader else report)["splits"].update((more[reader] if reader else more)["splits"])
+    report["splits"].update(more["splits"])
+    for reader in other_tokenizers or {}:
+        report[reader]["splits"].update(more[reader]["splits"])
 
 
 def _lost(truncation_side: str) -> str:
